@@ -1,0 +1,36 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import type { FunctionDefinition } from "../lib/http/function-definition";
+import { json, preconditions, readJson, respond } from "../lib/http/respond";
+import { services } from "../lib/services";
+
+const route = "companies/{company}/connection";
+
+export async function getConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const view = await services().setup.read(request.params.company ?? "");
+    return json(200, view, { etag: view.etag });
+  });
+}
+
+export async function putConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    const { view, created } = await services().setup.save(company, await readJson(request), preconditions(request));
+    const headers: Record<string, string> = { etag: view.etag };
+    if (created) headers.location = `/api/companies/${company}/connection`;
+    return json(created ? 201 : 200, view, headers);
+  });
+}
+
+export async function deleteConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    await services().setup.remove(request.params.company ?? "", preconditions(request));
+    return { status: 204 };
+  });
+}
+
+export const connectionFunctions: FunctionDefinition[] = [
+  { name: "connection-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "Read the connection setup (no secret values)", handler: getConnection },
+  { name: "connection-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Create or replace the connection setup", handler: putConnection },
+  { name: "connection-delete", trigger: "http", route, methods: ["DELETE"], authLevel: "function", summary: "Remove the setup, its secrets, mappings and jobs", handler: deleteConnection },
+];

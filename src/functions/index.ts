@@ -1,0 +1,21 @@
+import { app } from "@azure/functions";
+import { functionDefinitions } from "./definitions";
+
+// The Functions runtime loads this file (package.json "main"); it registers the one list of definitions.
+app.setup({ enableHttpStream: false });
+
+for (const definition of functionDefinitions) {
+  if (definition.trigger === "http") {
+    app.http(definition.name, {
+      route: definition.route,
+      methods: definition.methods,
+      authLevel: definition.authLevel,
+      handler: definition.handler,
+    });
+  } else {
+    app.timer(definition.name, {
+      schedule: `%${definition.scheduleSetting}%`,
+      handler: definition.handler,
+    });
+  }
+}

@@ -1,0 +1,150 @@
+import { z } from "zod";
+
+/**
+ * Every setting the service reads, in one place. This list feeds start-up validation,
+ * `local.settings.example.json`, the README settings table and the Bicep parity check,
+ * so a setting that is not declared here does not exist.
+ */
+export interface SettingDefinition<T extends z.ZodType = z.ZodType> {
+  schema: T;
+  description: string;
+  /** Value written to local.settings.example.json; omitted settings are left out of it. */
+  localExample?: string;
+  /** Not needed in Azure (Bicep may leave it unset). */
+  optionalInAzure?: boolean;
+}
+
+const define = <T extends z.ZodType>(definition: SettingDefinition<T>) => definition;
+
+const httpsUrl = z
+  .url({ protocol: /^https$/, error: "must be an https:// URL" })
+  .transform((value) => value.replace(/\/+$/, ""));
+
+const commaList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(",")
+      .map((item) => item.trim().toLowerCase())
+      .filter((item) => item.length > 0),
+  );
+
+const positiveInt = (max: number) => z.coerce.number().int("must be a whole number").min(1).max(max);
+
+/** NCRONTAB: {second} {minute} {hour} {day} {month} {day-of-week}, as Azure Functions timers use. */
+export const ncrontab = z
+  .string()
+  .trim()
+  .refine((value) => value.split(/\s+/).length === 6, "must be an NCRONTAB expression with 6 fields (second minute hour day month day-of-week)");
+
+export const settings = {
+  AzureWebJobsStorage: define({
+    schema: z.string().min(1).optional(),
+    description:
+      "Storage connection string for tables and queues (local runs: UseDevelopmentStorage=true). In Azure use the identity-based AzureWebJobsStorage__* settings instead.",
+    localExample: "UseDevelopmentStorage=true",
+    optionalInAzure: true,
+  }),
+  AzureWebJobsStorage__tableServiceUri: define({
+    schema: httpsUrl.optional(),
+    description: "Table endpoint for identity-based storage access (managed identity); used when no connection string is set.",
+  }),
+  AzureWebJobsStorage__queueServiceUri: define({
+    schema: httpsUrl.optional(),
+    description: "Queue endpoint for identity-based storage access (managed identity).",
+  }),
+  KEY_VAULT_URL: define({
+    schema: httpsUrl.optional(),
+    description: "Key Vault that holds the connection secrets. Required in Azure; without it local runs use the encrypted local store.",
+  }),
+  LOCAL_SECRET_KEY: define({
+    schema: z
+      .string()
+      .refine((value) => Buffer.from(value, "base64").length === 32, "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+      .optional(),
+    description: "AES-256 key (base64) for the local secret store. When unset, a key is generated into LOCAL_SECRET_KEY_FILE.",
+    optionalInAzure: true,
+  }),
+  LOCAL_SECRET_KEY_FILE: define({
+    schema: z.string().min(1).default(".local/secret.key"),
+    description: "Where the generated local secret key is kept (git-ignored). Local runs only.",
+    optionalInAzure: true,
+  }),
+  DATAVERSE_ALLOWED_HOSTS: define({
+    schema: commaList.default([]),
+    description:
+      "Extra Dataverse hosts (comma-separated, host or host:port) allowed besides the Dynamics 365 online domains, e.g. an on-premises server or the simulator.",
+    localExample: "",
+  }),
+  AUTHORITY_HOST: define({
+    schema: httpsUrl.default("https://login.microsoftonline.com"),
+    description: "Entra ID authority host used to sign in to Dataverse.",
+  }),
+  INTEGRATION_SOLUTION_NAME: define({
+    schema: z.string().min(1).default("MicrosoftDynamicsNavIntegration"),
+    description: "Unique name of the CRM integration solution that is detected when the connection is enabled.",
+  }),
+  ERP_WEB_URL_DEFAULT: define({
+    schema: httpsUrl.optional(),
+    description: "Default ERP web client URL written to CRM (the reset action restores it).",
+    localExample: "https://erp.example.com",
+  }),
+  ERP_LOCAL_CURRENCY: define({
+    schema: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "must be a 3-letter ISO currency code")
+      .optional(),
+    description: "The ERP's local currency (LCY) code; when set it must match the CRM base currency.",
+  }),
+  SYNC_SCHEDULE: define({
+    schema: ncrontab.default("0 */1 * * * *"),
+    description: "NCRONTAB schedule of the synchronization timers (each run picks up the entries that are due).",
+    localExample: "0 */1 * * * *",
+  }),
+  SYNC_BATCH_SIZE: define({
+    schema: positiveInt(1000).default(500),
+    description: "Rows per Dataverse bulk request (UpsertMultiple / CreateMultiple / UpdateMultiple).",
+  }),
+  SYNC_MAX_PARALLEL: define({
+    schema: positiveInt(52).default(4),
+    description: "Dataverse requests in flight at once per run (further capped by x-ms-dop-hint).",
+  }),
+  SYNC_TIME_BUDGET_SECONDS: define({
+    schema: positiveInt(3600).default(540),
+    description: "A sync run stops taking new work after this many seconds and resumes on the next run (keep below functionTimeout).",
+  }),
+} satisfies Record<string, SettingDefinition>;
+
+export type SettingName = keyof typeof settings;
+export type Config = { [K in SettingName]: z.output<(typeof settings)[K]["schema"]> } & {
+  /** True on an Azure Functions host (set by the platform, not by us). */
+  runningInAzure: boolean;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates every setting; throws one ConfigError naming each bad or missing setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [name, definition] of Object.entries(settings) as [SettingName, SettingDefinition][]) {
+    const raw = env[name];
+    const parsed = definition.schema.safeParse(raw === "" ? undefined : raw);
+    if (parsed.success) values[name] = parsed.data;
+    else problems.push(`${name}: ${parsed.error.issues.map((issue) => issue.message).join("; ")}`);
+  }
+  const runningInAzure = Boolean(env.WEBSITE_INSTANCE_ID);
+  if (!values.AzureWebJobsStorage && !values.AzureWebJobsStorage__tableServiceUri) {
+    problems.push("AzureWebJobsStorage: set a storage connection string or AzureWebJobsStorage__tableServiceUri (identity-based)");
+  }
+  if (runningInAzure && !values.KEY_VAULT_URL) {
+    problems.push("KEY_VAULT_URL: required when running in Azure (the local secret store is for local runs only)");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...(values as Omit<Config, "runningInAzure">), runningInAzure };
+}

@@ -1,0 +1,28 @@
+import type { HttpHandler, HttpMethod, TimerHandler } from "@azure/functions";
+import type { SettingName } from "../config";
+
+/**
+ * One function of the app. The list of these is the single source of truth: `src/functions/index.ts`
+ * registers it with the Functions runtime, the local host serves it, and tests and docs read it.
+ */
+export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition;
+
+export interface HttpFunctionDefinition {
+  name: string;
+  trigger: "http";
+  /** Azure Functions route template under /api, e.g. `companies/{company}/connection`. */
+  route: string;
+  methods: HttpMethod[];
+  authLevel: "anonymous" | "function" | "admin";
+  summary: string;
+  handler: HttpHandler;
+}
+
+export interface TimerFunctionDefinition {
+  name: string;
+  trigger: "timer";
+  /** The setting whose value is the NCRONTAB schedule (registered as `%SETTING%`). */
+  scheduleSetting: SettingName;
+  summary: string;
+  handler: TimerHandler;
+}

@@ -1,0 +1,67 @@
+import type { HttpResponseInit } from "@azure/functions";
+import type { z } from "zod";
+
+/** One field-level error: `path` is the field as the caller wrote it (dot-joined), `message` states the rule. */
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+/** An RFC 9457 problem; thrown by use cases and turned into a response in one place. */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly errors: FieldError[] = [],
+    readonly type: string = problemType(status),
+  ) {
+    super(detail);
+    this.name = "Problem";
+  }
+}
+
+const typeSlugs: Record<number, string> = {
+  400: "validation-error",
+  404: "not-found",
+  409: "conflict",
+  412: "precondition-failed",
+  422: "unprocessable",
+  500: "internal-error",
+};
+
+function problemType(status: number): string {
+  return `urn:d365-sales-connector:problem:${typeSlugs[status] ?? String(status)}`;
+}
+
+export const badRequest = (errors: FieldError[], detail = describeErrors(errors)) =>
+  new Problem(400, "The request is not valid.", detail, errors);
+export const notFound = (detail: string) => new Problem(404, "Not found.", detail);
+export const conflict = (detail: string) => new Problem(409, "Conflict.", detail);
+export const preconditionFailed = (detail: string) => new Problem(412, "Precondition failed.", detail);
+
+function describeErrors(errors: FieldError[]): string {
+  return errors.map((error) => `${error.path || "body"}: ${error.message}`).join(" ");
+}
+
+/** zod issues -> field errors, with the path as the caller's field name. */
+export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+}
+
+export function problemResponse(problem: Problem): HttpResponseInit {
+  return {
+    status: problem.status,
+    headers: { "content-type": "application/problem+json" },
+    body: JSON.stringify({
+      type: problem.type,
+      title: problem.title,
+      status: problem.status,
+      detail: problem.detail,
+      ...(problem.errors.length > 0 ? { errors: problem.errors } : {}),
+    }),
+  };
+}

@@ -1,0 +1,169 @@
+import { badRequest, conflict, fieldErrorsFromZod, notFound, preconditionFailed } from "../http/problem";
+import { type SecretKind, type SecretRef, type SecretStore, secretName } from "../secrets/secret-store";
+import { ConcurrencyError, type SetupRepository, type Versioned } from "../storage/setup-repository";
+import type { JobStatus } from "../sync/active-jobs";
+import { type ConnectionSetup, companySlug } from "./connection-setup";
+import { type ConnectionView, toConnectionView } from "./connection-view";
+import { setupMessages } from "./messages";
+import { type Notice, type SuppliedSecrets, connectionSetupInput, resolveSetupInput } from "./setup-input";
+
+/** Something else a company owns (mappings, jobs, couplings) that goes when its setup is removed. */
+export type CompanyDataRemover = (company: string) => Promise<void>;
+
+export interface SetupServiceInit {
+  setups: SetupRepository;
+  secrets: SecretStore;
+  /** Statuses of the company's sync job entries, for "X of Y" (one query). */
+  jobStatuses?: (company: string) => Promise<JobStatus[]>;
+  companyDataRemovers?: CompanyDataRemover[];
+  clock?: () => Date;
+}
+
+export interface Preconditions {
+  ifMatch?: string;
+  ifNoneMatch?: string;
+}
+
+const secretFields: { field: keyof SuppliedSecrets; kind: SecretKind; ref: keyof ConnectionSetup["secrets"] }[] = [
+  { field: "password", kind: "password", ref: "password" },
+  { field: "clientSecret", kind: "client-secret", ref: "clientSecret" },
+  { field: "certificatePem", kind: "certificate", ref: "certificate" },
+];
+
+export const enabledConflict =
+  "The connection is enabled, so its settings are read-only. Disable the connection before you change or remove the setup.";
+
+export class SetupService {
+  private readonly clock: () => Date;
+
+  constructor(private readonly init: SetupServiceInit) {
+    this.clock = init.clock ?? (() => new Date());
+  }
+
+  async read(company: string): Promise<ConnectionView> {
+    requireCompany(company);
+    const [stored, jobStatuses] = await Promise.all([this.init.setups.get(company), this.jobStatuses(company)]);
+    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+    return this.view(stored, jobStatuses);
+  }
+
+  /** PUT: create or replace the setup. Omitted secrets keep their stored version. */
+  async save(company: string, body: unknown, preconditions: Preconditions = {}): Promise<{ view: ConnectionView; created: boolean }> {
+    requireCompany(company);
+    const input = connectionSetupInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const resolved = resolveSetupInput(input.data);
+    if (!resolved.ok) throw badRequest(resolved.errors);
+
+    const [existing, jobStatuses] = await Promise.all([this.init.setups.get(company), this.jobStatuses(company)]);
+    checkPreconditions(existing, preconditions);
+    if (existing?.value.isEnabled) throw conflict(enabledConflict);
+
+    const notices: Notice[] = [...resolved.notices];
+    if (input.data.connectionString !== undefined && (resolved.secrets.password || resolved.secrets.clientSecret)) {
+      if (!input.data.password && !input.data.clientSecret) {
+        notices.push({
+          code: "secret-moved",
+          message: "The secret in the connection string was moved to the secret store; the stored connection string keeps a placeholder.",
+        });
+      }
+    }
+    const secrets = await this.writeSecrets(company, resolved.secrets, existing?.value.secrets ?? {});
+    const previous = existing?.value;
+    const authenticationTypeChanged = previous !== undefined && previous.authenticationType !== resolved.fields.authenticationType;
+    if (authenticationTypeChanged && previous.usersMustMapToCrmUsers) {
+      notices.push({ code: "users-must-map-switched-off", message: setupMessages.usersMustMapSwitchedOff });
+    }
+    const setup: ConnectionSetup = {
+      ...resolved.fields,
+      company,
+      secrets,
+      isEnabled: false,
+      ...(previous?.disableReason !== undefined && { disableReason: previous.disableReason }),
+      integrationSolutionImported: previous?.integrationSolutionImported ?? false,
+      ...(previous?.erpWebUrl !== undefined && { erpWebUrl: previous.erpWebUrl }),
+      connectionUserIsIntegrationUser: previous?.connectionUserIsIntegrationUser ?? false,
+      salesOrderIntegrationEnabled: previous?.salesOrderIntegrationEnabled ?? false,
+      usersMustMapToCrmUsers: authenticationTypeChanged ? false : (previous?.usersMustMapToCrmUsers ?? false),
+      updatedAt: this.clock().toISOString(),
+    };
+    const etag = await this.saveRow(setup, existing?.etag);
+    return { view: this.view({ value: setup, etag }, jobStatuses, notices), created: existing === undefined };
+  }
+
+  /** DELETE: the setup row, then its secrets and everything else the company owns. */
+  async remove(company: string, preconditions: Preconditions = {}): Promise<void> {
+    requireCompany(company);
+    const existing = await this.init.setups.get(company);
+    if (!existing) throw notFound(`No connection is set up for company "${company}".`);
+    checkPreconditions(existing, preconditions);
+    if (existing.value.isEnabled) throw conflict(enabledConflict);
+    try {
+      await this.init.setups.delete(company, existing.etag);
+    } catch (error) {
+      throw translateConcurrency(error);
+    }
+    await Promise.all([
+      ...secretFields.map(({ kind }) => this.init.secrets.remove(secretName(company, kind))),
+      ...(this.init.companyDataRemovers ?? []).map((remove) => remove(company)),
+    ]);
+  }
+
+  /** Saves the row with an ETag condition; for use cases that change a setup (enable, settings). */
+  async saveRow(setup: ConnectionSetup, etag: string | undefined): Promise<string> {
+    try {
+      return await this.init.setups.save(setup, etag);
+    } catch (error) {
+      throw translateConcurrency(error);
+    }
+  }
+
+  view(stored: Versioned<ConnectionSetup>, jobStatuses: JobStatus[], notices: Notice[] = []): ConnectionView {
+    return toConnectionView(stored.value, {
+      etag: stored.etag,
+      secretStore: this.init.secrets.description,
+      jobStatuses,
+      notices,
+    });
+  }
+
+  jobStatuses(company: string): Promise<JobStatus[]> {
+    return this.init.jobStatuses ? this.init.jobStatuses(company) : Promise.resolve([]);
+  }
+
+  /** One write per supplied secret; secrets not supplied keep their stored reference. */
+  private async writeSecrets(
+    company: string,
+    supplied: SuppliedSecrets,
+    stored: ConnectionSetup["secrets"],
+  ): Promise<ConnectionSetup["secrets"]> {
+    const refs: ConnectionSetup["secrets"] = { ...stored };
+    await Promise.all(
+      secretFields.map(async ({ field, kind, ref }) => {
+        const value = supplied[field];
+        if (value === undefined) return;
+        refs[ref] = await this.init.secrets.set(secretName(company, kind), value);
+      }),
+    );
+    return refs satisfies Record<string, SecretRef>;
+  }
+}
+
+export function requireCompany(company: string): void {
+  if (!companySlug.test(company)) {
+    throw badRequest([{ path: "company", message: "must be a lowercase slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters" }]);
+  }
+}
+
+function checkPreconditions(existing: Versioned<ConnectionSetup> | undefined, { ifMatch, ifNoneMatch }: Preconditions): void {
+  if (ifNoneMatch === "*" && existing) throw preconditionFailed("A connection setup already exists for this company (If-None-Match: *).");
+  if (ifMatch === undefined) return;
+  if (!existing) throw preconditionFailed("The connection setup does not exist, so If-Match cannot match.");
+  if (ifMatch !== "*" && ifMatch !== existing.etag) {
+    throw preconditionFailed("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
+  }
+}
+
+function translateConcurrency(error: unknown): unknown {
+  return error instanceof ConcurrencyError ? preconditionFailed(error.message) : error;
+}

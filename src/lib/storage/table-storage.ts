@@ -1,0 +1,58 @@
+import { TableClient, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
+import type { TokenCredential } from "@azure/identity";
+
+export type StorageAccess =
+  | { connectionString: string }
+  | { tableServiceUri: string; credential: TokenCredential };
+
+/**
+ * Hands out TableClients and creates each table once per process (the first use awaits the create;
+ * later uses don't pay a round trip). `options.additionalPolicies` lets tests count requests.
+ */
+export class TableStorage {
+  private readonly created = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly access: StorageAccess,
+    private readonly options: TableServiceClientOptions = {},
+  ) {}
+
+  async table(name: string): Promise<TableClient> {
+    const client = this.client(name);
+    let creation = this.created.get(name);
+    if (!creation) {
+      creation = client.createTable().catch((error: unknown) => {
+        this.created.delete(name);
+        throw error;
+      });
+      this.created.set(name, creation);
+    }
+    await creation;
+    return client;
+  }
+
+  serviceClient(): TableServiceClient {
+    const options = this.clientOptions();
+    return "connectionString" in this.access
+      ? TableServiceClient.fromConnectionString(this.access.connectionString, options)
+      : new TableServiceClient(this.access.tableServiceUri, this.access.credential, options);
+  }
+
+  private client(name: string): TableClient {
+    const options = this.clientOptions();
+    return "connectionString" in this.access
+      ? TableClient.fromConnectionString(this.access.connectionString, name, options)
+      : new TableClient(this.access.tableServiceUri, name, this.access.credential, options);
+  }
+
+  private clientOptions(): TableServiceClientOptions {
+    // Azurite speaks plain HTTP on loopback; real accounts are https-only.
+    const local = "connectionString" in this.access && /UseDevelopmentStorage=true|127\.0\.0\.1|localhost/i.test(this.access.connectionString);
+    return { ...this.options, allowInsecureConnection: local };
+  }
+}
+
+/** Table Storage answers 412 for a stale ETag and 409 when inserting a row that exists. */
+export function storageStatus(error: unknown): number | undefined {
+  return typeof error === "object" && error !== null && "statusCode" in error ? Number(error.statusCode) : undefined;
+}

@@ -1,0 +1,177 @@
+import { randomUUID } from "node:crypto";
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { HttpRequest, HttpResponse, type HttpResponseInit, InvocationContext, type LogLevel, type Timer } from "@azure/functions";
+import { Cron } from "croner";
+import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from "../lib/http/function-definition";
+import { Problem, problemResponse } from "../lib/http/problem";
+import { type CompiledRoute, compileRoute } from "./route-template";
+
+export interface FunctionHostInit {
+  definitions: FunctionDefinition[];
+  port?: number;
+  host?: string;
+  /** Setting name -> NCRONTAB schedule, for the timer definitions. */
+  schedules?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+export interface RunningFunctionHost {
+  url: string;
+  /** Runs a timer function now, as the schedule would. */
+  fireTimer(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const maxBodyBytes = 10 * 1024 * 1024;
+
+/**
+ * Serves the same function definitions the Functions runtime registers: HTTP functions under /api on
+ * a local port, timer functions on their NCRONTAB schedules (croner reads the 6-field, seconds-first form).
+ */
+export async function startFunctionHost(init: FunctionHostInit): Promise<RunningFunctionHost> {
+  const log = init.log ?? ((line: string) => console.log(line));
+  const routes = init.definitions
+    .filter((definition): definition is HttpFunctionDefinition => definition.trigger === "http")
+    .map((definition) => ({ definition, compiled: compileRoute(definition.route) }));
+  const timers = init.definitions.filter((definition): definition is TimerFunctionDefinition => definition.trigger === "timer");
+
+  const server = createServer((incoming, outgoing) => {
+    serve(incoming, outgoing, routes, log).catch((error: unknown) => {
+      const problem = error instanceof Problem ? error : new Problem(500, "Internal error.", "The local host could not serve the request.");
+      if (!(error instanceof Problem)) log(`local host: ${error instanceof Error ? error.message : String(error)}`);
+      if (!outgoing.headersSent) outgoing.writeHead(problem.status, { "content-type": "application/problem+json" });
+      outgoing.end(problemResponse(problem).body as string);
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await listen(server, init.port ?? 7071, init.host ?? "127.0.0.1");
+  const address = server.address() as AddressInfo;
+  const url = `http://${init.host === "0.0.0.0" ? "localhost" : (init.host ?? "localhost")}:${address.port}`;
+
+  const running = new Map<string, Promise<void>>();
+  const fire = (definition: TimerFunctionDefinition, isPastDue: boolean, next: Date | null): Promise<void> => {
+    // Like the Functions host's singleton lock: a timer does not overlap itself.
+    const current = running.get(definition.name);
+    if (current) return current;
+    const timer: Timer = {
+      isPastDue,
+      schedule: { adjustForDST: true },
+      scheduleStatus: { last: new Date().toISOString(), next: next?.toISOString() ?? "", lastUpdated: new Date().toISOString() },
+    };
+    const run = Promise.resolve()
+      .then(() => definition.handler(timer, invocationContext(definition.name, log)))
+      .then(() => undefined)
+      .catch((error: unknown) => log(`[${definition.name}] failed: ${error instanceof Error ? error.message : String(error)}`))
+      .finally(() => running.delete(definition.name));
+    running.set(definition.name, run);
+    return run;
+  };
+  const jobs = timers.map((definition) => {
+    const schedule = init.schedules?.[definition.scheduleSetting];
+    if (!schedule) throw new Error(`Timer ${definition.name}: no schedule in setting ${definition.scheduleSetting}`);
+    const job: Cron = new Cron(schedule, { protect: true }, () => fire(definition, false, job.nextRun()));
+    return job;
+  });
+
+  return {
+    url,
+    async fireTimer(name) {
+      const definition = timers.find((timer) => timer.name === name);
+      if (!definition) throw new Error(`No timer function named ${name}`);
+      await fire(definition, false, null);
+    },
+    async close() {
+      for (const job of jobs) job.stop();
+      await Promise.allSettled(running.values());
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function serve(
+  incoming: IncomingMessage,
+  outgoing: ServerResponse,
+  routes: { definition: HttpFunctionDefinition; compiled: CompiledRoute }[],
+  log: (line: string) => void,
+): Promise<void> {
+  const started = performance.now();
+  const url = new URL(incoming.url ?? "/", `http://${incoming.headers.host ?? "localhost"}`);
+  const method = (incoming.method ?? "GET").toUpperCase();
+  let response: HttpResponse;
+  let functionName = "-";
+  if (!url.pathname.startsWith("/api/")) {
+    response = new HttpResponse(problemResponse(new Problem(404, "Not found.", "Functions are served under /api.")));
+  } else {
+    const path = url.pathname.slice("/api".length);
+    const matches = routes.map((route) => ({ ...route, params: route.compiled.match(path) })).filter((route) => route.params);
+    const match = matches.find((route) => route.definition.methods.includes(method as never));
+    if (!match) {
+      const allowed = [...new Set(matches.flatMap((route) => route.definition.methods))];
+      response =
+        allowed.length > 0
+          ? new HttpResponse({ ...problemResponse(new Problem(405, "Method not allowed.", `Use ${allowed.join(", ")}.`)), headers: { "content-type": "application/problem+json", allow: allowed.join(", ") } })
+          : new HttpResponse(problemResponse(new Problem(404, "Not found.", `No function serves ${url.pathname}.`)));
+    } else {
+      functionName = match.definition.name;
+      const body = await readBody(incoming);
+      const request = new HttpRequest({
+        method,
+        url: url.toString(),
+        headers: headersOf(incoming),
+        query: Object.fromEntries(url.searchParams),
+        params: match.params!,
+        ...(body.length > 0 && { body: { bytes: body } }),
+      });
+      const result: HttpResponseInit | HttpResponse | void = await match.definition.handler(request, invocationContext(functionName, log));
+      response = result instanceof HttpResponse ? result : new HttpResponse(result ?? { status: 204 });
+    }
+  }
+  const payload = Buffer.from(await response.arrayBuffer());
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => {
+    headers[key] = value;
+  });
+  outgoing.writeHead(response.status, headers);
+  outgoing.end(method === "HEAD" ? undefined : payload);
+  // Path and status only: query strings and bodies may carry data that must not reach a log.
+  log(`${method} ${url.pathname} -> ${response.status} (${functionName}, ${Math.round(performance.now() - started)} ms)`);
+}
+
+function invocationContext(functionName: string, log: (line: string) => void): InvocationContext {
+  return new InvocationContext({
+    functionName,
+    invocationId: randomUUID(),
+    logHandler: (level: LogLevel, ...args: unknown[]) => log(`[${functionName}] ${level}: ${args.map(String).join(" ")}`),
+  });
+}
+
+function headersOf(incoming: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(incoming.headers)) {
+    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return headers;
+}
+
+async function readBody(incoming: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    size += (chunk as Buffer).length;
+    if (size > maxBodyBytes) throw new Problem(413, "Payload too large.", `The body exceeds ${maxBodyBytes} bytes.`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

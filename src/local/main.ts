@@ -1,0 +1,82 @@
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { functionDefinitions } from "../functions/definitions";
+import { ConfigError, loadConfig, settings } from "../lib/config";
+import { createServices, useServices } from "../lib/services";
+import { type RunningAzurite, startAzurite } from "./azurite";
+import { startFunctionHost } from "./function-host";
+
+/**
+ * `npm start`: the local stand-in for `func start`. Starts Azurite (in memory, or --persist into
+ * .azurite/), validates the settings, serves every HTTP function on :7071/api and fires the timers.
+ */
+async function main(): Promise<void> {
+  const { values: options } = parseArgs({
+    options: {
+      port: { type: "string", default: process.env.PORT ?? "7071" },
+      persist: { type: "boolean", default: false },
+    },
+  });
+  loadLocalSettings("local.settings.json");
+
+  let azurite: RunningAzurite | undefined;
+  const stopAll = async () => {
+    await host?.close();
+    await azurite?.stop();
+  };
+  let host: Awaited<ReturnType<typeof startFunctionHost>> | undefined;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.log(`\n${signal}: stopping...`);
+      stopAll().finally(() => process.exit(0));
+    });
+  }
+
+  const storage = process.env.AzureWebJobsStorage;
+  if (!process.env.AzureWebJobsStorage__tableServiceUri && (!storage || /UseDevelopmentStorage=true/i.test(storage))) {
+    azurite = await startAzurite(options.persist ? { location: ".azurite" } : {});
+    process.env.AzureWebJobsStorage = azurite.connectionString;
+    console.log(`Azurite: tables on :${azurite.tablePort}, queues on :${azurite.queuePort} (${options.persist ? "persisted in .azurite/" : "in memory"})`);
+  }
+
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      await stopAll();
+      process.exit(1);
+    }
+    throw error;
+  }
+  const services = createServices(config);
+  useServices(services);
+
+  const schedules = Object.fromEntries(Object.keys(settings).map((name) => [name, String(config[name as keyof typeof settings] ?? "")]));
+  host = await startFunctionHost({ definitions: functionDefinitions, port: Number(options.port), schedules });
+  console.log(`Secret store: ${services.secrets.description.kind} (encrypted: ${services.secrets.description.encrypted})`);
+  console.log("Functions:");
+  for (const definition of functionDefinitions) {
+    console.log(
+      definition.trigger === "http"
+        ? `  ${definition.name}: [${definition.methods.join(",")}] ${host.url}/api/${definition.route}`
+        : `  ${definition.name}: timer ${schedules[definition.scheduleSetting]} (${definition.scheduleSetting})`,
+    );
+  }
+  console.log(`Ready: ${host.url}/api/health (Ctrl-C to stop)`);
+}
+
+/** Like `func start`: local.settings.json Values become environment variables unless already set. */
+function loadLocalSettings(path: string): void {
+  if (!existsSync(path)) return;
+  const parsed = JSON.parse(readFileSync(path, "utf8")) as { Values?: Record<string, string> };
+  for (const [name, value] of Object.entries(parsed.Values ?? {})) {
+    if (process.env[name] === undefined) process.env[name] = value;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
