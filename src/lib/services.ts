@@ -13,6 +13,7 @@ export interface Services {
   config: Config;
   tables: TableStorage;
   secrets: SecretStore;
+  setups: SetupRepository;
   setup: SetupService;
 }
 
@@ -37,8 +38,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     (config.KEY_VAULT_URL
       ? new KeyVaultSecretStore({ vaultUrl: config.KEY_VAULT_URL, credential: azureCredential() })
       : new LocalSecretStore(tables, loadLocalSecretKey(config.LOCAL_SECRET_KEY, config.LOCAL_SECRET_KEY_FILE), config.runningInAzure));
-  const setup = new SetupService({ setups: new SetupRepository(tables), secrets });
-  return { config, tables, secrets, setup };
+  const setups = new SetupRepository(tables);
+  const setup = new SetupService({ setups, secrets });
+  return { config, tables, secrets, setups, setup };
 }
 
 let current: Services | undefined;
