@@ -1,0 +1,203 @@
+import { X509Certificate, constants, createHash, randomBytes, randomUUID, verify } from "node:crypto";
+import type { Fixture } from "./fixture";
+
+export interface IssuedToken {
+  systemuserid: string;
+  audience: string;
+  expiresAt: number;
+  clientId: string;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64url");
+
+/**
+ * Entra ID as MSAL Node meets it: tenant OpenID metadata, instance discovery, and the v2.0 token endpoint
+ * for the password and client-credentials grants (client secret or certificate-signed assertion).
+ * Errors carry the AADSTS codes Entra ID answers with.
+ */
+export class EntraSimulator {
+  readonly tokens = new Map<string, IssuedToken>();
+  tokenLifetimeSeconds = 3600;
+
+  constructor(
+    private readonly fixture: Fixture,
+    private readonly baseUrl: () => string,
+    private readonly organizationUrl: () => string,
+  ) {}
+
+  handles(path: string): boolean {
+    return /^\/[^/]+\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token|discovery\/instance|discovery\/v2\.0\/keys)$/.test(path) || path.startsWith("/common/userrealm/");
+  }
+
+  handle(method: string, path: string, form: URLSearchParams): HttpAnswer {
+    const [, tenant = "", ...rest] = path.split("/");
+    const endpoint = rest.join("/");
+    if (path.startsWith("/common/userrealm/")) return { status: 200, body: { ver: "1.0", account_type: "Managed", domain_name: this.fixture.tenantDomain } };
+    if (endpoint === "discovery/instance") return this.instanceDiscovery();
+    if (!this.knowsTenant(tenant)) {
+      return this.error(400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+    }
+    if (endpoint === "v2.0/.well-known/openid-configuration") return { status: 200, body: this.openIdConfiguration(tenant) };
+    if (endpoint === "discovery/v2.0/keys") return { status: 200, body: { keys: [] } };
+    if (method !== "POST") return this.error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+    return this.token(tenant, form);
+  }
+
+  tokenEndpoint(tenant = this.fixture.tenantId): string {
+    return `${this.baseUrl()}/${tenant}/oauth2/v2.0/token`;
+  }
+
+  private knowsTenant(tenant: string): boolean {
+    return [this.fixture.tenantId, this.fixture.tenantDomain, "organizations", "common"].includes(tenant.toLowerCase());
+  }
+
+  private openIdConfiguration(tenant: string) {
+    const base = `${this.baseUrl()}/${tenant}`;
+    return {
+      token_endpoint: `${base}/oauth2/v2.0/token`,
+      token_endpoint_auth_methods_supported: ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+      jwks_uri: `${base}/discovery/v2.0/keys`,
+      response_modes_supported: ["query", "fragment", "form_post"],
+      subject_types_supported: ["pairwise"],
+      id_token_signing_alg_values_supported: ["RS256"],
+      response_types_supported: ["code", "id_token", "code id_token", "id_token token"],
+      scopes_supported: ["openid", "profile", "email", "offline_access"],
+      issuer: `${this.baseUrl()}/${tenant === "organizations" || tenant === "common" ? "{tenantid}" : this.fixture.tenantId}/v2.0`,
+      request_uri_parameter_supported: false,
+      userinfo_endpoint: `${this.baseUrl()}/oidc/userinfo`,
+      authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
+      http_logout_supported: true,
+      frontchannel_logout_supported: true,
+      end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+      claims_supported: ["sub", "iss", "aud", "exp", "iat", "oid", "tid", "preferred_username", "name"],
+      tenant_region_scope: "EU",
+      cloud_instance_name: new URL(this.baseUrl()).host,
+      cloud_graph_host_name: "graph.windows.net",
+      msgraph_host: "graph.microsoft.com",
+    };
+  }
+
+  private instanceDiscovery(): HttpAnswer {
+    const host = new URL(this.baseUrl()).host;
+    return {
+      status: 200,
+      body: {
+        tenant_discovery_endpoint: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0/.well-known/openid-configuration`,
+        "api-version": "1.1",
+        metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
+      },
+    };
+  }
+
+  private token(tenant: string, form: URLSearchParams): HttpAnswer {
+    const grant = form.get("grant_type");
+    const scopes = (form.get("scope") ?? "").split(" ").filter(Boolean);
+    const resource = scopes.find((scope) => scope.endsWith("/.default") || scope.endsWith("/user_impersonation"));
+    const audience = resource?.replace(/\/(\.default|user_impersonation)$/, "");
+    if (!audience) return this.error(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid.");
+    if (audience.replace(/\/$/, "").toLowerCase() !== this.organizationUrl().toLowerCase()) {
+      return this.error(400, "invalid_resource", 500011, `The resource principal named ${audience} was not found in the tenant named ${this.fixture.tenantDomain}.`);
+    }
+    const clientId = (form.get("client_id") ?? "").toLowerCase();
+
+    if (grant === "password") {
+      const username = (form.get("username") ?? "").toLowerCase();
+      const user = this.fixture.users.find((candidate) => candidate.internalemailaddress.toLowerCase() === username);
+      if (!user) return this.error(400, "invalid_grant", 50034, `The user account {EmailHidden} does not exist in the ${this.fixture.tenantDomain} directory. To sign into this application, the account must be added to the directory.`);
+      if (form.get("password") !== user.password) return this.error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.");
+      return this.issue(user.systemuserid, audience, clientId, { name: user.fullname, preferred_username: user.internalemailaddress });
+    }
+    if (grant === "client_credentials") {
+      const application = this.fixture.applications.find((candidate) => candidate.clientId.toLowerCase() === clientId);
+      if (!application) {
+        return this.error(400, "unauthorized_client", 700016, `Application with identifier '${clientId}' was not found in the directory '${this.fixture.tenantDomain}'.`);
+      }
+      const secret = form.get("client_secret");
+      const assertion = form.get("client_assertion");
+      if (secret !== null) {
+        if (secret !== application.clientSecret) return this.error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+      } else if (assertion !== null) {
+        const problem = this.checkAssertion(assertion, application.certificatePem, clientId, tenant);
+        if (problem) return this.error(401, "invalid_client", 700027, problem);
+      } else {
+        return this.error(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+      }
+      return this.issue(application.systemuserid, audience, clientId);
+    }
+    return this.error(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`);
+  }
+
+  private checkAssertion(assertion: string, certificatePem: string | undefined, clientId: string, tenant: string): string | undefined {
+    if (!certificatePem) return "Client assertion contains an invalid signature. No certificate is registered for the application.";
+    const [headerPart, payloadPart, signaturePart] = assertion.split(".");
+    if (!headerPart || !payloadPart || !signaturePart) return "Client assertion is not a valid JWT.";
+    const header = JSON.parse(Buffer.from(headerPart, "base64url").toString()) as { alg: string; x5t?: string; "x5t#S256"?: string };
+    const payload = JSON.parse(Buffer.from(payloadPart, "base64url").toString()) as { aud: string; iss: string; sub: string; exp: number };
+    const certificate = new X509Certificate(certificatePem);
+    const der = certificate.raw;
+    const expectedX5t = createHash("sha1").update(der).digest("base64url");
+    const expectedX5tS256 = createHash("sha256").update(der).digest("base64url");
+    if (header.x5t !== expectedX5t && header["x5t#S256"] !== expectedX5tS256) {
+      return "Client assertion failed signature validation. The key was not found (thumbprint does not match a registered certificate).";
+    }
+    const data = Buffer.from(`${headerPart}.${payloadPart}`);
+    const signature = Buffer.from(signaturePart, "base64url");
+    const valid =
+      header.alg === "PS256"
+        ? verify("sha256", data, { key: certificate.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+        : verify("sha256", data, certificate.publicKey, signature);
+    if (!valid) return "Client assertion failed signature validation.";
+    if (payload.iss?.toLowerCase() !== clientId || payload.sub?.toLowerCase() !== clientId) return "The client assertion's issuer and subject must be the client id.";
+    if (!String(payload.aud).startsWith(this.baseUrl())) return `The audience '${payload.aud}' of the client assertion is not valid.`;
+    if (payload.exp * 1000 < Date.now()) return "The client assertion has expired.";
+    void tenant;
+    return undefined;
+  }
+
+  private issue(systemuserid: string, audience: string, clientId: string, idClaims?: Record<string, string>): HttpAnswer {
+    const expiresAt = Date.now() + this.tokenLifetimeSeconds * 1000;
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { aud: audience, iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`, tid: this.fixture.tenantId, oid: systemuserid, appid: clientId, iat: now, nbf: now, exp: Math.floor(expiresAt / 1000) };
+    const accessToken = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, jti: randomUUID() })}.${randomBytes(32).toString("base64url")}`;
+    this.tokens.set(accessToken, { systemuserid, audience: audience.toLowerCase(), expiresAt, clientId });
+    const body: Record<string, unknown> = {
+      token_type: "Bearer",
+      scope: `${audience}/user_impersonation`,
+      expires_in: this.tokenLifetimeSeconds,
+      ext_expires_in: this.tokenLifetimeSeconds,
+      access_token: accessToken,
+    };
+    if (idClaims) {
+      body.scope = `${audience}/user_impersonation openid profile offline_access`;
+      body.refresh_token = randomBytes(32).toString("base64url");
+      body.id_token = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, aud: clientId, ...idClaims, ver: "2.0" })}.${randomBytes(32).toString("base64url")}`;
+      body.client_info = b64url({ uid: systemuserid, utid: this.fixture.tenantId });
+    }
+    return { status: 200, body };
+  }
+
+  private error(status: number, error: string, code: number, description: string): HttpAnswer {
+    const traceId = randomUUID();
+    const correlationId = randomUUID();
+    const timestamp = new Date().toISOString().replace("T", " ").replace("Z", "Z");
+    return {
+      status,
+      body: {
+        error,
+        error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+        error_codes: [code],
+        timestamp,
+        trace_id: traceId,
+        correlation_id: correlationId,
+        error_uri: `${this.baseUrl()}/error?code=${code}`,
+      },
+    };
+  }
+}

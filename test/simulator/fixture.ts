@@ -1,0 +1,84 @@
+import type { Row } from "./odata-query";
+
+/** A user that can sign in with a password (Office365 / OAuth). */
+export interface FixtureUser {
+  systemuserid: string;
+  fullname: string;
+  internalemailaddress: string;
+  domainname: string;
+  password: string;
+  isdisabled?: boolean;
+  islicensed?: boolean;
+  roles: string[];
+}
+
+/** An app registration (client credentials) mapped to an application user. */
+export interface FixtureApplication {
+  clientId: string;
+  clientSecret?: string;
+  /** PEM of the certificate whose private key signs client assertions. */
+  certificatePem?: string;
+  systemuserid: string;
+  roles: string[];
+}
+
+export interface Fixture {
+  tenantId: string;
+  tenantDomain: string;
+  organization: { organizationid: string; name: string; version: string; issopintegrationenabled: boolean; baseCurrencyCode: string };
+  solutions: { uniquename: string; version: string }[];
+  users: FixtureUser[];
+  applications: FixtureApplication[];
+  /** Extra rows by entity set, e.g. salesorders. */
+  rows: Record<string, Row[]>;
+}
+
+export const demoPassword = "Demo-Passw0rd!";
+export const demoClientId = "6a1f4d0e-3b5c-4f7a-9e2d-1c8b7a6f5e4d";
+export const demoClientSecret = "demo-client-secret";
+
+/** The demo organization of API.md "Local demo"; `npm start -- --simulator` and most tests use it. */
+export function demoFixture(): Fixture {
+  return {
+    tenantId: "8f3c9d2e-5b4a-4c1d-9e8f-7a6b5c4d3e2f",
+    tenantDomain: "demo.example",
+    organization: {
+      organizationid: "0f7e3a52-1c2b-4d6e-8f9a-b1c2d3e4f5a6",
+      name: "Demo Sales",
+      version: "9.2.24083.00212",
+      issopintegrationenabled: false,
+      baseCurrencyCode: "USD",
+    },
+    solutions: [
+      { uniquename: "MicrosoftDynamicsNavIntegration", version: "2.5.0.0" },
+      { uniquename: "System", version: "9.2.24083.00212" },
+    ],
+    users: [
+      user("a1b2c3d4-0001-4000-8000-000000000001", "Integration User", "integration@demo.example", ["Salesperson", "Integration"]),
+      user("a1b2c3d4-0002-4000-8000-000000000002", "Alex Admin", "admin@demo.example", ["System Administrator"]),
+      user("a1b2c3d4-0003-4000-8000-000000000003", "Dana Disabled", "disabled@demo.example", ["Salesperson"], { isdisabled: true }),
+      user("a1b2c3d4-0004-4000-8000-000000000004", "Uma Unlicensed", "unlicensed@demo.example", ["Salesperson"], { islicensed: false }),
+      user("a1b2c3d4-0005-4000-8000-000000000005", "Nora Noroles", "noroles@demo.example", []),
+      user("a1b2c3d4-0006-4000-8000-000000000006", "Jane Seller", "jane@demo.example", ["Salesperson"]),
+    ],
+    applications: [
+      { clientId: demoClientId, clientSecret: demoClientSecret, systemuserid: "a1b2c3d4-0007-4000-8000-000000000007", roles: ["Integration"] },
+    ],
+    rows: {
+      salesorders: [
+        { salesorderid: "5a1e0001-0000-4000-8000-000000000001", name: "Order 1001", statecode: 0, statuscode: 1 },
+        { salesorderid: "5a1e0002-0000-4000-8000-000000000002", name: "Order 1002", statecode: 0, statuscode: 1 },
+      ],
+    },
+  };
+}
+
+function user(
+  systemuserid: string,
+  fullname: string,
+  email: string,
+  roles: string[],
+  flags: { isdisabled?: boolean; islicensed?: boolean } = {},
+): FixtureUser {
+  return { systemuserid, fullname, internalemailaddress: email, domainname: email, password: demoPassword, roles, ...flags };
+}
