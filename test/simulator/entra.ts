@@ -23,6 +23,7 @@ const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value
  */
 export class EntraSimulator {
   readonly tokens = new Map<string, IssuedToken>();
+  private readonly refreshTokens = new Map<string, { systemuserid: string; clientId: string; idClaims: Record<string, string> }>();
   tokenLifetimeSeconds = 3600;
 
   constructor(
@@ -114,6 +115,11 @@ export class EntraSimulator {
       if (form.get("password") !== user.password) return this.error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.");
       return this.issue(user.systemuserid, audience, clientId, { name: user.fullname, preferred_username: user.internalemailaddress });
     }
+    if (grant === "refresh_token") {
+      const session = this.refreshTokens.get(form.get("refresh_token") ?? "");
+      if (!session || session.clientId !== clientId) return this.error(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
+      return this.issue(session.systemuserid, audience, clientId, session.idClaims);
+    }
     if (grant === "client_credentials") {
       const application = this.fixture.applications.find((candidate) => candidate.clientId.toLowerCase() === clientId);
       if (!application) {
@@ -167,9 +173,9 @@ export class EntraSimulator {
     const claims = { aud: audience, iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`, tid: this.fixture.tenantId, oid: systemuserid, appid: clientId, iat: now, nbf: now, exp: Math.floor(expiresAt / 1000) };
     const accessToken = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, jti: randomUUID() })}.${randomBytes(32).toString("base64url")}`;
     this.tokens.set(accessToken, { systemuserid, audience: audience.toLowerCase(), expiresAt, clientId });
+    // Entra ID sends no scope for the client-credentials grant; MSAL then caches under the requested one.
     const body: Record<string, unknown> = {
       token_type: "Bearer",
-      scope: `${audience}/user_impersonation`,
       expires_in: this.tokenLifetimeSeconds,
       ext_expires_in: this.tokenLifetimeSeconds,
       access_token: accessToken,
@@ -177,6 +183,7 @@ export class EntraSimulator {
     if (idClaims) {
       body.scope = `${audience}/user_impersonation openid profile offline_access`;
       body.refresh_token = randomBytes(32).toString("base64url");
+      this.refreshTokens.set(String(body.refresh_token), { systemuserid, clientId, idClaims });
       body.id_token = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, aud: clientId, ...idClaims, ver: "2.0" })}.${randomBytes(32).toString("base64url")}`;
       body.client_info = b64url({ uid: systemuserid, utid: this.fixture.tenantId });
     }

@@ -1,0 +1,270 @@
+import { DelegateBackoff, handleWhen, retry } from "cockatiel";
+import { type BatchOperation, type BatchResult, buildBatch, parseBatchResponse } from "./batch";
+import { ConcurrencyLimit } from "./concurrency-limit";
+import { DataverseRequestError } from "./dataverse-errors";
+import { type HttpsTransport, TransportError } from "./https-transport";
+
+export type Row = Record<string, unknown>;
+
+export interface RetrySettings {
+  /** Tries per request, the first included. */
+  maxAttempts: number;
+  /** A request gives up rather than wait longer than this in total. */
+  maxWaitMs: number;
+  /** First backoff for 503s and timeouts; doubles per attempt, with jitter. */
+  baseDelayMs: number;
+}
+
+export interface DataverseClientInit {
+  serverAddress: string;
+  transport: HttpsTransport;
+  getToken: () => Promise<string>;
+  /** Upper bound on requests in flight; Dataverse's x-ms-dop-hint may lower it (never above 52). */
+  maxParallel?: number;
+  retry?: Partial<RetrySettings>;
+  timeoutMs?: number;
+  /** Impersonation: act as this systemuserid (MSCRMCallerID). */
+  callerId?: string;
+}
+
+export interface QueryOptions {
+  select?: string[];
+  filter?: string;
+  orderBy?: string;
+  top?: number;
+  /** Rows per page (Prefer: odata.maxpagesize), at most 5000. */
+  pageSize?: number;
+}
+
+export interface ClientStats {
+  requests: number;
+  throttled: number;
+  retries: number;
+}
+
+/** Logical names for @odata.type in bulk messages. */
+const logicalNames: Record<string, string> = {
+  accounts: "account",
+  contacts: "contact",
+  systemusers: "systemuser",
+  transactioncurrencies: "transactioncurrency",
+  uomschedules: "uomschedule",
+  products: "product",
+  pricelevels: "pricelevel",
+  invoices: "invoice",
+  salesorders: "salesorder",
+  organizations: "organization",
+  nav_connections: "nav_connection",
+};
+
+const apiVersionPath = "/api/data/v9.2";
+const defaultRetry: RetrySettings = { maxAttempts: 8, maxWaitMs: 120_000, baseDelayMs: 500 };
+const dataverseMaxParallel = 52;
+
+/**
+ * The Dataverse Web API by intent (whoAmI, retrieveMultiple, upsertMultiple, ...), with service protection
+ * handled: 429 waits for Retry-After, 502/503/504 and timeouts back off, concurrency follows x-ms-dop-hint.
+ */
+export class DataverseClient {
+  readonly apiRoot: string;
+  readonly stats: ClientStats;
+  private readonly limit: ConcurrencyLimit;
+  private readonly retrySettings: RetrySettings;
+
+  constructor(
+    private readonly init: DataverseClientInit,
+    shared?: { limit: ConcurrencyLimit; stats: ClientStats },
+  ) {
+    this.apiRoot = `${init.serverAddress}${apiVersionPath}`;
+    this.retrySettings = { ...defaultRetry, ...init.retry };
+    this.limit = shared?.limit ?? new ConcurrencyLimit(Math.min(init.maxParallel ?? 4, dataverseMaxParallel));
+    this.stats = shared?.stats ?? { requests: 0, throttled: 0, retries: 0 };
+  }
+
+  /** The same connection acting on behalf of another CRM user (needs prvActOnBehalfOfAnotherUser). */
+  impersonate(systemUserId: string): DataverseClient {
+    return new DataverseClient({ ...this.init, callerId: systemUserId }, { limit: this.limit, stats: this.stats });
+  }
+
+  get parallelism(): number {
+    return this.limit.current;
+  }
+
+  whoAmI(): Promise<{ UserId: string; BusinessUnitId: string; OrganizationId: string }> {
+    return this.json("GET", "WhoAmI");
+  }
+
+  async retrieveVersion(): Promise<string> {
+    return (await this.json<{ Version: string }>("GET", "RetrieveVersion")).Version;
+  }
+
+  retrieve<T extends Row = Row>(entitySet: string, id: string, select?: string[]): Promise<T> {
+    return this.json("GET", `${entitySet}(${id})${select ? `?$select=${select.join(",")}` : ""}`);
+  }
+
+  /** Pages of rows, following @odata.nextLink. */
+  async *retrievePages<T extends Row = Row>(entitySet: string, options: QueryOptions = {}): AsyncGenerator<T[]> {
+    const query = new URLSearchParams();
+    if (options.select) query.set("$select", options.select.join(","));
+    if (options.filter) query.set("$filter", options.filter);
+    if (options.orderBy) query.set("$orderby", options.orderBy);
+    if (options.top !== undefined) query.set("$top", String(options.top));
+    const headers = { Prefer: `odata.maxpagesize=${Math.min(options.pageSize ?? 5000, 5000)}` };
+    let next: string | undefined = `${entitySet}${query.size > 0 ? `?${query.toString().replace(/\+/g, "%20")}` : ""}`;
+    while (next) {
+      const page: { value: T[]; "@odata.nextLink"?: string } = await this.json("GET", next, undefined, headers);
+      yield page.value;
+      next = page["@odata.nextLink"];
+    }
+  }
+
+  async retrieveMultiple<T extends Row = Row>(entitySet: string, options: QueryOptions = {}): Promise<T[]> {
+    const rows: T[] = [];
+    for await (const page of this.retrievePages<T>(entitySet, options)) rows.push(...page);
+    return rows;
+  }
+
+  /** Creates a row; give the primary key in `row` to choose the id (idempotent retries). */
+  async create(entitySet: string, row: Row): Promise<string> {
+    const response = await this.send("POST", entitySet, row);
+    return idFromEntityId(response.headers["odata-entityid"]);
+  }
+
+  /** Updates an existing row only (If-Match: * unless an ETag is given); 404 when it is gone. */
+  async update(entitySet: string, id: string, changes: Row, etag = "*"): Promise<void> {
+    await this.send("PATCH", `${entitySet}(${id})`, changes, { "If-Match": etag });
+  }
+
+  /** Creates or updates the row with this id. */
+  async upsert(entitySet: string, id: string, row: Row): Promise<void> {
+    await this.send("PATCH", `${entitySet}(${id})`, row);
+  }
+
+  async delete(entitySet: string, id: string): Promise<void> {
+    await this.send("DELETE", `${entitySet}(${id})`);
+  }
+
+  /** Bulk messages: one request, many rows of one table (Microsoft's fastest documented write path). */
+  async createMultiple(entitySet: string, rows: Row[]): Promise<string[]> {
+    return (await this.json<{ Ids: string[] }>("POST", `${entitySet}/Microsoft.Dynamics.CRM.CreateMultiple`, { Targets: this.targets(entitySet, rows) })).Ids;
+  }
+
+  async updateMultiple(entitySet: string, rows: Row[]): Promise<void> {
+    await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpdateMultiple`, { Targets: this.targets(entitySet, rows) });
+  }
+
+  async upsertMultiple(entitySet: string, rows: Row[]): Promise<string[]> {
+    const result = await this.json<{ Ids?: string[] } | undefined>("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: this.targets(entitySet, rows) });
+    return result?.Ids ?? [];
+  }
+
+  /** $batch: writes in one change set when `atomic` (all or nothing). */
+  async batch(operations: BatchOperation[], atomic = true): Promise<BatchResult[]> {
+    const { contentType, body } = buildBatch(this.apiRoot, operations, atomic);
+    const response = await this.send("$batch", "$batch", body, { "Content-Type": contentType });
+    return parseBatchResponse(response.headers["content-type"] ?? "", response.text);
+  }
+
+  /** Finds the tenant from the organization's 401 challenge (authorization_uri). */
+  static async discoverTenant(transport: HttpsTransport, serverAddress: string): Promise<string | undefined> {
+    const response = await transport.send({ method: "GET", url: `${serverAddress}${apiVersionPath}/`, timeoutMs: 15_000 });
+    const challenge = response.headers["www-authenticate"] ?? "";
+    const uri = /authorization_uri="?([^",\s]+)/i.exec(challenge)?.[1];
+    if (!uri) return undefined;
+    return new URL(uri).pathname.split("/").filter(Boolean)[0];
+  }
+
+  private targets(entitySet: string, rows: Row[]): Row[] {
+    const logicalName = logicalNames[entitySet] ?? entitySet.replace(/s$/, "");
+    return rows.map((row) => ({ "@odata.type": `Microsoft.Dynamics.CRM.${logicalName}`, ...row }));
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    const response = await this.send(method, path, body, headers);
+    return (response.text ? JSON.parse(response.text) : undefined) as T;
+  }
+
+  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+    let waited = 0;
+    const backoff = new DelegateBackoff<{ attempt: number; result: { error: Error } | { value: unknown } }>((context) => {
+      const error = "error" in context.result ? context.result.error : undefined;
+      const delay =
+        error instanceof DataverseRequestError && error.retryAfterMs !== undefined
+          ? error.retryAfterMs
+          : Math.min(this.retrySettings.baseDelayMs * 2 ** (context.attempt - 1), 30_000) * (0.75 + Math.random() * 0.5);
+      waited += delay;
+      return delay;
+    });
+    const policy = retry(
+      handleWhen((error) => isTransient(error) && waited + expectedWait(error, this.retrySettings.baseDelayMs) <= this.retrySettings.maxWaitMs),
+      { maxAttempts: this.retrySettings.maxAttempts - 1, backoff },
+    );
+    policy.onRetry(() => this.stats.retries++);
+    return policy.execute(() => this.limit.run(() => this.sendOnce(method, path, body, headers)));
+  }
+
+  private async sendOnce(method: string, path: string, body: unknown, headers: Record<string, string>) {
+    const token = await this.init.getToken();
+    const isBatch = method === "$batch";
+    const url = path.startsWith("https://") ? path : `${this.apiRoot}/${path}`;
+    this.stats.requests++;
+    const response = await this.init.transport.send({
+      method: isBatch ? "POST" : method,
+      url,
+      timeoutMs: this.init.timeoutMs ?? 120_000,
+      headers: {
+        Authorization: `Bearer ${token}`,
+        Accept: "application/json",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+        ...(body !== undefined && !isBatch && { "Content-Type": "application/json; charset=utf-8" }),
+        ...(this.init.callerId && { MSCRMCallerID: this.init.callerId }),
+        ...headers,
+      },
+      ...(body !== undefined && { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    });
+    const hint = Number(response.headers["x-ms-dop-hint"]);
+    if (Number.isInteger(hint) && hint > 0) this.limit.setLimit(Math.min(this.init.maxParallel ?? 4, hint, dataverseMaxParallel));
+    const text = response.body.toString("utf8");
+    if (response.status >= 400) {
+      if (response.status === 429) this.stats.throttled++;
+      throw errorFrom(response.status, text, response.headers["retry-after"]);
+    }
+    if (response.status >= 300) throw new DataverseRequestError(response.status, "redirect", `Dynamics 365 answered with a redirect (${response.status}), which is not followed.`);
+    return { status: response.status, headers: response.headers, text };
+  }
+}
+
+function errorFrom(status: number, text: string, retryAfter: string | undefined): DataverseRequestError {
+  let code = String(status);
+  let message = text.slice(0, 500) || `HTTP ${status}`;
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (parsed.error) {
+      code = parsed.error.code ?? code;
+      message = parsed.error.message ?? message;
+    }
+  } catch {
+    // not JSON: keep the text
+  }
+  const seconds = retryAfter === undefined ? undefined : Number(retryAfter);
+  const retryAfterMs = seconds !== undefined && Number.isFinite(seconds) ? seconds * 1000 : status === 429 ? 5000 : undefined;
+  return new DataverseRequestError(status, code, message, retryAfterMs);
+}
+
+/** 429s, 502/503/504 and timeouts or dropped connections are worth another try; nothing else is. */
+function isTransient(error: Error): boolean {
+  if (error instanceof DataverseRequestError) return [429, 502, 503, 504].includes(error.status);
+  if (error instanceof TransportError) return error.kind === "timeout" || (error.kind === "connection" && /ECONNRESET|EPIPE|socket hang up/i.test(`${error.code} ${error.message}`));
+  return false;
+}
+
+function expectedWait(error: Error, baseDelayMs: number): number {
+  return error instanceof DataverseRequestError && error.retryAfterMs !== undefined ? error.retryAfterMs : baseDelayMs;
+}
+
+function idFromEntityId(entityId: string | undefined): string {
+  const id = /\(([0-9a-fA-F-]{36})\)\s*$/.exec(entityId ?? "")?.[1];
+  if (!id) throw new Error("Dynamics 365 did not return the id of the created row (OData-EntityId).");
+  return id.toLowerCase();
+}

@@ -1,0 +1,92 @@
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { BlockList, isIP } from "node:net";
+
+/**
+ * The Sales URL is user input that this service calls with credentials, so outbound calls go only to
+ * Dynamics 365 online hosts (including the sovereign clouds) or hosts an operator allowed
+ * (DATAVERSE_ALLOWED_HOSTS); an online name that resolves to a private, loopback or link-local address is
+ * refused as well. Checked before any connection is made.
+ */
+const onlineHost = /^[a-z0-9][a-z0-9-]*(\.api)?\.crm\d*\.(dynamics\.com|dynamics\.cn|microsoftdynamics\.us|appsplatform\.us)$/;
+
+export class OutboundGuardError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutboundGuardError";
+  }
+}
+
+const privateRanges = new BlockList();
+for (const [network, prefix] of [
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.168.0.0", 16],
+] as const) {
+  privateRanges.addSubnet(network, prefix, "ipv4");
+}
+for (const [network, prefix] of [
+  ["::", 128],
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+] as const) {
+  privateRanges.addSubnet(network, prefix, "ipv6");
+}
+
+export function isPrivateAddress(address: string): boolean {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (mapped) return privateRanges.check(mapped, "ipv4");
+  const family = isIP(address);
+  return family === 0 ? true : privateRanges.check(address, family === 4 ? "ipv4" : "ipv6");
+}
+
+export type Lookup = typeof dnsLookup;
+
+export class OutboundGuard {
+  private readonly allowed: Set<string>;
+
+  constructor(allowedHosts: string[], private readonly resolve: Lookup = dnsLookup) {
+    this.allowed = new Set(allowedHosts.map((host) => host.toLowerCase()));
+  }
+
+  /** Explicitly allowed: the host, or host:port, is in DATAVERSE_ALLOWED_HOSTS. */
+  isExplicitlyAllowed(url: URL): boolean {
+    return this.allowed.has(url.hostname.toLowerCase()) || this.allowed.has(url.host.toLowerCase());
+  }
+
+  /** Throws OutboundGuardError unless the URL may be called. */
+  check(target: string | URL): URL {
+    const url = typeof target === "string" ? new URL(target) : target;
+    if (url.protocol !== "https:") throw new OutboundGuardError(`Only https:// addresses are called; ${url.protocol}// is refused.`);
+    if (this.isExplicitlyAllowed(url)) return url;
+    if (!onlineHost.test(url.hostname.toLowerCase())) {
+      throw new OutboundGuardError(
+        `${url.host} is not a Dynamics 365 online host (*.crmN.dynamics.com and the sovereign clouds) and is not in DATAVERSE_ALLOWED_HOSTS, so it is not called.`,
+      );
+    }
+    if (url.port && url.port !== "443") throw new OutboundGuardError(`Dynamics 365 online is reached on port 443; ${url.host} is refused.`);
+    return url;
+  }
+
+  /** A dns.lookup for https agents that refuses private addresses of hosts that were not explicitly allowed. */
+  lookupFor(url: URL): Lookup {
+    const explicitlyAllowed = this.isExplicitlyAllowed(url);
+    const resolve = this.resolve;
+    return ((hostname: string, options: object, callback: (...args: unknown[]) => void) => {
+      resolve(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+        if (error) return callback(error);
+        const refused = explicitlyAllowed ? undefined : addresses.find((entry) => isPrivateAddress(entry.address));
+        if (refused) {
+          return callback(new OutboundGuardError(`${hostname} resolves to ${refused.address}, a private or local address, so it is not called.`));
+        }
+        if ((options as { all?: boolean }).all) return callback(null, addresses);
+        const first = addresses[0];
+        return first ? callback(null, first.address, first.family) : callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
+      });
+    }) as unknown as Lookup;
+  }
+}
