@@ -1,6 +1,15 @@
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { connectionFunctions } from "./connection";
+import { connectionActionFunctions } from "./connection-actions";
+import { crmDataFunctions } from "./crm-data";
 import { healthFunctions } from "./health";
+import { syncSetupFunctions } from "./sync-setup";
 
 /** Every function of the app: registered by index.ts, served by the local host, read by tests and docs. */
-export const functionDefinitions: FunctionDefinition[] = [...healthFunctions, ...connectionFunctions];
+export const functionDefinitions: FunctionDefinition[] = [
+  ...healthFunctions,
+  ...connectionFunctions,
+  ...connectionActionFunctions,
+  ...crmDataFunctions,
+  ...syncSetupFunctions,
+];

@@ -1,12 +1,23 @@
 import type { TableServiceClientOptions } from "@azure/data-tables";
 import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
 import { type Config, loadConfig } from "./config";
+import { AdvancedSettings } from "./connection/advanced-settings";
+import { ConnectionLifecycle } from "./connection/connection-lifecycle";
+import { ConnectionTester } from "./connection/connection-test";
+import { CrmConnector } from "./connection/crm-connector";
+import { DataverseClient } from "./dataverse/dataverse-client";
+import { HttpsTransport } from "./dataverse/https-transport";
+import { OutboundGuard } from "./dataverse/outbound-guard";
+import { TokenProvider } from "./dataverse/token-provider";
 import { KeyVaultSecretStore } from "./secrets/key-vault-secret-store";
 import { LocalSecretStore, loadLocalSecretKey } from "./secrets/local-secret-store";
 import type { SecretStore } from "./secrets/secret-store";
 import { SetupService } from "./setup/setup-service";
 import { SetupRepository } from "./storage/setup-repository";
+import { StatusRepository } from "./storage/status-repository";
+import { SyncRepository } from "./storage/sync-repository";
 import { TableStorage } from "./storage/table-storage";
+import { SyncSetupService } from "./sync/sync-setup-service";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -14,13 +25,21 @@ export interface Services {
   tables: TableStorage;
   secrets: SecretStore;
   setups: SetupRepository;
+  status: StatusRepository;
+  sync: SyncRepository;
   setup: SetupService;
+  connector: CrmConnector;
+  lifecycle: ConnectionLifecycle;
+  settings: AdvancedSettings;
+  syncSetup: SyncSetupService;
 }
 
 export interface ServiceOverrides {
   credential?: TokenCredential;
   secrets?: SecretStore;
   tableOptions?: TableServiceClientOptions;
+  /** A certificate authority to trust for Dataverse and sign-in calls (the local simulator's). */
+  trustedCa?: string;
 }
 
 /** The composition root: adapters from config, use cases over adapters. */
@@ -38,9 +57,32 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     (config.KEY_VAULT_URL
       ? new KeyVaultSecretStore({ vaultUrl: config.KEY_VAULT_URL, credential: azureCredential() })
       : new LocalSecretStore(tables, loadLocalSecretKey(config.LOCAL_SECRET_KEY, config.LOCAL_SECRET_KEY_FILE), config.runningInAzure));
+
   const setups = new SetupRepository(tables);
-  const setup = new SetupService({ setups, secrets });
-  return { config, tables, secrets, setups, setup };
+  const status = new StatusRepository(tables);
+  const sync = new SyncRepository(tables);
+  const setup = new SetupService({
+    setups,
+    secrets,
+    jobs: (company) => sync.jobSummaries(company),
+    companyDataRemovers: [(company) => sync.removeCompany(company), (company) => status.remove(company)],
+  });
+
+  const guard = new OutboundGuard(config.DATAVERSE_ALLOWED_HOSTS);
+  const transport = new HttpsTransport({ guard, ...(overrides.trustedCa && { ca: overrides.trustedCa }) });
+  // The authority host is an operator setting, not user input: its own transport, without the host guard.
+  const authorityTransport = new HttpsTransport({ ...(overrides.trustedCa && { ca: overrides.trustedCa }) });
+  const tokens = new TokenProvider({
+    authorityHost: config.AUTHORITY_HOST,
+    transport: authorityTransport,
+    discoverTenant: (serverAddress) => DataverseClient.discoverTenant(transport, serverAddress),
+  });
+  const connector = new CrmConnector({ secrets, tokens, transport, guard, config });
+  const tester = new ConnectionTester({ connector, status, secretStore: secrets.description });
+  const syncSetup = new SyncSetupService({ sync, setups });
+  const lifecycle = new ConnectionLifecycle({ setups, setup, tester, connector, syncSetup, config });
+  const settings = new AdvancedSettings({ setups, setup, connector, config });
+  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup };
 }
 
 let current: Services | undefined;
@@ -54,4 +96,8 @@ export function services(): Services {
 /** For the local host and tests that build services themselves (e.g. with a request counter). */
 export function useServices(replacement: Services | undefined): void {
   current = replacement;
+}
+
+export function currentServices(): Services | undefined {
+  return current;
 }

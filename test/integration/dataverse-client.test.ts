@@ -43,7 +43,7 @@ describe("tokens with MSAL Node against the simulator's Entra ID", () => {
     const tokens = simulatorTokens(simulator);
     const attempt = tokens.token("wrong", { ...integrationUser(simulator), password: "not-the-password" });
     await expect(attempt).rejects.toBeInstanceOf(SignInError);
-    const error = await attempt.catch((caught: unknown) => caught as SignInError);
+    const error = (await attempt.catch((caught: unknown) => caught)) as SignInError;
     expect(error.kind).toBe("sign-in");
     expect(error.message).toMatch(/^AADSTS50126: Error validating credentials due to invalid username or password\.$/);
     expect(describeFailure(error)).not.toContain("not-the-password");

@@ -1,6 +1,6 @@
 import { functionDefinitions } from "../../src/functions/definitions";
 import { loadConfig } from "../../src/lib/config";
-import { type ServiceOverrides, type Services, createServices, useServices } from "../../src/lib/services";
+import { type ServiceOverrides, type Services, createServices, currentServices, useServices } from "../../src/lib/services";
 import { startFunctionHost } from "../../src/local/function-host";
 import { requestCounter } from "./request-counter";
 
@@ -25,8 +25,10 @@ export interface TestResponse {
 export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<TestApp> {
   const storage = requestCounter();
   const services = createServices(loadConfig(env), { ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
-  useServices(services);
   const logs: string[] = [];
+  // Handlers use the process-wide services; put back whatever was there when this app closes.
+  const previous = currentServices();
+  useServices(services);
   const host = await startFunctionHost({ definitions: functionDefinitions, port: 0, log: (line) => logs.push(line) });
   return {
     url: host.url,
@@ -50,7 +52,7 @@ export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS
     },
     async close() {
       await host.close();
-      useServices(undefined);
+      useServices(previous);
     },
   };
 }

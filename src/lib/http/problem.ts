@@ -15,6 +15,8 @@ export class Problem extends Error {
     readonly detail: string,
     readonly errors: FieldError[] = [],
     readonly type: string = problemType(status),
+    /** RFC 9457 extension members, e.g. the failed connection test. */
+    readonly extensions: Record<string, unknown> = {},
   ) {
     super(detail);
     this.name = "Problem";
@@ -23,6 +25,7 @@ export class Problem extends Error {
 
 const typeSlugs: Record<number, string> = {
   400: "validation-error",
+  403: "forbidden",
   404: "not-found",
   409: "conflict",
   412: "precondition-failed",
@@ -37,7 +40,11 @@ function problemType(status: number): string {
 export const badRequest = (errors: FieldError[], detail = describeErrors(errors)) =>
   new Problem(400, "The request is not valid.", detail, errors);
 export const notFound = (detail: string) => new Problem(404, "Not found.", detail);
-export const conflict = (detail: string) => new Problem(409, "Conflict.", detail);
+export const conflict = (detail: string, extensions: Record<string, unknown> = {}) =>
+  new Problem(409, "Conflict.", detail, [], problemType(409), extensions);
+export const unprocessable = (detail: string, extensions: Record<string, unknown> = {}) =>
+  new Problem(422, "The request cannot be carried out.", detail, [], problemType(422), extensions);
+export const forbidden = (detail: string) => new Problem(403, "Forbidden.", detail);
 export const preconditionFailed = (detail: string) => new Problem(412, "Precondition failed.", detail);
 
 function describeErrors(errors: FieldError[]): string {
@@ -62,6 +69,7 @@ export function problemResponse(problem: Problem): HttpResponseInit {
       status: problem.status,
       detail: problem.detail,
       ...(problem.errors.length > 0 ? { errors: problem.errors } : {}),
+      ...problem.extensions,
     }),
   };
 }

@@ -12,6 +12,8 @@ export interface ConnectionSetup extends SetupFields {
   isEnabled: boolean;
   disableReason?: string;
   crmVersion?: string;
+  /** ISO code of the CRM base currency, read when enabling. */
+  crmBaseCurrencyCode?: string;
   integrationSolutionImported: boolean;
   erpWebUrl?: string;
   connectionUserIsIntegrationUser: boolean;

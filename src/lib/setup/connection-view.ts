@@ -1,5 +1,5 @@
 import type { SecretStoreDescription } from "../secrets/secret-store";
-import { type ActiveScheduledSyncJobs, type JobStatus, describeActiveJobs } from "../sync/active-jobs";
+import { type ActiveScheduledSyncJobs, type JobSummary, countedStatuses, describeActiveJobs } from "../sync/active-jobs";
 import { buildConnectionString } from "./connection-string";
 import { type ConnectionSetup, isSupportedCrmVersion } from "./connection-setup";
 import type { Notice } from "./setup-input";
@@ -26,6 +26,7 @@ export interface ConnectionView {
   disableReason: string | null;
   crmVersion: string | null;
   crmVersionSupported: boolean | null;
+  crmBaseCurrencyCode: string | null;
   integrationSolutionImported: boolean;
   erpWebUrl: string | null;
   connectionUserIsIntegrationUser: boolean;
@@ -41,7 +42,7 @@ export interface ConnectionView {
 export interface ViewContext {
   etag: string;
   secretStore: SecretStoreDescription;
-  jobStatuses: JobStatus[];
+  jobs: JobSummary[];
   notices?: Notice[];
 }
 
@@ -67,12 +68,13 @@ export function toConnectionView(setup: ConnectionSetup, context: ViewContext): 
     disableReason: setup.disableReason ?? null,
     crmVersion: setup.crmVersion ?? null,
     crmVersionSupported: isSupportedCrmVersion(setup.crmVersion) ?? null,
+    crmBaseCurrencyCode: setup.crmBaseCurrencyCode ?? null,
     integrationSolutionImported: setup.integrationSolutionImported,
     erpWebUrl: setup.erpWebUrl ?? null,
     connectionUserIsIntegrationUser: setup.connectionUserIsIntegrationUser,
     salesOrderIntegrationEnabled: setup.salesOrderIntegrationEnabled,
     usersMustMapToCrmUsers: setup.usersMustMapToCrmUsers,
-    activeScheduledSyncJobs: describeActiveJobs(context.jobStatuses, setup.isEnabled),
+    activeScheduledSyncJobs: describeActiveJobs(countedStatuses(context.jobs, setup.integrationSolutionImported), setup.isEnabled),
     secretStore: context.secretStore,
     notices: context.notices ?? [],
     updatedAt: setup.updatedAt,

@@ -1,7 +1,7 @@
 import { badRequest, conflict, fieldErrorsFromZod, notFound, preconditionFailed } from "../http/problem";
 import { type SecretKind, type SecretRef, type SecretStore, secretName } from "../secrets/secret-store";
 import { ConcurrencyError, type SetupRepository, type Versioned } from "../storage/setup-repository";
-import type { JobStatus } from "../sync/active-jobs";
+import type { JobSummary } from "../sync/active-jobs";
 import { type ConnectionSetup, companySlug } from "./connection-setup";
 import { type ConnectionView, toConnectionView } from "./connection-view";
 import { setupMessages } from "./messages";
@@ -13,8 +13,8 @@ export type CompanyDataRemover = (company: string) => Promise<void>;
 export interface SetupServiceInit {
   setups: SetupRepository;
   secrets: SecretStore;
-  /** Statuses of the company's sync job entries, for "X of Y" (one query). */
-  jobStatuses?: (company: string) => Promise<JobStatus[]>;
+  /** The company's sync job entries, for "X of Y" (one query). */
+  jobs?: (company: string) => Promise<JobSummary[]>;
   companyDataRemovers?: CompanyDataRemover[];
   clock?: () => Date;
 }
@@ -42,9 +42,9 @@ export class SetupService {
 
   async read(company: string): Promise<ConnectionView> {
     requireCompany(company);
-    const [stored, jobStatuses] = await Promise.all([this.init.setups.get(company), this.jobStatuses(company)]);
+    const [stored, jobs] = await Promise.all([this.init.setups.get(company), this.jobs(company)]);
     if (!stored) throw notFound(`No connection is set up for company "${company}".`);
-    return this.view(stored, jobStatuses);
+    return this.view(stored, jobs);
   }
 
   /** PUT: create or replace the setup. Omitted secrets keep their stored version. */
@@ -55,7 +55,7 @@ export class SetupService {
     const resolved = resolveSetupInput(input.data);
     if (!resolved.ok) throw badRequest(resolved.errors);
 
-    const [existing, jobStatuses] = await Promise.all([this.init.setups.get(company), this.jobStatuses(company)]);
+    const [existing, jobs] = await Promise.all([this.init.setups.get(company), this.jobs(company)]);
     checkPreconditions(existing, preconditions);
     if (existing?.value.isEnabled) throw conflict(enabledConflict);
 
@@ -88,7 +88,7 @@ export class SetupService {
       updatedAt: this.clock().toISOString(),
     };
     const etag = await this.saveRow(setup, existing?.etag);
-    return { view: this.view({ value: setup, etag }, jobStatuses, notices), created: existing === undefined };
+    return { view: this.view({ value: setup, etag }, jobs, notices), created: existing === undefined };
   }
 
   /** DELETE: the setup row, then its secrets and everything else the company owns. */
@@ -118,17 +118,17 @@ export class SetupService {
     }
   }
 
-  view(stored: Versioned<ConnectionSetup>, jobStatuses: JobStatus[], notices: Notice[] = []): ConnectionView {
+  view(stored: Versioned<ConnectionSetup>, jobs: JobSummary[], notices: Notice[] = []): ConnectionView {
     return toConnectionView(stored.value, {
       etag: stored.etag,
       secretStore: this.init.secrets.description,
-      jobStatuses,
+      jobs,
       notices,
     });
   }
 
-  jobStatuses(company: string): Promise<JobStatus[]> {
-    return this.init.jobStatuses ? this.init.jobStatuses(company) : Promise.resolve([]);
+  jobs(company: string): Promise<JobSummary[]> {
+    return this.init.jobs ? this.init.jobs(company) : Promise.resolve([]);
   }
 
   /** One write per supplied secret; secrets not supplied keep their stored reference. */

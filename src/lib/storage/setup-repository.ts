@@ -42,6 +42,7 @@ const setupRow = z.object({
   isEnabled: z.boolean(),
   disableReason: optionalText,
   crmVersion: optionalText,
+  crmBaseCurrencyCode: optionalText,
   integrationSolutionImported: z.boolean(),
   erpWebUrl: optionalText,
   connectionUserIsIntegrationUser: z.boolean(),

@@ -1,5 +1,19 @@
 export type JobStatus = "Ready" | "In Process" | "On Hold" | "Error" | "Finished";
 
+/** What "X of Y" needs of a job entry. */
+export interface JobSummary {
+  kind: "mapping" | "statistics";
+  status: JobStatus;
+}
+
+/**
+ * The entries the ERP counts: the synchronization jobs, plus the statistics job only when the
+ * integration solution is installed.
+ */
+export function countedStatuses(jobs: JobSummary[], integrationSolutionImported: boolean): JobStatus[] {
+  return jobs.filter((job) => job.kind === "mapping" || integrationSolutionImported).map((job) => job.status);
+}
+
 export interface ActiveScheduledSyncJobs {
   ready: number;
   total: number;

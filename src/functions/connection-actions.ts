@@ -1,0 +1,56 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { readConnectionStatus } from "../lib/connection/connection-status";
+import { callerPrincipal } from "../lib/http/caller-principal";
+import type { FunctionDefinition } from "../lib/http/function-definition";
+import { json, preconditions, readJson, respond } from "../lib/http/respond";
+import { services } from "../lib/services";
+
+const base = "companies/{company}/connection";
+
+export async function testConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => json(200, await services().lifecycle.test(request.params.company ?? "", callerPrincipal(request))));
+}
+
+export async function enableConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const view = await services().lifecycle.enable(request.params.company ?? "", await readJson(request), callerPrincipal(request));
+    return json(200, view, { etag: view.etag });
+  });
+}
+
+export async function disableConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const view = await services().lifecycle.disable(request.params.company ?? "", await readJson(request));
+    return json(200, view, { etag: view.etag });
+  });
+}
+
+export async function changeSettings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const view = await services().settings.change(request.params.company ?? "", await readJson(request), preconditions(request));
+    return json(200, view, { etag: view.etag });
+  });
+}
+
+export async function resetErpWebUrl(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const view = await services().settings.resetErpWebUrl(request.params.company ?? "", preconditions(request));
+    return json(200, view, { etag: view.etag });
+  });
+}
+
+export async function connectionStatus(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { setups, status, sync, secrets } = services();
+    return json(200, await readConnectionStatus(request.params.company ?? "", { setups, status, sync, secretStore: secrets.description }));
+  });
+}
+
+export const connectionActionFunctions: FunctionDefinition[] = [
+  { name: "connection-test", trigger: "http", route: `${base}/test`, methods: ["POST"], authLevel: "function", summary: "Test the saved connection settings", handler: testConnection },
+  { name: "connection-enable", trigger: "http", route: `${base}/enable`, methods: ["POST"], authLevel: "function", summary: "Enable the connection (the test must pass)", handler: enableConnection },
+  { name: "connection-disable", trigger: "http", route: `${base}/disable`, methods: ["POST"], authLevel: "function", summary: "Disable the connection; sync jobs go On Hold", handler: disableConnection },
+  { name: "connection-settings", trigger: "http", route: `${base}/settings`, methods: ["PATCH"], authLevel: "function", summary: "Change the advanced settings", handler: changeSettings },
+  { name: "connection-reset-erp-web-url", trigger: "http", route: `${base}/settings/reset-erp-web-url`, methods: ["POST"], authLevel: "function", summary: "Restore the default ERP web client URL", handler: resetErpWebUrl },
+  { name: "connection-status", trigger: "http", route: `${base}/status`, methods: ["GET"], authLevel: "function", summary: "Connection status: last test, version, jobs, last sync", handler: connectionStatus },
+];

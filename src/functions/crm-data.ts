@@ -1,0 +1,20 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import { readCrmData } from "../lib/connection/crm-data";
+import { callerPrincipal } from "../lib/http/caller-principal";
+import type { FunctionDefinition } from "../lib/http/function-definition";
+import { json, respond } from "../lib/http/respond";
+import { services } from "../lib/services";
+
+/** CRM rows for the calling ERP user (App Service authentication), impersonated when users must map. */
+export async function getCrmData(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { setups, connector } = services();
+    const query = Object.fromEntries(request.query.entries());
+    const result = await readCrmData(request.params.company ?? "", request.params.entitySet ?? "", query, callerPrincipal(request), { setups, connector });
+    return json(200, result);
+  });
+}
+
+export const crmDataFunctions: FunctionDefinition[] = [
+  { name: "crm-data", trigger: "http", route: "companies/{company}/crm/{entitySet}", methods: ["GET"], authLevel: "function", summary: "Read CRM rows on behalf of the calling ERP user", handler: getCrmData },
+];

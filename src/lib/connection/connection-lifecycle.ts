@@ -1,0 +1,141 @@
+import { z } from "zod";
+import type { Config } from "../config";
+import type { DataverseClient } from "../dataverse/dataverse-client";
+import type { CallerPrincipal } from "../http/caller-principal";
+import { badRequest, fieldErrorsFromZod, notFound, unprocessable } from "../http/problem";
+import type { ConnectionSetup } from "../setup/connection-setup";
+import { isSupportedCrmVersion } from "../setup/connection-setup";
+import type { ConnectionView } from "../setup/connection-view";
+import type { Notice } from "../setup/setup-input";
+import { type SetupService, requireCompany } from "../setup/setup-service";
+import type { SetupRepository } from "../storage/setup-repository";
+import type { SyncSetupService } from "../sync/sync-setup-service";
+import type { ConnectionTestResult, ConnectionTester } from "./connection-test";
+import type { CrmConnector } from "./crm-connector";
+import { writeErpWebUrlToCrm } from "./erp-web-url";
+import { connectionMessages } from "./messages";
+import type { Prompt } from "./prompts";
+
+export const enableInput = z.strictObject({ useDefaultSyncSetup: z.boolean().optional() });
+export const disableInput = z.strictObject({ reason: z.string().trim().min(1).max(250).optional() });
+
+export interface LifecycleInit {
+  setups: SetupRepository;
+  setup: SetupService;
+  tester: ConnectionTester;
+  connector: CrmConnector;
+  syncSetup: SyncSetupService;
+  config: Pick<Config, "INTEGRATION_SOLUTION_NAME" | "ERP_LOCAL_CURRENCY" | "ERP_WEB_URL_DEFAULT">;
+}
+
+/** Test, Enable and Disable of a company's connection (BEHAVIOUR §2-§3). */
+export class ConnectionLifecycle {
+  constructor(private readonly init: LifecycleInit) {}
+
+  async test(company: string, caller?: CallerPrincipal): Promise<ConnectionTestResult> {
+    const stored = await this.stored(company);
+    return (await this.init.tester.test(stored.value, caller)).result;
+  }
+
+  /**
+   * Enable: the test must pass; then the CRM version, solution, sales-order flag and base currency are
+   * read and stored, and the sync jobs set Ready (or the default sync setup offered as a prompt).
+   */
+  async enable(company: string, body: unknown, caller?: CallerPrincipal): Promise<ConnectionView & { prompts: Prompt[] }> {
+    const input = enableInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const stored = await this.stored(company);
+    if (stored.value.isEnabled) return { ...(await this.init.setup.read(company)), prompts: [] };
+
+    const { result, session } = await this.init.tester.test(stored.value, caller);
+    if (!result.ok || !session) throw unprocessable(result.message, { test: result });
+    const crm = await this.readOrganization(session.client);
+    const lcy = this.init.config.ERP_LOCAL_CURRENCY;
+    if (lcy && crm.baseCurrencyCode && lcy !== crm.baseCurrencyCode.toUpperCase()) {
+      throw unprocessable(connectionMessages.lcyMismatch(lcy, crm.baseCurrencyCode), { test: result });
+    }
+
+    const notices: Notice[] = result.warnings.map((message) => ({ code: "connection-user", message }));
+    if (isSupportedCrmVersion(session.crmVersion) === false) notices.push({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion(session.crmVersion) });
+    const erpWebUrl = stored.value.erpWebUrl ?? this.init.config.ERP_WEB_URL_DEFAULT;
+    if (crm.solutionImported && erpWebUrl) await writeErpWebUrlToCrm(session.client, company, erpWebUrl);
+
+    const { disableReason: _cleared, ...rest } = stored.value;
+    const enabled: ConnectionSetup = {
+      ...rest,
+      isEnabled: true,
+      crmVersion: session.crmVersion,
+      integrationSolutionImported: crm.solutionImported,
+      salesOrderIntegrationEnabled: crm.solutionImported && crm.salesOrderIntegration,
+      ...(crm.baseCurrencyCode && { crmBaseCurrencyCode: crm.baseCurrencyCode }),
+      ...(erpWebUrl && { erpWebUrl }),
+      updatedAt: new Date().toISOString(),
+    };
+    await this.init.setup.saveRow(enabled, stored.etag);
+
+    const prompts = [...result.prompts];
+    if (await this.init.syncSetup.hasSetup(company)) {
+      await this.init.syncSetup.setJobsReady(company);
+    } else if (input.data.useDefaultSyncSetup === true) {
+      await this.init.syncSetup.installDefault(company, { confirm: true });
+      notices.push({ code: "default-sync-setup", message: "The default setup for Dynamics 365 for Sales synchronization has completed successfully." });
+    } else if (input.data.useDefaultSyncSetup === undefined) {
+      prompts.push({
+        id: "default-sync-setup",
+        message: connectionMessages.defaultSyncSetupQuestion,
+        action: { method: "POST", href: `/api/companies/${company}/sync/default-setup`, body: { confirm: true } },
+      });
+    }
+    const view = await this.init.setup.read(company);
+    return { ...view, notices: [...view.notices, ...notices], prompts };
+  }
+
+  /** Disable: CRM facts are cleared, every sync job goes On Hold; the settings are kept. */
+  async disable(company: string, body: unknown): Promise<ConnectionView> {
+    const input = disableInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const stored = await this.stored(company);
+    if (stored.value.isEnabled) {
+      const { crmVersion: _version, crmBaseCurrencyCode: _currency, ...rest } = stored.value;
+      await this.init.setup.saveRow(
+        {
+          ...rest,
+          isEnabled: false,
+          integrationSolutionImported: false,
+          salesOrderIntegrationEnabled: false,
+          disableReason: input.data.reason ?? connectionMessages.disabledByUser,
+          updatedAt: new Date().toISOString(),
+        },
+        stored.etag,
+      );
+    }
+    await this.init.syncSetup.setJobsOnHold(company);
+    this.init.connector.forget(company);
+    return this.init.setup.read(company);
+  }
+
+  private async stored(company: string) {
+    requireCompany(company);
+    const stored = await this.init.setups.get(company);
+    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+    return stored;
+  }
+
+  private async readOrganization(client: DataverseClient) {
+    const [organization] = await client.retrieveMultiple<{ organizationid: string; issopintegrationenabled?: boolean; _basecurrencyid_value?: string }>(
+      "organizations",
+      { select: ["organizationid", "issopintegrationenabled", "_basecurrencyid_value"], top: 1 },
+    );
+    const solutionName = this.init.config.INTEGRATION_SOLUTION_NAME.replace(/'/g, "''");
+    const [solution] = await client.retrieveMultiple("solutions", { select: ["solutionid", "version"], filter: `uniquename eq '${solutionName}'`, top: 1 });
+    const currency = organization?._basecurrencyid_value
+      ? await client.retrieve<{ isocurrencycode?: string }>("transactioncurrencies", organization._basecurrencyid_value, ["isocurrencycode"])
+      : undefined;
+    return {
+      organizationId: organization?.organizationid,
+      salesOrderIntegration: organization?.issopintegrationenabled === true,
+      solutionImported: solution !== undefined,
+      baseCurrencyCode: currency?.isocurrencycode,
+    };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Texts of Test Connection, Enable/Disable and the advanced settings, after the ERP's connection setup
+ * (table 5330, codeunit 5330); see ../shared/spec/BEHAVIOUR.md §2-§4.
+ */
+export const connectionMessages = {
+  userCredentialsRequired: "A Dynamics 365 for Sales URL, user name and password are required to enable a connection.",
+  applicationCredentialsRequired: "A Dynamics 365 for Sales URL, client ID and client secret (or certificate) are required to enable a connection.",
+  testSucceeded: "The connection test was successful. The settings are valid.",
+  testFailed: (reason: string) =>
+    `The connection setup cannot be validated. Verify the settings and try again. Detailed error description: ${reason}`,
+  usersMustMapUnmapped: (erpUser: string) =>
+    `However, because the ERP Users Must Map to Dynamics 365 for Sales Users setting is enabled, Dynamics 365 for Sales integration is not enabled for ${erpUser}.`,
+  connectionUserDisabled: (user: string) => `The connection user ${user} is disabled in Dynamics 365 Sales. Enable the user or use another one.`,
+  connectionUserUnlicensed: (user: string) => `The connection user ${user} is not licensed for Dynamics 365 Sales. Assign a license or use another user.`,
+  connectionUserHasNoRoles: (user: string) => `The connection user ${user} has no security roles in Dynamics 365 Sales. Assign the integration roles to the user.`,
+  connectionUserIsAdministrator: (user: string) =>
+    `The connection user ${user} has the System Administrator role. Use a dedicated integration user that holds only the roles the integration needs.`,
+  secretsNotInKeyVault:
+    "The credentials are kept in the local development secret store (encrypted with AES-256-GCM), not in Azure Key Vault. Set KEY_VAULT_URL and save the setup again to keep them in Key Vault.",
+  defaultSyncSetupQuestion:
+    "The synchronization is not set up. Do you want to use the default synchronization setup? It creates the default integration table mappings and synchronization jobs.",
+  lcyMismatch: (lcy: string, iso: string) => `LCY Code ${lcy} does not match ISO Currency Code ${iso} of the CRM base currency.`,
+  unsupportedVersion: (version: string) => `Dynamics 365 Sales version ${version} is not supported by the integration; some features may not work.`,
+  disabledByUser: "The connection was disabled by a user.",
+  notEnabled: "The connection is not enabled. Enable it before you change this setting.",
+  solutionRequired: "The integration solution is not imported in Dynamics 365 Sales, so sales order integration cannot be used.",
+  salesOrderIntegrationEnabled: "Sales Order Integration with Dynamics 365 for Sales is enabled.",
+  salesOrderIntegrationDisabled: "Sales Order Integration with Dynamics 365 for Sales is disabled.",
+  submittedOrderBlocksDisable:
+    "You cannot disable Sales Order Integration with Dynamics 365 for Sales when a CRM sales order has the Submitted status.",
+  erpWebUrlReset: "The ERP Web Client URL has been reset to the default value.",
+  erpWebUrlNoDefault: "No default ERP web client URL is configured (ERP_WEB_URL_DEFAULT), so the URL was cleared.",
+  erpWebUrlPending: "The ERP web client URL is saved; it is written to Dynamics 365 Sales when the connection is enabled with the integration solution imported.",
+  integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
+  integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
+} as const;

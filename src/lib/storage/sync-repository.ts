@@ -1,0 +1,157 @@
+import type { TableClient, TableTransaction } from "@azure/data-tables";
+import type { JobSummary } from "../sync/active-jobs";
+import type { JobEntry, StoredMapping } from "../sync/job-entry";
+import { ConcurrencyError, type Versioned } from "./setup-repository";
+import { type TableStorage, storageStatus } from "./table-storage";
+
+const jobsTable = "syncjobs";
+const mappingsTable = "syncmappings";
+/** Table Storage takes at most 100 operations per entity-group transaction. */
+const transactionLimit = 100;
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+/** Job entries and mappings of each company; rows are partitioned by company. */
+export class SyncRepository {
+  constructor(private readonly tables: TableStorage) {}
+
+  async jobs(company: string): Promise<Versioned<JobEntry>[]> {
+    const table = await this.tables.table(jobsTable);
+    const rows: Versioned<JobEntry>[] = [];
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: partitionFilter(company) } })) {
+      rows.push({ value: jobFromRow(row), etag: String(row.etag) });
+    }
+    return rows;
+  }
+
+  /** One query: what "X of Y" counts. */
+  async jobSummaries(company: string): Promise<JobSummary[]> {
+    const table = await this.tables.table(jobsTable);
+    const jobs: JobSummary[] = [];
+    for await (const row of table.listEntities<JobSummary>({ queryOptions: { filter: partitionFilter(company), select: ["kind", "status"] } })) {
+      jobs.push({ kind: row.kind, status: row.status });
+    }
+    return jobs;
+  }
+
+  async job(company: string, id: string): Promise<Versioned<JobEntry> | undefined> {
+    const table = await this.tables.table(jobsTable);
+    try {
+      const row = await table.getEntity<Record<string, unknown>>(company, rowKeyOf(id));
+      return { value: jobFromRow(row), etag: String(row.etag) };
+    } catch (error) {
+      if (storageStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Replaces the entry only if it still has this ETag (claims and leases depend on it). */
+  async saveJob(job: JobEntry, etag: string): Promise<string> {
+    const table = await this.tables.table(jobsTable);
+    try {
+      const response = await table.updateEntity(toEntity(job.company, job.id, job), "Replace", { etag });
+      return response.etag!;
+    } catch (error) {
+      const status = storageStatus(error);
+      if (status === 412 || status === 404) throw new ConcurrencyError("The job entry was changed by another run.");
+      throw error;
+    }
+  }
+
+  /** Sets the status of every job entry of a company (e.g. On Hold when the connection is disabled). */
+  async setStatuses(company: string, decide: (job: JobEntry) => JobEntry["status"] | undefined): Promise<void> {
+    const changed = (await this.jobs(company))
+      .map(({ value }) => ({ value, status: decide(value) }))
+      .filter((entry): entry is { value: JobEntry; status: JobEntry["status"] } => entry.status !== undefined && entry.status !== entry.value.status)
+      .map(({ value, status }) => toEntity(company, value.id, { ...value, status, ...(status !== "In Process" && { leaseOwner: undefined, leaseExpiresAt: undefined }) }));
+    await this.transact(jobsTable, changed.map((entity) => ["upsert", entity, "Replace"] as const));
+  }
+
+  async mappings(company: string): Promise<Versioned<StoredMapping>[]> {
+    const table = await this.tables.table(mappingsTable);
+    const rows: Versioned<StoredMapping>[] = [];
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: partitionFilter(company) } })) {
+      rows.push({ value: mappingFromRow(row), etag: String(row.etag) });
+    }
+    return rows;
+  }
+
+  async mapping(company: string, name: string): Promise<Versioned<StoredMapping> | undefined> {
+    const table = await this.tables.table(mappingsTable);
+    try {
+      const row = await table.getEntity<Record<string, unknown>>(company, rowKeyOf(name));
+      return { value: mappingFromRow(row), etag: String(row.etag) };
+    } catch (error) {
+      if (storageStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async saveMapping(mapping: StoredMapping, etag: string): Promise<string> {
+    const table = await this.tables.table(mappingsTable);
+    try {
+      return (await table.updateEntity(toEntity(mapping.company, mapping.name, mapping), "Replace", { etag })).etag!;
+    } catch (error) {
+      if (storageStatus(error) === 412) throw new ConcurrencyError("The mapping was changed by another run.");
+      throw error;
+    }
+  }
+
+  async hasMappings(company: string): Promise<boolean> {
+    const table = await this.tables.table(mappingsTable);
+    const page = await table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } }).byPage({ maxPageSize: 1 }).next();
+    return !page.done && page.value.length > 0;
+  }
+
+  /** Deletes the company's mappings and jobs and writes the new ones, in entity-group transactions. */
+  async replaceSetup(company: string, mappings: StoredMapping[], jobs: JobEntry[]): Promise<void> {
+    await this.removeCompany(company);
+    await this.transact(mappingsTable, mappings.map((mapping) => ["create", toEntity(company, mapping.name, mapping)] as const));
+    await this.transact(jobsTable, jobs.map((job) => ["create", toEntity(company, job.id, job)] as const));
+  }
+
+  async removeCompany(company: string): Promise<void> {
+    for (const name of [mappingsTable, jobsTable]) {
+      const table = await this.tables.table(name);
+      const keys: string[] = [];
+      for await (const row of table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } })) keys.push(String(row.rowKey));
+      await this.transact(name, keys.map((rowKey) => ["delete", { partitionKey: company, rowKey }] as const));
+    }
+  }
+
+  private async transact(name: string, actions: readonly TableTransaction["actions"][number][]): Promise<void> {
+    if (actions.length === 0) return;
+    const table: TableClient = await this.tables.table(name);
+    for (let start = 0; start < actions.length; start += transactionLimit) {
+      await table.submitTransaction(actions.slice(start, start + transactionLimit) as TableTransaction["actions"]);
+    }
+  }
+}
+
+function partitionFilter(company: string): string {
+  return `PartitionKey eq '${company.replace(/'/g, "''")}'`;
+}
+
+/** Row keys may not hold / \ # ?; mapping names hold spaces and dashes only, kept readable. */
+function rowKeyOf(id: string): string {
+  return id.replace(/[/\\#?]/g, "_");
+}
+
+function toEntity(company: string, id: string, value: object): Entity {
+  const entity: Entity = { partitionKey: company, rowKey: rowKeyOf(id) };
+  for (const [key, item] of Object.entries(value)) if (item !== undefined && key !== "company") entity[key] = item;
+  return entity;
+}
+
+function jobFromRow(row: Record<string, unknown>): JobEntry {
+  return stripTableFields(row) as unknown as JobEntry;
+}
+
+function mappingFromRow(row: Record<string, unknown>): StoredMapping {
+  return stripTableFields(row) as unknown as StoredMapping;
+}
+
+function stripTableFields(row: Record<string, unknown>): Record<string, unknown> {
+  const { partitionKey, rowKey: _rowKey, etag: _etag, timestamp: _timestamp, ...rest } = row;
+  return { ...rest, company: partitionKey };
+}

@@ -1,0 +1,257 @@
+/**
+ * The default integration table mappings (BEHAVIOUR.md §5, after the ERP's "CRM Setup Defaults",
+ * codeunit 5334): which ERP table pairs with which CRM entity set, in which direction, with which
+ * filters, field mappings and schedule.
+ */
+export type Direction = "both" | "toCrm" | "fromCrm";
+
+export const erpTables = [
+  "customers",
+  "contacts",
+  "items",
+  "resources",
+  "currencies",
+  "unitsOfMeasure",
+  "salespeople",
+  "customerPriceGroups",
+  "postedSalesInvoices",
+] as const;
+export type ErpTable = (typeof erpTables)[number];
+
+export interface FieldMapping {
+  erp: string;
+  crm: string;
+  direction: Direction;
+  /** The CRM value is a lookup to the entity coupled through this mapping (e.g. ownerid via SALESPEOPLE). */
+  lookup?: { mapping: MappingName; entitySet: string; navigation: string };
+}
+
+/** A condition on ERP records: equals / differs from a value, or is present. */
+export interface ErpCondition {
+  field: string;
+  op: "eq" | "ne" | "present";
+  value?: string | number | boolean;
+}
+
+export const mappingNames = [
+  "SALESPEOPLE",
+  "CURRENCY",
+  "UNIT OF MEASURE",
+  "CUSTOMER",
+  "CONTACT",
+  "ITEM-PRODUCT",
+  "RESOURCE-PRODUCT",
+  "CUSTPRCGRP-PRICE",
+  "POSTEDSALESINV-INV",
+] as const;
+export type MappingName = (typeof mappingNames)[number];
+
+export interface MappingDefinition {
+  name: MappingName;
+  erpTable: ErpTable;
+  crmEntitySet: string;
+  crmKey: string;
+  /** The column whose value names the row in messages. */
+  crmNameField: string;
+  direction: Direction;
+  /** OData $filter on the CRM side. */
+  crmFilter?: string;
+  erpFilter: ErpCondition[];
+  /** Skip records that are not coupled yet (counted Skipped). */
+  onlyCoupledRecords: boolean;
+  minutesBetweenRuns: number;
+  /** Full synchronization runs mappings in this order: what others look up goes first. */
+  dependencyOrder: number;
+  fields: FieldMapping[];
+  /** Values every created CRM row gets (e.g. the account's customertypecode = Customer). */
+  crmDefaults: Record<string, unknown>;
+}
+
+const both = (erp: string, crm: string): FieldMapping => ({ erp, crm, direction: "both" });
+const toCrm = (erp: string, crm: string): FieldMapping => ({ erp, crm, direction: "toCrm" });
+const fromCrm = (erp: string, crm: string): FieldMapping => ({ erp, crm, direction: "fromCrm" });
+
+// Dataverse option values: account customertypecode 3 = Customer; statecode 0 = Active;
+// product producttypecode 1 = Sales Inventory, 3 = Services.
+export const defaultMappings: readonly MappingDefinition[] = [
+  {
+    name: "SALESPEOPLE",
+    erpTable: "salespeople",
+    crmEntitySet: "systemusers",
+    crmKey: "systemuserid",
+    crmNameField: "fullname",
+    direction: "fromCrm",
+    crmFilter: "isdisabled eq false and islicensed eq true",
+    erpFilter: [],
+    onlyCoupledRecords: true,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 1,
+    fields: [fromCrm("name", "fullname"), fromCrm("email", "internalemailaddress"), fromCrm("phoneNo", "mobilephone")],
+    crmDefaults: {},
+  },
+  {
+    name: "CURRENCY",
+    erpTable: "currencies",
+    crmEntitySet: "transactioncurrencies",
+    crmKey: "transactioncurrencyid",
+    crmNameField: "isocurrencycode",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 2,
+    dependencyOrder: 2,
+    fields: [toCrm("id", "isocurrencycode"), toCrm("description", "currencyname"), toCrm("symbol", "currencysymbol"), toCrm("exchangeRate", "exchangerate")],
+    crmDefaults: { currencyprecision: 2 },
+  },
+  {
+    name: "UNIT OF MEASURE",
+    erpTable: "unitsOfMeasure",
+    crmEntitySet: "uomschedules",
+    crmKey: "uomscheduleid",
+    crmNameField: "name",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 2,
+    dependencyOrder: 3,
+    fields: [toCrm("id", "name"), toCrm("description", "description")],
+    crmDefaults: {},
+  },
+  {
+    name: "CUSTOMER",
+    erpTable: "customers",
+    crmEntitySet: "accounts",
+    crmKey: "accountid",
+    crmNameField: "name",
+    direction: "both",
+    crmFilter: "statecode eq 0 and customertypecode eq 3",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 2,
+    dependencyOrder: 4,
+    fields: [
+      both("name", "name"),
+      both("address", "address1_line1"),
+      both("address2", "address1_line2"),
+      both("postCode", "address1_postalcode"),
+      both("city", "address1_city"),
+      both("countryRegionCode", "address1_country"),
+      both("county", "address1_stateorprovince"),
+      both("email", "emailaddress1"),
+      both("faxNo", "fax"),
+      both("homePage", "websiteurl"),
+      both("phoneNo", "telephone1"),
+      toCrm("creditLimit", "creditlimit"),
+      { ...toCrm("currencyCode", "_transactioncurrencyid_value"), lookup: { mapping: "CURRENCY", entitySet: "transactioncurrencies", navigation: "transactioncurrencyid" } },
+      { ...both("salespersonCode", "_ownerid_value"), lookup: { mapping: "SALESPEOPLE", entitySet: "systemusers", navigation: "ownerid" } },
+      { ...both("primaryContactNo", "_primarycontactid_value"), lookup: { mapping: "CONTACT", entitySet: "contacts", navigation: "primarycontactid" } },
+    ],
+    crmDefaults: { customertypecode: 3 },
+  },
+  {
+    name: "CONTACT",
+    erpTable: "contacts",
+    crmEntitySet: "contacts",
+    crmKey: "contactid",
+    crmNameField: "fullname",
+    direction: "both",
+    crmFilter: "_parentcustomerid_value ne null",
+    erpFilter: [
+      { field: "type", op: "eq", value: "Person" },
+      { field: "companyNo", op: "present" },
+    ],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 2,
+    dependencyOrder: 5,
+    fields: [
+      both("firstName", "firstname"),
+      both("surname", "lastname"),
+      both("email", "emailaddress1"),
+      both("phoneNo", "telephone1"),
+      { ...both("companyNo", "_parentcustomerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "parentcustomerid_account" } },
+    ],
+    crmDefaults: {},
+  },
+  {
+    name: "ITEM-PRODUCT",
+    erpTable: "items",
+    crmEntitySet: "products",
+    crmKey: "productid",
+    crmNameField: "name",
+    direction: "both",
+    crmFilter: "producttypecode eq 1",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 6,
+    fields: [
+      both("description", "name"),
+      both("id", "productnumber"),
+      both("unitPrice", "price"),
+      { ...toCrm("unitOfMeasure", "_defaultuomscheduleid_value"), lookup: { mapping: "UNIT OF MEASURE", entitySet: "uomschedules", navigation: "defaultuomscheduleid" } },
+    ],
+    crmDefaults: { producttypecode: 1 },
+  },
+  {
+    name: "RESOURCE-PRODUCT",
+    erpTable: "resources",
+    crmEntitySet: "products",
+    crmKey: "productid",
+    crmNameField: "name",
+    direction: "both",
+    crmFilter: "producttypecode eq 3",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 2,
+    dependencyOrder: 7,
+    fields: [
+      both("name", "name"),
+      both("id", "productnumber"),
+      both("unitPrice", "price"),
+      { ...toCrm("unitOfMeasure", "_defaultuomscheduleid_value"), lookup: { mapping: "UNIT OF MEASURE", entitySet: "uomschedules", navigation: "defaultuomscheduleid" } },
+    ],
+    crmDefaults: { producttypecode: 3 },
+  },
+  {
+    name: "CUSTPRCGRP-PRICE",
+    erpTable: "customerPriceGroups",
+    crmEntitySet: "pricelevels",
+    crmKey: "pricelevelid",
+    crmNameField: "name",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 8,
+    fields: [toCrm("id", "name"), toCrm("description", "description")],
+    crmDefaults: {},
+  },
+  {
+    name: "POSTEDSALESINV-INV",
+    erpTable: "postedSalesInvoices",
+    crmEntitySet: "invoices",
+    crmKey: "invoiceid",
+    crmNameField: "name",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 9,
+    fields: [
+      toCrm("id", "invoicenumber"),
+      toCrm("description", "name"),
+      toCrm("amount", "totalamount"),
+      toCrm("dueDate", "duedate"),
+      { ...toCrm("customerNo", "_customerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "customerid_account" } },
+    ],
+    crmDefaults: {},
+  },
+];
+
+export const statisticsJobId = "CUSTOMER STATISTICS";
+
+/** The job-queue entry description the ERP shows. */
+export const jobDescription = (mapping: string) => `${mapping} - Dynamics 365 for Sales synchronization job.`;
+
+/** The timer function that runs a mapping's job entry: `sync-customer`, `sync-item-product`, ... */
+export const timerNameOf = (jobId: string) => `sync-${jobId.toLowerCase().replace(/[^a-z0-9]+/g, "-")}`;

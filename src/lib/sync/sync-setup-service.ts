@@ -1,0 +1,73 @@
+import { conflict, notFound } from "../http/problem";
+import type { SetupRepository } from "../storage/setup-repository";
+import type { SyncRepository } from "../storage/sync-repository";
+import { requireCompany } from "../setup/setup-service";
+import { defaultMappings, jobDescription, statisticsJobId } from "./default-mappings";
+import type { JobEntry, StoredMapping } from "./job-entry";
+
+export const syncSetupMessages = {
+  confirmReplace:
+    "This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { \"confirm\": true } to go ahead.",
+  completed: "The default setup for Dynamics 365 for Sales synchronization has completed successfully.",
+} as const;
+
+/** Default synchronization setup (BEHAVIOUR §5) and the job controls used by enable/disable. */
+export class SyncSetupService {
+  constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; clock?: () => Date }) {}
+
+  async installDefault(company: string, options: { confirm?: boolean } = {}): Promise<{ message: string; mappings: number; jobs: JobEntry[] }> {
+    requireCompany(company);
+    const setup = await this.init.setups.get(company);
+    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    if (!options.confirm && (await this.init.sync.hasMappings(company))) throw conflict(syncSetupMessages.confirmReplace);
+    const now = (this.init.clock?.() ?? new Date()).toISOString();
+    const status = setup.value.isEnabled ? "Ready" : "On Hold";
+    const mappings: StoredMapping[] = defaultMappings.map((definition) => ({ company, name: definition.name, definitionJson: JSON.stringify(definition) }));
+    const jobs: JobEntry[] = [
+      ...defaultMappings.map(
+        (definition): JobEntry => ({
+          company,
+          id: definition.name,
+          kind: "mapping",
+          description: jobDescription(definition.name),
+          status,
+          recurring: true,
+          minutesBetweenRuns: definition.minutesBetweenRuns,
+          maxAttempts: 10,
+          rerunDelaySeconds: 30,
+          attempts: 0,
+          nextRunAt: now,
+        }),
+      ),
+      {
+        company,
+        id: statisticsJobId,
+        kind: "statistics",
+        description: "Customer Statistics - Dynamics 365 for Sales synchronization job.",
+        status: "On Hold",
+        recurring: true,
+        minutesBetweenRuns: 30,
+        maxAttempts: 2,
+        rerunDelaySeconds: 30,
+        attempts: 0,
+        nextRunAt: now,
+      },
+    ];
+    await this.init.sync.replaceSetup(company, mappings, jobs);
+    return { message: syncSetupMessages.completed, mappings: mappings.length, jobs };
+  }
+
+  hasSetup(company: string): Promise<boolean> {
+    return this.init.sync.hasMappings(company);
+  }
+
+  /** On enable: the mapping jobs become Ready (the statistics job keeps its state). */
+  setJobsReady(company: string): Promise<void> {
+    return this.init.sync.setStatuses(company, (job) => (job.kind === "mapping" ? "Ready" : undefined));
+  }
+
+  /** On disable: every job On Hold. */
+  setJobsOnHold(company: string): Promise<void> {
+    return this.init.sync.setStatuses(company, () => "On Hold");
+  }
+}
