@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type * as SimulatorModule from "../../test/simulator/simulator";
 import { functionDefinitions } from "../functions/definitions";
 import { ConfigError, loadConfig, settings } from "../lib/config";
 import { createServices, useServices } from "../lib/services";
@@ -15,13 +16,17 @@ async function main(): Promise<void> {
     options: {
       port: { type: "string", default: process.env.PORT ?? "7071" },
       persist: { type: "boolean", default: false },
+      simulator: { type: "boolean", default: false },
+      "simulator-port": { type: "string", default: "7443" },
     },
   });
   loadLocalSettings("local.settings.json");
 
   let azurite: RunningAzurite | undefined;
+  let simulator: { url: string; host: string; ca: string; close(): Promise<void> } | undefined;
   const stopAll = async () => {
     await host?.close();
+    await simulator?.close();
     await azurite?.stop();
   };
   let host: Awaited<ReturnType<typeof startFunctionHost>> | undefined;
@@ -39,6 +44,17 @@ async function main(): Promise<void> {
     console.log(`Azurite: tables on :${azurite.tablePort}, queues on :${azurite.queuePort} (${options.persist ? "persisted in .azurite/" : "in memory"})`);
   }
 
+  if (options.simulator) {
+    // Demo mode only: the simulator lives with the tests and is loaded only when asked for.
+    const { startDataverseSimulator } = require("../../test/simulator/simulator") as typeof SimulatorModule;
+    const started = await startDataverseSimulator({ port: Number(options["simulator-port"]) });
+    simulator = started;
+    const allowed = process.env.DATAVERSE_ALLOWED_HOSTS;
+    process.env.DATAVERSE_ALLOWED_HOSTS = allowed ? `${allowed},${started.host}` : started.host;
+    process.env.AUTHORITY_HOST = started.url;
+    console.log(`Dataverse simulator: ${started.url} (demo organization; its certificate is trusted by this host only)`);
+  }
+
   let config;
   try {
     config = loadConfig();
@@ -50,7 +66,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const services = createServices(config);
+  const services = createServices(config, simulator ? { trustedCa: simulator.ca } : {});
   useServices(services);
 
   const schedules = Object.fromEntries(Object.keys(settings).map((name) => [name, String(config[name as keyof typeof settings] ?? "")]));
@@ -65,6 +81,20 @@ async function main(): Promise<void> {
     );
   }
   console.log(`Ready: ${host.url}/api/health (Ctrl-C to stop)`);
+  if (simulator) console.log(demoWalkthrough(host.url, simulator.url));
+}
+
+function demoWalkthrough(api: string, organization: string): string {
+  const company = `${api}/api/companies/demo/connection`;
+  return [
+    "",
+    "Walkthrough against the demo organization:",
+    `  curl -s -X PUT ${company} -H 'content-type: application/json' \\`,
+    `    -d '{"serverAddress":"${organization}","authenticationType":"Office365","userName":"integration@demo.example","password":"Demo-Passw0rd!"}'`,
+    `  curl -s -X POST ${company}/test`,
+    `  curl -s -X POST ${company}/enable -H 'content-type: application/json' -d '{"useDefaultSyncSetup":true}'`,
+    `  curl -s ${company}/status`,
+  ].join("\n");
 }
 
 /** Like `func start`: local.settings.json Values become environment variables unless already set. */

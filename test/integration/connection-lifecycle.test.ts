@@ -191,6 +191,18 @@ describe("enable and disable", () => {
     expect(again.json.prompts.map((prompt: { id: string }) => prompt.id)).toEqual(["enable-encryption"]);
   });
 
+  it("flags an unsupported CRM version but still enables", async () => {
+    demo.simulator.fixture.organization.version = "7.1.0.0";
+    try {
+      const company = await setUpDemoCompany(demo);
+      const enabled = await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: false } });
+      expect(enabled.json).toMatchObject({ isEnabled: true, crmVersion: "7.1.0.0", crmVersionSupported: false });
+      expect(enabled.json.notices).toContainEqual({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion("7.1.0.0") });
+    } finally {
+      demo.simulator.fixture.organization.version = "9.2.24083.00212";
+    }
+  });
+
   it("asks before replacing an existing sync setup", async () => {
     const company = await setUpDemoCompany(demo);
     await demo.app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: {} });

@@ -17,3 +17,18 @@ describe("active scheduled synchronization jobs", () => {
     expect(describeActiveJobs([], true)).toMatchObject({ text: "0 of 0", message: activeJobMessages.noJobs });
   });
 });
+
+import { isSupportedCrmVersion } from "../../src/lib/setup/connection-setup";
+
+describe("supported CRM versions (major above 6, not 7.1)", () => {
+  it.each([
+    ["9.2.24083.00212", true],
+    ["8.2.0.0", true],
+    ["7.0.0.3543", true],
+    ["7.1.0.0", false],
+    ["6.1.0.0", false],
+    ["nonsense", false],
+  ])("%s -> %s", (version, supported) => {
+    expect(isSupportedCrmVersion(version)).toBe(supported);
+  });
+});
