@@ -3,6 +3,8 @@ import { connectionFunctions } from "./connection";
 import { connectionActionFunctions } from "./connection-actions";
 import { crmDataFunctions } from "./crm-data";
 import { healthFunctions } from "./health";
+import { erpRecordFunctions } from "./erp-records";
+import { syncFunctions } from "./sync";
 import { syncSetupFunctions } from "./sync-setup";
 
 /** Every function of the app: registered by index.ts, served by the local host, read by tests and docs. */
@@ -12,4 +14,6 @@ export const functionDefinitions: FunctionDefinition[] = [
   ...connectionActionFunctions,
   ...crmDataFunctions,
   ...syncSetupFunctions,
+  ...syncFunctions,
+  ...erpRecordFunctions,
 ];

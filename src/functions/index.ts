@@ -12,9 +12,15 @@ for (const definition of functionDefinitions) {
       authLevel: definition.authLevel,
       handler: definition.handler,
     });
-  } else {
+  } else if (definition.trigger === "timer") {
     app.timer(definition.name, {
       schedule: `%${definition.scheduleSetting}%`,
+      handler: definition.handler,
+    });
+  } else {
+    app.storageQueue(definition.name, {
+      queueName: definition.queueName,
+      connection: "AzureWebJobsStorage",
       handler: definition.handler,
     });
   }

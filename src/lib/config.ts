@@ -37,6 +37,19 @@ export const ncrontab = z
   .trim()
   .refine((value) => value.split(/\s+/).length === 6, "must be an NCRONTAB expression with 6 fields (second minute hour day month day-of-week)");
 
+function jobSchedule(job: string) {
+  return define({
+    schema: ncrontab.optional(),
+    description: `Schedule of the ${job} job's timer; when unset, SYNC_SCHEDULE.`,
+    localExample: "0 */1 * * * *",
+  });
+}
+
+/** The setting that schedules a job's timer, e.g. SYNC_SCHEDULE_ITEM_PRODUCT for ITEM-PRODUCT. */
+export function scheduleSettingOf(jobId: string): SettingName {
+  return `SYNC_SCHEDULE_${jobId.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}` as SettingName;
+}
+
 export const settings = {
   AzureWebJobsStorage: define({
     schema: z.string().min(1).optional(),
@@ -101,6 +114,17 @@ export const settings = {
     description: "NCRONTAB schedule of the synchronization timers (each run picks up the entries that are due).",
     localExample: "0 */1 * * * *",
   }),
+  // Per-job schedules (the timers register %SYNC_SCHEDULE_<JOB>%); unset locally means SYNC_SCHEDULE.
+  SYNC_SCHEDULE_SALESPEOPLE: jobSchedule("SALESPEOPLE"),
+  SYNC_SCHEDULE_CURRENCY: jobSchedule("CURRENCY"),
+  SYNC_SCHEDULE_UNIT_OF_MEASURE: jobSchedule("UNIT OF MEASURE"),
+  SYNC_SCHEDULE_CUSTOMER: jobSchedule("CUSTOMER"),
+  SYNC_SCHEDULE_CONTACT: jobSchedule("CONTACT"),
+  SYNC_SCHEDULE_ITEM_PRODUCT: jobSchedule("ITEM-PRODUCT"),
+  SYNC_SCHEDULE_RESOURCE_PRODUCT: jobSchedule("RESOURCE-PRODUCT"),
+  SYNC_SCHEDULE_CUSTPRCGRP_PRICE: jobSchedule("CUSTPRCGRP-PRICE"),
+  SYNC_SCHEDULE_POSTEDSALESINV_INV: jobSchedule("POSTEDSALESINV-INV"),
+  SYNC_SCHEDULE_CUSTOMER_STATISTICS: jobSchedule("CUSTOMER STATISTICS"),
   SYNC_BATCH_SIZE: define({
     schema: positiveInt(1000).default(500),
     description: "Rows per Dataverse bulk request (UpsertMultiple / CreateMultiple / UpdateMultiple).",
@@ -142,9 +166,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!values.AzureWebJobsStorage && !values.AzureWebJobsStorage__tableServiceUri) {
     problems.push("AzureWebJobsStorage: set a storage connection string or AzureWebJobsStorage__tableServiceUri (identity-based)");
   }
+  if (!values.AzureWebJobsStorage && values.AzureWebJobsStorage__tableServiceUri && !values.AzureWebJobsStorage__queueServiceUri) {
+    problems.push("AzureWebJobsStorage__queueServiceUri: required with identity-based storage (the sync fans out through a queue)");
+  }
   if (runningInAzure && !values.KEY_VAULT_URL) {
     problems.push("KEY_VAULT_URL: required when running in Azure (the local secret store is for local runs only)");
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...(values as Omit<Config, "runningInAzure">), runningInAzure };
+}
+
+/** Every schedule setting's effective value: a per-job setting falls back to SYNC_SCHEDULE. */
+export function scheduleSettings(config: Config): Record<string, string> {
+  const schedules: Record<string, string> = {};
+  for (const name of Object.keys(settings) as SettingName[]) {
+    if (name === "SYNC_SCHEDULE" || name.startsWith("SYNC_SCHEDULE_")) schedules[name] = String(config[name] ?? config.SYNC_SCHEDULE);
+  }
+  return schedules;
 }

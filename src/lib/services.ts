@@ -18,6 +18,13 @@ import { StatusRepository } from "./storage/status-repository";
 import { SyncRepository } from "./storage/sync-repository";
 import { TableStorage } from "./storage/table-storage";
 import { SyncSetupService } from "./sync/sync-setup-service";
+import { ErpRecordsService } from "./erp/erp-records-service";
+import { CouplingRepository } from "./storage/coupling-repository";
+import { ErpRecordRepository } from "./storage/erp-record-repository";
+import { SyncLogRepository } from "./storage/sync-log-repository";
+import { WorkQueue } from "./storage/work-queue";
+import { JobRunner } from "./sync/job-runner";
+import { SyncRunner } from "./sync/sync-runner";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -32,6 +39,13 @@ export interface Services {
   lifecycle: ConnectionLifecycle;
   settings: AdvancedSettings;
   syncSetup: SyncSetupService;
+  erpRecordStore: ErpRecordRepository;
+  erpRecords: ErpRecordsService;
+  couplings: CouplingRepository;
+  syncLog: SyncLogRepository;
+  queue: WorkQueue;
+  runner: SyncRunner;
+  jobs: JobRunner;
 }
 
 export interface ServiceOverrides {
@@ -61,11 +75,19 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const setups = new SetupRepository(tables);
   const status = new StatusRepository(tables);
   const sync = new SyncRepository(tables);
+  const erpRecordStore = new ErpRecordRepository(tables);
+  const couplings = new CouplingRepository(tables);
+  const syncLog = new SyncLogRepository(tables);
   const setup = new SetupService({
     setups,
     secrets,
     jobs: (company) => sync.jobSummaries(company),
-    companyDataRemovers: [(company) => sync.removeCompany(company), (company) => status.remove(company)],
+    companyDataRemovers: [
+      (company) => sync.removeCompany(company),
+      (company) => status.remove(company),
+      (company) => couplings.removeCompany(company),
+      (company) => erpRecordStore.removeCompany(company),
+    ],
   });
 
   const guard = new OutboundGuard(config.DATAVERSE_ALLOWED_HOSTS);
@@ -82,7 +104,15 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const syncSetup = new SyncSetupService({ sync, setups });
   const lifecycle = new ConnectionLifecycle({ setups, setup, tester, connector, syncSetup, config });
   const settings = new AdvancedSettings({ setups, setup, connector, config });
-  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup };
+  const erpRecords = new ErpRecordsService({ records: erpRecordStore, setups });
+  const queue = new WorkQueue(
+    config.AzureWebJobsStorage
+      ? { connectionString: config.AzureWebJobsStorage }
+      : { queueServiceUri: config.AzureWebJobsStorage__queueServiceUri!, credential: azureCredential() },
+  );
+  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, connector, setups, config });
+  const jobs = new JobRunner({ sync, setups, runner, queue, config });
+  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, queue, runner, jobs };
 }
 
 let current: Services | undefined;

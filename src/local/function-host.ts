@@ -2,8 +2,9 @@ import { randomUUID } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpRequest, HttpResponse, type HttpResponseInit, InvocationContext, type LogLevel, type Timer } from "@azure/functions";
+import { QueueClient } from "@azure/storage-queue";
 import { Cron } from "croner";
-import type { FunctionDefinition, HttpFunctionDefinition, TimerFunctionDefinition } from "../lib/http/function-definition";
+import type { FunctionDefinition, HttpFunctionDefinition, QueueFunctionDefinition, TimerFunctionDefinition } from "../lib/http/function-definition";
 import { Problem, problemResponse } from "../lib/http/problem";
 import { type CompiledRoute, compileRoute } from "./route-template";
 
@@ -13,6 +14,10 @@ export interface FunctionHostInit {
   host?: string;
   /** Setting name -> NCRONTAB schedule, for the timer definitions. */
   schedules?: Record<string, string>;
+  /** Storage for the queue-triggered definitions (the AzureWebJobsStorage account). */
+  queues?: { connectionString: string; pollIntervalMs?: number };
+  /** false: timers fire only through fireTimer (tests). */
+  startTimers?: boolean;
   log?: (line: string) => void;
 }
 
@@ -20,6 +25,8 @@ export interface RunningFunctionHost {
   url: string;
   /** Runs a timer function now, as the schedule would. */
   fireTimer(name: string): Promise<void>;
+  /** Takes what is waiting in the queues now and runs it, as the next poll would. */
+  processQueues(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -67,21 +74,43 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     running.set(definition.name, run);
     return run;
   };
-  const jobs = timers.map((definition) => {
+  const jobs = (init.startTimers === false ? [] : timers).map((definition) => {
     const schedule = init.schedules?.[definition.scheduleSetting];
     if (!schedule) throw new Error(`Timer ${definition.name}: no schedule in setting ${definition.scheduleSetting}`);
     const job: Cron = new Cron(schedule, { protect: true }, () => fire(definition, false, job.nextRun()));
     return job;
   });
 
+  const queueDefinitions = init.definitions.filter((definition): definition is QueueFunctionDefinition => definition.trigger === "queue");
+  const pollers = queueDefinitions.map((definition) => {
+    if (!init.queues) throw new Error(`Queue function ${definition.name} needs queue storage`);
+    return new QueuePoller(definition, init.queues.connectionString, log);
+  });
+  let polling = true;
+  const pollLoop = (async () => {
+    if (pollers.length === 0) return;
+    await Promise.all(pollers.map((poller) => poller.start()));
+    while (polling) {
+      await Promise.all(pollers.map((poller) => poller.poll().catch((error: unknown) => log(`queue poll: ${error instanceof Error ? error.message : String(error)}`))));
+      await new Promise((resolve) => setTimeout(resolve, init.queues?.pollIntervalMs ?? 1000));
+    }
+  })();
+
   return {
     url,
+    async processQueues() {
+      let handled = 0;
+      for (const poller of pollers) handled += await poller.poll();
+      return handled;
+    },
     async fireTimer(name) {
       const definition = timers.find((timer) => timer.name === name);
       if (!definition) throw new Error(`No timer function named ${name}`);
       await fire(definition, false, null);
     },
     async close() {
+      polling = false;
+      await pollLoop;
       for (const job of jobs) job.stop();
       await Promise.allSettled(running.values());
       server.closeAllConnections();
@@ -174,4 +203,62 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+const maxDequeueCount = 5;
+
+/** Polls one Storage queue like the Functions host: base64 JSON messages, retry, poison queue after 5 tries. */
+class QueuePoller {
+  private readonly queue: QueueClient;
+  private readonly poison: QueueClient;
+  private busy: Promise<number> | undefined;
+
+  constructor(
+    private readonly definition: QueueFunctionDefinition,
+    connectionString: string,
+    private readonly log: (line: string) => void,
+  ) {
+    this.queue = new QueueClient(connectionString, definition.queueName);
+    this.poison = new QueueClient(connectionString, `${definition.queueName}-poison`);
+  }
+
+  async start(): Promise<void> {
+    await this.queue.createIfNotExists();
+  }
+
+  /** One receive: runs the messages in parallel; a poll already running is joined, not doubled. */
+  poll(): Promise<number> {
+    this.busy ??= this.receive().finally(() => (this.busy = undefined));
+    return this.busy;
+  }
+
+  private async receive(): Promise<number> {
+    await this.start();
+    const { receivedMessageItems } = await this.queue.receiveMessages({ numberOfMessages: 16, visibilityTimeout: 600 });
+    await Promise.all(
+      receivedMessageItems.map(async (message) => {
+        const text = Buffer.from(message.messageText, "base64").toString("utf8");
+        let payload: unknown = text;
+        try {
+          payload = JSON.parse(text);
+        } catch {
+          // a plain string message
+        }
+        try {
+          await this.definition.handler(payload, invocationContext(this.definition.name, this.log));
+          await this.queue.deleteMessage(message.messageId, message.popReceipt);
+        } catch (error) {
+          this.log(`[${this.definition.name}] failed (try ${message.dequeueCount}): ${error instanceof Error ? error.message : String(error)}`);
+          if (message.dequeueCount >= maxDequeueCount) {
+            await this.poison.createIfNotExists();
+            await this.poison.sendMessage(message.messageText);
+            await this.queue.deleteMessage(message.messageId, message.popReceipt);
+          } else {
+            await this.queue.updateMessage(message.messageId, message.popReceipt, undefined, 5);
+          }
+        }
+      }),
+    );
+    return receivedMessageItems.length;
+  }
 }

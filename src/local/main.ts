@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type * as SimulatorModule from "../../test/simulator/simulator";
 import { functionDefinitions } from "../functions/definitions";
-import { ConfigError, loadConfig, settings } from "../lib/config";
+import { ConfigError, loadConfig, scheduleSettings } from "../lib/config";
 import { createServices, useServices } from "../lib/services";
 import { type RunningAzurite, startAzurite } from "./azurite";
 import { startFunctionHost } from "./function-host";
@@ -69,15 +69,22 @@ async function main(): Promise<void> {
   const services = createServices(config, simulator ? { trustedCa: simulator.ca } : {});
   useServices(services);
 
-  const schedules = Object.fromEntries(Object.keys(settings).map((name) => [name, String(config[name as keyof typeof settings] ?? "")]));
-  host = await startFunctionHost({ definitions: functionDefinitions, port: Number(options.port), schedules });
+  const schedules = scheduleSettings(config);
+  host = await startFunctionHost({
+    definitions: functionDefinitions,
+    port: Number(options.port),
+    schedules,
+    ...(config.AzureWebJobsStorage && { queues: { connectionString: config.AzureWebJobsStorage } }),
+  });
   console.log(`Secret store: ${services.secrets.description.kind} (encrypted: ${services.secrets.description.encrypted})`);
   console.log("Functions:");
   for (const definition of functionDefinitions) {
     console.log(
       definition.trigger === "http"
         ? `  ${definition.name}: [${definition.methods.join(",")}] ${host.url}/api/${definition.route}`
-        : `  ${definition.name}: timer ${schedules[definition.scheduleSetting]} (${definition.scheduleSetting})`,
+        : definition.trigger === "timer"
+          ? `  ${definition.name}: timer ${schedules[definition.scheduleSetting]} (${definition.scheduleSetting})`
+          : `  ${definition.name}: queue ${definition.queueName}`,
     );
   }
   console.log(`Ready: ${host.url}/api/health (Ctrl-C to stop)`);

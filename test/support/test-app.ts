@@ -1,5 +1,5 @@
 import { functionDefinitions } from "../../src/functions/definitions";
-import { loadConfig } from "../../src/lib/config";
+import { loadConfig, scheduleSettings } from "../../src/lib/config";
 import { type ServiceOverrides, type Services, createServices, currentServices, useServices } from "../../src/lib/services";
 import { startFunctionHost } from "../../src/local/function-host";
 import { requestCounter } from "./request-counter";
@@ -11,6 +11,7 @@ export interface TestApp {
   /** Every line the host and the functions logged. */
   logs: string[];
   call(method: string, path: string, init?: { body?: unknown; headers?: Record<string, string> }): Promise<TestResponse>;
+  host: Awaited<ReturnType<typeof startFunctionHost>>;
   close(): Promise<void>;
 }
 
@@ -24,14 +25,23 @@ export interface TestResponse {
 /** The app as users reach it: the real definitions served over HTTP, storage in Azurite, requests counted. */
 export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<TestApp> {
   const storage = requestCounter();
-  const services = createServices(loadConfig(env), { ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
+  const config = loadConfig(env);
+  const services = createServices(config, { ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
   const logs: string[] = [];
   // Handlers use the process-wide services; put back whatever was there when this app closes.
   const previous = currentServices();
   useServices(services);
-  const host = await startFunctionHost({ definitions: functionDefinitions, port: 0, log: (line) => logs.push(line) });
+  const host = await startFunctionHost({
+    definitions: functionDefinitions,
+    port: 0,
+    log: (line) => logs.push(line),
+    schedules: scheduleSettings(config),
+    startTimers: false,
+    queues: { connectionString: config.AzureWebJobsStorage!, pollIntervalMs: 200 },
+  });
   return {
     url: host.url,
+    host,
     services,
     storage,
     logs,

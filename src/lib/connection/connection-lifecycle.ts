@@ -65,6 +65,7 @@ export class ConnectionLifecycle {
       ...rest,
       isEnabled: true,
       crmVersion: session.crmVersion,
+      connectionUserId: session.userId,
       integrationSolutionImported: crm.solutionImported,
       salesOrderIntegrationEnabled: crm.solutionImported && crm.salesOrderIntegration,
       ...(crm.baseCurrencyCode && { crmBaseCurrencyCode: crm.baseCurrencyCode }),
@@ -96,7 +97,7 @@ export class ConnectionLifecycle {
     if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
     const stored = await this.stored(company);
     if (stored.value.isEnabled) {
-      const { crmVersion: _version, crmBaseCurrencyCode: _currency, ...rest } = stored.value;
+      const { crmVersion: _version, crmBaseCurrencyCode: _currency, connectionUserId: _user, ...rest } = stored.value;
       await this.init.setup.saveRow(
         {
           ...rest,

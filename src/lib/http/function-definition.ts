@@ -1,11 +1,11 @@
-import type { HttpHandler, HttpMethod, TimerHandler } from "@azure/functions";
+import type { HttpHandler, HttpMethod, StorageQueueHandler, TimerHandler } from "@azure/functions";
 import type { SettingName } from "../config";
 
 /**
  * One function of the app. The list of these is the single source of truth: `src/functions/index.ts`
  * registers it with the Functions runtime, the local host serves it, and tests and docs read it.
  */
-export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition;
+export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition | QueueFunctionDefinition;
 
 export interface HttpFunctionDefinition {
   name: string;
@@ -25,4 +25,13 @@ export interface TimerFunctionDefinition {
   scheduleSetting: SettingName;
   summary: string;
   handler: TimerHandler;
+}
+
+export interface QueueFunctionDefinition {
+  name: string;
+  trigger: "queue";
+  /** A Storage queue in the AzureWebJobsStorage account. */
+  queueName: string;
+  summary: string;
+  handler: StorageQueueHandler;
 }

@@ -12,6 +12,8 @@ export interface ConnectionSetup extends SetupFields {
   isEnabled: boolean;
   disableReason?: string;
   crmVersion?: string;
+  /** The CRM systemuserid the connection signs in as (read when enabling); its writes are never echoed back. */
+  connectionUserId?: string;
   /** ISO code of the CRM base currency, read when enabling. */
   crmBaseCurrencyCode?: string;
   integrationSolutionImported: boolean;

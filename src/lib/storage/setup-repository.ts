@@ -43,6 +43,7 @@ const setupRow = z.object({
   disableReason: optionalText,
   crmVersion: optionalText,
   crmBaseCurrencyCode: optionalText,
+  connectionUserId: optionalText,
   integrationSolutionImported: z.boolean(),
   erpWebUrl: optionalText,
   connectionUserIsIntegrationUser: z.boolean(),

@@ -34,6 +34,16 @@ export class SyncRepository {
     return jobs;
   }
 
+  /** Companies whose entry is due: Ready and past its next run, or In Process with a lapsed lease. */
+  async dueJobs(id: string, now: string): Promise<string[]> {
+    const table = await this.tables.table(jobsTable);
+    const key = rowKeyOf(id).replace(/'/g, "''");
+    const filter = `RowKey eq '${key}' and ((status eq 'Ready' and nextRunAt le '${now}') or (status eq 'In Process' and leaseExpiresAt lt '${now}'))`;
+    const companies: string[] = [];
+    for await (const row of table.listEntities({ queryOptions: { filter, select: ["PartitionKey"] } })) companies.push(String(row.partitionKey));
+    return companies;
+  }
+
   async job(company: string, id: string): Promise<Versioned<JobEntry> | undefined> {
     const table = await this.tables.table(jobsTable);
     try {

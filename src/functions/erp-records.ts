@@ -1,0 +1,31 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
+import type { FunctionDefinition } from "../lib/http/function-definition";
+import { json, readJson, respond } from "../lib/http/respond";
+import { services } from "../lib/services";
+
+const route = "companies/{company}/erp/{table}";
+
+export async function upsertErpRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () =>
+    json(200, await services().erpRecords.upsert(request.params.company ?? "", request.params.table ?? "", await readJson(request))),
+  );
+}
+
+export async function readErpRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () =>
+    json(200, await services().erpRecords.read(request.params.company ?? "", request.params.table ?? "", Object.fromEntries(request.query.entries()))),
+  );
+}
+
+export async function deleteErpRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    await services().erpRecords.delete(request.params.company ?? "", request.params.table ?? "", request.params.id ?? "");
+    return { status: 204 };
+  });
+}
+
+export const erpRecordFunctions: FunctionDefinition[] = [
+  { name: "erp-records-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Upsert up to 1000 ERP records", handler: upsertErpRecords },
+  { name: "erp-records-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "ERP records changed since a time, with continuation", handler: readErpRecords },
+  { name: "erp-records-delete", trigger: "http", route: `${route}/{id}`, methods: ["DELETE"], authLevel: "function", summary: "Delete an ERP record", handler: deleteErpRecord },
+];

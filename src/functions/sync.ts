@@ -1,0 +1,122 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
+import { z } from "zod";
+import { scheduleSettingOf } from "../lib/config";
+import type { FunctionDefinition } from "../lib/http/function-definition";
+import { badRequest, fieldErrorsFromZod, notFound } from "../lib/http/problem";
+import { json, respond } from "../lib/http/respond";
+import { services } from "../lib/services";
+import { requireCompany } from "../lib/setup/setup-service";
+import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
+import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
+import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
+
+const base = "companies/{company}/sync";
+
+export async function listMappings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    requireCompany(company);
+    const mappings = await services().sync.mappings(company);
+    const value = mappings.map(({ value }) => ({ ...JSON.parse(value.definitionJson), erpWatermark: value.erpWatermark ?? null, crmWatermark: value.crmWatermark ?? null, lastSyncAt: value.lastSyncAt ?? null, lastSyncResult: value.lastSyncResult ?? null }));
+    return json(200, { value: value.sort((a, b) => a.dependencyOrder - b.dependencyOrder) });
+  });
+}
+
+export async function listJobs(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    requireCompany(company);
+    const { sync, setups } = services();
+    const [jobs, setup] = await Promise.all([sync.jobs(company), setups.get(company)]);
+    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({ ...job, timer: timerNameOf(job.id) }));
+    const activeScheduledSyncJobs = describeActiveJobs(countedStatuses(value, setup.value.integrationSolutionImported), setup.value.isEnabled);
+    return json(200, { value, activeScheduledSyncJobs });
+  });
+}
+
+function jobAction(action: "hold" | "ready" | "run") {
+  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+    respond(context, async () => {
+      const company = request.params.company ?? "";
+      const job = request.params.job ?? "";
+      const { jobs } = services();
+      if (action === "run") {
+        const runId = await jobs.runNow(company, job);
+        return json(202, { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` }, { location: `/api/companies/${company}/sync/log?runId=${runId}` });
+      }
+      return json(200, await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"));
+    });
+}
+
+const logQuery = z.object({
+  mapping: z.string().max(40).optional(),
+  runId: z.string().max(40).optional(),
+  top: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    requireCompany(company);
+    const query = logQuery.safeParse(Object.fromEntries(request.query.entries()));
+    if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
+    const entries = await services().syncLog.list(company, { top: query.data.runId ? 500 : query.data.top, ...(query.data.mapping && { mapping: query.data.mapping }) });
+    const value = query.data.runId ? entries.filter((entry) => entry.runId === query.data.runId).slice(0, query.data.top) : entries;
+    return json(200, { value });
+  });
+}
+
+export async function readLogErrors(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    requireCompany(company);
+    return json(200, { value: await services().syncLog.errors(company, request.params.id ?? "") });
+  });
+}
+
+export async function fullSync(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    const runId = await services().jobs.queueFull(company);
+    return json(202, { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` });
+  });
+}
+
+/** A job entry's timer: queues a run for each company whose entry is due. */
+function dispatchTimer(jobId: string) {
+  return async (_timer: Timer, context: InvocationContext): Promise<void> => {
+    const queued = await services().jobs.dispatchDue(jobId);
+    if (queued > 0) context.log(`${jobId}: queued ${queued} company run(s)`);
+  };
+}
+
+/** The queue worker: one company's job (or full synchronization) per message. */
+export async function syncWorker(message: unknown, context: InvocationContext): Promise<void> {
+  const parsed = (typeof message === "string" ? JSON.parse(message) : message) as SyncMessage;
+  const { jobs } = services();
+  if (parsed.kind === "full") {
+    await jobs.runFull(parsed.company, parsed.runId);
+    context.log(`full synchronization of ${parsed.company} finished (run ${parsed.runId})`);
+    return;
+  }
+  const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, true);
+  context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
+}
+
+const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId];
+
+export const syncFunctions: FunctionDefinition[] = [
+  { name: "sync-mappings", trigger: "http", route: `${base}/mappings`, methods: ["GET"], authLevel: "function", summary: "Mappings with direction, filters, field mappings, watermarks", handler: listMappings },
+  { name: "sync-jobs", trigger: "http", route: `${base}/jobs`, methods: ["GET"], authLevel: "function", summary: "Job entries with state and X of Y", handler: listJobs },
+  { name: "sync-job-hold", trigger: "http", route: `${base}/jobs/{job}/hold`, methods: ["POST"], authLevel: "function", summary: "Set a job entry On Hold", handler: jobAction("hold") },
+  { name: "sync-job-ready", trigger: "http", route: `${base}/jobs/{job}/ready`, methods: ["POST"], authLevel: "function", summary: "Set a job entry Ready", handler: jobAction("ready") },
+  { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run") },
+  { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog },
+  { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors },
+  { name: "sync-full", trigger: "http", route: `${base}/full`, methods: ["POST"], authLevel: "function", summary: "Full synchronization (202 + run id)", handler: fullSync },
+  ...jobIds.map(
+    (jobId): FunctionDefinition => ({ name: timerNameOf(jobId), trigger: "timer", scheduleSetting: scheduleSettingOf(jobId), summary: `Runs the ${jobId} job entries that are due`, handler: dispatchTimer(jobId) }),
+  ),
+  { name: "sync-worker", trigger: "queue", queueName: syncQueueName, summary: "Runs one company's job or full synchronization", handler: syncWorker },
+];

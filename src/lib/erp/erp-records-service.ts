@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { type FieldError, badRequest, fieldErrorsFromZod, notFound } from "../http/problem";
+import { requireCompany } from "../setup/setup-service";
+import type { ErpRecordRepository } from "../storage/erp-record-repository";
+import type { SetupRepository } from "../storage/setup-repository";
+import { type ErpTable, erpTables } from "../sync/default-mappings";
+import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "./erp-schemas";
+
+const readQuery = z.object({
+  modifiedSince: z.string().min(1).max(40).optional(),
+  top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(100),
+  continuationToken: z.string().min(1).max(2000).optional(),
+});
+
+/** The ERP side of the sync over HTTP: bulk upsert, changed-since reads, delete (API.md "ERP records"). */
+export class ErpRecordsService {
+  constructor(private readonly init: { records: ErpRecordRepository; setups: SetupRepository }) {}
+
+  async upsert(company: string, table: string, body: unknown) {
+    const erpTable = await this.target(company, table);
+    if (!Array.isArray(body)) throw badRequest([{ path: "body", message: "must be a JSON array of records" }]);
+    if (body.length === 0 || body.length > maxRecordsPerRequest) {
+      throw badRequest([{ path: "body", message: `must hold 1 to ${maxRecordsPerRequest} records` }]);
+    }
+    const schema = erpSchemas[erpTable];
+    const errors: FieldError[] = [];
+    const records: ErpFields[] = [];
+    const seen = new Map<string, number>();
+    body.forEach((item, index) => {
+      const parsed = schema.safeParse(item);
+      if (!parsed.success) {
+        errors.push(...fieldErrorsFromZod(parsed.error).map((error) => ({ ...error, path: `[${index}]${error.path ? `.${error.path}` : ""}` })));
+        return;
+      }
+      const record = parsed.data as ErpFields;
+      const first = seen.get(record.id);
+      if (first !== undefined) errors.push({ path: `[${index}].id`, message: `repeats the id of record [${first}]` });
+      seen.set(record.id, index);
+      records.push(record);
+    });
+    if (errors.length > 0) throw badRequest(errors);
+    const stored = await this.init.records.upsert(company, erpTable, records);
+    return { count: stored.length, records: stored.map((record) => ({ id: record.id, modifiedAt: record.modifiedAt })) };
+  }
+
+  async read(company: string, table: string, query: Record<string, string>) {
+    const erpTable = await this.target(company, table);
+    const input = readQuery.safeParse(query);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const page = await this.init.records.page(company, erpTable, {
+      top: input.data.top,
+      ...(input.data.modifiedSince && { since: input.data.modifiedSince }),
+      ...(input.data.continuationToken && { continuationToken: input.data.continuationToken }),
+    });
+    return {
+      value: page.records.map((record) => ({ ...record.fields, modifiedAt: record.modifiedAt, modifiedBy: record.modifiedBy, ...(record.deleted && { deleted: true }) })),
+      ...(page.continuationToken && { continuationToken: page.continuationToken }),
+    };
+  }
+
+  async delete(company: string, table: string, id: string): Promise<void> {
+    const erpTable = await this.target(company, table);
+    if (!(await this.init.records.delete(company, erpTable, id))) throw notFound(`No ${table} record "${id}".`);
+  }
+
+  private async target(company: string, table: string): Promise<ErpTable> {
+    requireCompany(company);
+    if (!(erpTables as readonly string[]).includes(table)) throw notFound(`"${table}" is not an ERP table. Tables: ${erpTables.join(", ")}.`);
+    if (!(await this.init.setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
+    return table as ErpTable;
+  }
+}

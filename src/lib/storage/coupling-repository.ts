@@ -1,0 +1,68 @@
+import type { TableTransaction } from "@azure/data-tables";
+import type { Coupling } from "../sync/coupling";
+import type { TableStorage } from "./table-storage";
+
+const tableName = "couplings";
+const transactionLimit = 100;
+
+/**
+ * ERP id <-> CRM id per company and mapping, with what was last synchronized. One partition per mapping,
+ * read whole at the start of a run (a few requests for thousands of couplings) and written in
+ * entity-group transactions.
+ */
+export class CouplingRepository {
+  constructor(private readonly tables: TableStorage) {}
+
+  async load(company: string, mapping: string): Promise<Coupling[]> {
+    const table = await this.tables.table(tableName);
+    const couplings: Coupling[] = [];
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partitionOf(company, mapping).replace(/'/g, "''")}'` } })) {
+      couplings.push({
+        erpId: decodeURIComponent(String(row.rowKey)),
+        crmId: String(row.crmId),
+        pending: row.pending === true,
+        ...(typeof row.erpModifiedAt === "string" && { erpModifiedAt: row.erpModifiedAt }),
+        ...(typeof row.crmModifiedOn === "string" && { crmModifiedOn: row.crmModifiedOn }),
+        ...(typeof row.crmHash === "string" && { crmHash: row.crmHash }),
+        ...(typeof row.erpHash === "string" && { erpHash: row.erpHash }),
+      });
+    }
+    return couplings;
+  }
+
+  async save(company: string, mapping: string, couplings: Coupling[]): Promise<void> {
+    const partitionKey = partitionOf(company, mapping);
+    await this.transact(couplings.map((coupling) => ["upsert", { partitionKey, rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) }, "Replace"] as const));
+  }
+
+  async remove(company: string, mapping: string, erpIds: string[]): Promise<void> {
+    const partitionKey = partitionOf(company, mapping);
+    await this.transact(erpIds.map((erpId) => ["delete", { partitionKey, rowKey: encodeURIComponent(erpId) }] as const));
+  }
+
+  async removeCompany(company: string): Promise<void> {
+    const table = await this.tables.table(tableName);
+    const byPartition = new Map<string, string[]>();
+    for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey ge '${company}~' and PartitionKey lt '${company}~~'`, select: ["PartitionKey", "RowKey"] } })) {
+      byPartition.set(String(row.partitionKey), [...(byPartition.get(String(row.partitionKey)) ?? []), String(row.rowKey)]);
+    }
+    for (const [partitionKey, rowKeys] of byPartition) await this.transact(rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const));
+  }
+
+  private async transact(actions: readonly unknown[]): Promise<void> {
+    if (actions.length === 0) return;
+    const table = await this.tables.table(tableName);
+    for (let start = 0; start < actions.length; start += transactionLimit) {
+      await table.submitTransaction(actions.slice(start, start + transactionLimit) as TableTransaction["actions"]);
+    }
+  }
+}
+
+function partitionOf(company: string, mapping: string): string {
+  return `${company}~${mapping}`;
+}
+
+function withoutUndefined(coupling: Coupling): Record<string, unknown> {
+  const { erpId: _erpId, ...rest } = coupling;
+  return Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+}

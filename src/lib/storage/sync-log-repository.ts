@@ -1,0 +1,68 @@
+import type { TableTransaction } from "@azure/data-tables";
+import type { SyncCounts } from "../sync/sync-plan";
+import type { TableStorage } from "./table-storage";
+
+const logTable = "synclog";
+const errorTable = "syncerrors";
+
+export interface SyncLogEntry extends SyncCounts {
+  id: string;
+  runId: string;
+  mapping: string;
+  direction: "toCrm" | "fromCrm";
+  startedAt: string;
+  finishedAt?: string;
+  message: string;
+}
+
+export interface SyncErrorEntry {
+  sourceId: string;
+  destinationId?: string;
+  reason: string;
+}
+
+/** A job log row per run and direction (newest first) and an error row per failed record. */
+export class SyncLogRepository {
+  constructor(private readonly tables: TableStorage) {}
+
+  /** Log ids sort newest first: an inverted time, then the run and direction. */
+  static newLogId(startedAt: Date, runId: string, direction: string): string {
+    return `${String(9_999_999_999_999 - startedAt.getTime()).padStart(13, "0")}-${runId}-${direction}`;
+  }
+
+  async write(company: string, entry: SyncLogEntry, errors: SyncErrorEntry[]): Promise<void> {
+    const logs = await this.tables.table(logTable);
+    const { id, ...fields } = entry;
+    await logs.upsertEntity({ partitionKey: company, rowKey: id, ...fields }, "Replace");
+    if (errors.length === 0) return;
+    const table = await this.tables.table(errorTable);
+    const partitionKey = `${company}~${id}`;
+    const actions = errors.slice(0, 1000).map((error, index) => ["upsert", { partitionKey, rowKey: String(index).padStart(6, "0"), ...error }, "Replace"] as const);
+    for (let start = 0; start < actions.length; start += 100) {
+      await table.submitTransaction(actions.slice(start, start + 100) as unknown as TableTransaction["actions"]);
+    }
+  }
+
+  async list(company: string, options: { mapping?: string; top: number }): Promise<SyncLogEntry[]> {
+    const table = await this.tables.table(logTable);
+    const filter = `PartitionKey eq '${company}'${options.mapping ? ` and mapping eq '${options.mapping.replace(/'/g, "''")}'` : ""}`;
+    const entries: SyncLogEntry[] = [];
+    for await (const page of table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: options.top })) {
+      for (const row of page) {
+        const { partitionKey: _p, rowKey, etag: _e, timestamp: _t, ...fields } = row;
+        entries.push({ ...(fields as unknown as SyncLogEntry), id: String(rowKey) });
+      }
+      if (entries.length >= options.top) break;
+    }
+    return entries.slice(0, options.top);
+  }
+
+  async errors(company: string, logId: string): Promise<SyncErrorEntry[]> {
+    const table = await this.tables.table(errorTable);
+    const errors: SyncErrorEntry[] = [];
+    for await (const row of table.listEntities<SyncErrorEntry>({ queryOptions: { filter: `PartitionKey eq '${`${company}~${logId}`.replace(/'/g, "''")}'` } })) {
+      errors.push({ sourceId: row.sourceId, ...(row.destinationId && { destinationId: row.destinationId }), reason: row.reason });
+    }
+    return errors;
+  }
+}

@@ -1,0 +1,36 @@
+import type { TokenCredential } from "@azure/identity";
+import { QueueClient } from "@azure/storage-queue";
+
+export const syncQueueName = "sync-runs";
+
+/** What the timers and the API hand to the queue worker. */
+export type SyncMessage =
+  | { kind: "job"; company: string; job: string; runId: string }
+  | { kind: "full"; company: string; runId: string };
+
+export type QueueAccess = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
+
+/**
+ * The fan-out queue: one message per company and job, so that several instances share the work. Messages
+ * are base64-encoded JSON, the Functions host's default queue message encoding.
+ */
+export class WorkQueue {
+  private readonly client: QueueClient;
+  private created?: Promise<unknown>;
+
+  constructor(access: QueueAccess, queueName = syncQueueName) {
+    this.client =
+      "connectionString" in access
+        ? new QueueClient(access.connectionString, queueName)
+        : new QueueClient(`${access.queueServiceUri.replace(/\/$/, "")}/${queueName}`, access.credential);
+  }
+
+  async send(message: SyncMessage): Promise<void> {
+    this.created ??= this.client.createIfNotExists().catch((error: unknown) => {
+      this.created = undefined;
+      throw error;
+    });
+    await this.created;
+    await this.client.sendMessage(Buffer.from(JSON.stringify(message)).toString("base64"));
+  }
+}
