@@ -78,7 +78,8 @@ export class EntityStore {
     if (!guid.test(id)) throw new DataverseError(400, "0x80040203", `Invalid GUID for ${key}: '${id}'.`);
     if (this.sets.get(set)!.has(id)) throw new DataverseError(412, "0x80040237", "A record with matching key values already exists.");
     const now = this.now().toISOString();
-    const row: Row = { ...this.resolveBindings(body), [key]: id, createdon: now, _createdby_value: callerId };
+    // Dataverse creates rows Active (statecode 0, statuscode 1) unless told otherwise.
+    const row: Row = { statecode: 0, statuscode: 1, ...this.resolveBindings(body), [key]: id, createdon: now, _createdby_value: callerId };
     this.stamp(row, callerId);
     this.sets.get(set)!.set(id, row);
     return row;
