@@ -1,9 +1,9 @@
 import type { TableTransaction } from "@azure/data-tables";
 import type { Coupling } from "../sync/coupling";
+import { bucketRangeFilter, bucketedPartition, transactionsOf } from "./partition-buckets";
 import type { TableStorage } from "./table-storage";
 
 const tableName = "couplings";
-const transactionLimit = 100;
 
 /**
  * ERP id <-> CRM id per company and mapping, with what was last synchronized. One partition per mapping,
@@ -16,7 +16,7 @@ export class CouplingRepository {
   async load(company: string, mapping: string): Promise<Coupling[]> {
     const table = await this.tables.table(tableName);
     const couplings: Coupling[] = [];
-    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partitionOf(company, mapping).replace(/'/g, "''")}'` } })) {
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: bucketRangeFilter(baseOf(company, mapping)) } })) {
       couplings.push({
         erpId: decodeURIComponent(String(row.rowKey)),
         crmId: String(row.crmId),
@@ -31,13 +31,15 @@ export class CouplingRepository {
   }
 
   async save(company: string, mapping: string, couplings: Coupling[]): Promise<void> {
-    const partitionKey = partitionOf(company, mapping);
-    await this.transact(couplings.map((coupling) => ["upsert", { partitionKey, rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) }, "Replace"] as const));
+    const base = baseOf(company, mapping);
+    await this.transact(
+      couplings.map((coupling) => ["upsert", { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) }, "Replace"] as const),
+    );
   }
 
   async remove(company: string, mapping: string, erpIds: string[]): Promise<void> {
-    const partitionKey = partitionOf(company, mapping);
-    await this.transact(erpIds.map((erpId) => ["delete", { partitionKey, rowKey: encodeURIComponent(erpId) }] as const));
+    const base = baseOf(company, mapping);
+    await this.transact(erpIds.map((erpId) => ["delete", { partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) }] as const));
   }
 
   async removeCompany(company: string): Promise<void> {
@@ -46,19 +48,19 @@ export class CouplingRepository {
     for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey ge '${company}~' and PartitionKey lt '${company}~~'`, select: ["PartitionKey", "RowKey"] } })) {
       byPartition.set(String(row.partitionKey), [...(byPartition.get(String(row.partitionKey)) ?? []), String(row.rowKey)]);
     }
-    for (const [partitionKey, rowKeys] of byPartition) await this.transact(rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const));
+    await this.transact([...byPartition].flatMap(([partitionKey, rowKeys]) => rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const)));
   }
 
-  private async transact(actions: readonly unknown[]): Promise<void> {
+  private async transact(actions: readonly (readonly [string, { partitionKey: string }, ...unknown[]])[]): Promise<void> {
     if (actions.length === 0) return;
     const table = await this.tables.table(tableName);
-    for (let start = 0; start < actions.length; start += transactionLimit) {
-      await table.submitTransaction(actions.slice(start, start + transactionLimit) as TableTransaction["actions"]);
-    }
+    // Partitions are independent: their transactions go out together.
+    await Promise.all(transactionsOf(actions).map((transaction) => table.submitTransaction(transaction as unknown as TableTransaction["actions"])));
   }
 }
 
-function partitionOf(company: string, mapping: string): string {
+/** Couplings of one company and mapping live in the partitions `<company>~<mapping>~<bucket>`. */
+function baseOf(company: string, mapping: string): string {
   return `${company}~${mapping}`;
 }
 

@@ -1,10 +1,10 @@
 import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
 import type { ErpTable } from "../sync/default-mappings";
+import { bucketRangeFilter, bucketedPartition, transactionsOf } from "./partition-buckets";
 import { type TableStorage, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
-const transactionLimit = 100;
 
 interface ErpRow {
   partitionKey: string;
@@ -66,8 +66,9 @@ export class ErpRecordRepository {
       write,
       record: { id: write.fields.id, fields: write.fields, modifiedAt: changeStamp(now), modifiedBy: "crm-sync", deleted: false } satisfies ErpRecord,
     }));
-    for (let start = 0; start < prepared.length; start += transactionLimit) {
-      const chunk = prepared.slice(start, start + transactionLimit);
+    const byPartition = transactionsOf(prepared.map((item) => ["write", toRow(company, table, item.record), item] as const));
+    for (const group of byPartition) {
+      const chunk = group.map(([, , item]) => item);
       const actions = chunk.map(({ write, record }) =>
         write.etag ? (["update", toRow(company, table, record), "Replace", { etag: write.etag }] as const) : (["create", toRow(company, table, record)] as const),
       );
@@ -98,7 +99,7 @@ export class ErpRecordRepository {
   async get(company: string, table: ErpTable, id: string): Promise<VersionedErpRecord | undefined> {
     const client = await this.tables.table(tableName);
     try {
-      return fromRow(await client.getEntity<ErpRow>(partitionOf(company, table), encodeId(id)));
+      return fromRow(await client.getEntity<ErpRow>(partitionOf(company, table, id), encodeId(id)));
     } catch (error) {
       if (storageStatus(error) === 404) return undefined;
       throw error;
@@ -142,17 +143,18 @@ export class ErpRecordRepository {
   async removeCompany(company: string): Promise<void> {
     const client = await this.tables.table(tableName);
     const byPartition = new Map<string, string[]>();
-    for await (const row of client.listEntities({ queryOptions: { filter: `PartitionKey ge '${company}~' and PartitionKey lt '${company}~~'`, select: ["PartitionKey", "RowKey"] } })) {
+    for await (const row of client.listEntities({ queryOptions: { filter: bucketRangeFilter(company), select: ["PartitionKey", "RowKey"] } })) {
       const keys = byPartition.get(String(row.partitionKey)) ?? [];
       keys.push(String(row.rowKey));
       byPartition.set(String(row.partitionKey), keys);
     }
-    for (const [partitionKey, rowKeys] of byPartition) await transact(client, rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const));
+    await transact(client, [...byPartition].flatMap(([partitionKey, rowKeys]) => rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const)));
   }
 }
 
-function partitionOf(company: string, table: ErpTable): string {
-  return `${company}~${table}`;
+/** Records of one company and table live in the partitions `<company>~<table>~<bucket>`. */
+function partitionOf(company: string, table: ErpTable, id: string): string {
+  return bucketedPartition(`${company}~${table}`, id);
 }
 
 /** Row keys may not contain / \ # ? or control characters; ERP codes may. */
@@ -161,13 +163,13 @@ function encodeId(id: string): string {
 }
 
 function filterOf(company: string, table: ErpTable, since: string | undefined): string {
-  const partition = `PartitionKey eq '${partitionOf(company, table)}'`;
-  return since ? `${partition} and modifiedAt gt '${since.replace(/'/g, "''")}'` : partition;
+  const partitions = bucketRangeFilter(`${company}~${table}`);
+  return since ? `${partitions} and modifiedAt gt '${since.replace(/'/g, "''")}'` : partitions;
 }
 
 function toRow(company: string, table: ErpTable, record: ErpRecord): ErpRow {
   return {
-    partitionKey: partitionOf(company, table),
+    partitionKey: partitionOf(company, table, record.id),
     rowKey: encodeId(record.id),
     fieldsJson: JSON.stringify(record.fields),
     modifiedAt: record.modifiedAt,
@@ -181,8 +183,6 @@ function fromRow(row: ErpRow): VersionedErpRecord {
   return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted, etag: String(row.etag) };
 }
 
-async function transact(client: TableClient, actions: readonly unknown[]): Promise<void> {
-  for (let start = 0; start < actions.length; start += transactionLimit) {
-    await client.submitTransaction(actions.slice(start, start + transactionLimit) as TableTransaction["actions"]);
-  }
+async function transact(client: TableClient, actions: readonly (readonly [string, { partitionKey: string }, ...unknown[]])[]): Promise<void> {
+  await Promise.all(transactionsOf(actions).map((transaction) => client.submitTransaction(transaction as unknown as TableTransaction["actions"])));
 }
