@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, preconditions, readJson, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
+import { connectionSetupInput } from "../lib/setup/setup-input";
 
 const route = "companies/{company}/connection";
 
@@ -30,7 +31,7 @@ export async function deleteConnection(request: HttpRequest, context: Invocation
 }
 
 export const connectionFunctions: FunctionDefinition[] = [
-  { name: "connection-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "Read the connection setup (no secret values)", handler: getConnection },
-  { name: "connection-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Create or replace the connection setup", handler: putConnection },
-  { name: "connection-delete", trigger: "http", route, methods: ["DELETE"], authLevel: "function", summary: "Remove the setup, its secrets, mappings and jobs", handler: deleteConnection },
+  { name: "connection-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "Read the connection setup (no secret values)", handler: getConnection, contract: { responses: { 200: "The connection view, with an ETag", 404: "No setup" } } },
+  { name: "connection-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Create or replace the connection setup", handler: putConnection, contract: { body: connectionSetupInput, responses: { 200: "Replaced", 201: "Created", 400: "Invalid input: the field and the rule", 409: "The connection is enabled", 412: "Stale If-Match" } } },
+  { name: "connection-delete", trigger: "http", route, methods: ["DELETE"], authLevel: "function", summary: "Remove the setup, its secrets, mappings and jobs", handler: deleteConnection, contract: { responses: { 204: "Removed", 404: "No setup", 409: "The connection is enabled", 412: "Stale If-Match" } } },
 ];

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { readCrmData } from "../lib/connection/crm-data";
+import { crmQueryInput, readCrmData } from "../lib/connection/crm-data";
 import { callerPrincipal } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, respond } from "../lib/http/respond";
@@ -16,5 +16,5 @@ export async function getCrmData(request: HttpRequest, context: InvocationContex
 }
 
 export const crmDataFunctions: FunctionDefinition[] = [
-  { name: "crm-data", trigger: "http", route: "companies/{company}/crm/{entitySet}", methods: ["GET"], authLevel: "function", summary: "Read CRM rows on behalf of the calling ERP user", handler: getCrmData },
+  { name: "crm-data", trigger: "http", route: "companies/{company}/crm/{entitySet}", methods: ["GET"], authLevel: "function", summary: "Read CRM rows on behalf of the calling ERP user", handler: getCrmData, contract: { query: crmQueryInput, responses: { 200: "{ value, actingAs }", 403: "Users must map and the caller has no CRM user", 404: "Unknown entity set or no setup", 409: "The connection is not enabled" } } },
 ];

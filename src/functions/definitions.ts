@@ -1,8 +1,10 @@
+import { version } from "../../package.json";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { connectionFunctions } from "./connection";
 import { connectionActionFunctions } from "./connection-actions";
 import { crmDataFunctions } from "./crm-data";
 import { healthFunctions } from "./health";
+import { openApiFunctions } from "./openapi";
 import { erpRecordFunctions } from "./erp-records";
 import { syncFunctions } from "./sync";
 import { syncSetupFunctions } from "./sync-setup";
@@ -16,4 +18,5 @@ export const functionDefinitions: FunctionDefinition[] = [
   ...syncSetupFunctions,
   ...syncFunctions,
   ...erpRecordFunctions,
+  ...openApiFunctions(() => functionDefinitions, version),
 ];

@@ -21,5 +21,5 @@ export async function health(_request: HttpRequest, context: InvocationContext):
 }
 
 export const healthFunctions: FunctionDefinition[] = [
-  { name: "health", trigger: "http", route: "health", methods: ["GET"], authLevel: "anonymous", summary: "Service health", handler: health },
+  { name: "health", trigger: "http", route: "health", methods: ["GET"], authLevel: "anonymous", summary: "Service health", handler: health, contract: { responses: { 200: "Healthy", 503: "Storage does not answer" } } },
 ];

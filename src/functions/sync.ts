@@ -107,14 +107,14 @@ export async function syncWorker(message: unknown, context: InvocationContext): 
 const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId];
 
 export const syncFunctions: FunctionDefinition[] = [
-  { name: "sync-mappings", trigger: "http", route: `${base}/mappings`, methods: ["GET"], authLevel: "function", summary: "Mappings with direction, filters, field mappings, watermarks", handler: listMappings },
-  { name: "sync-jobs", trigger: "http", route: `${base}/jobs`, methods: ["GET"], authLevel: "function", summary: "Job entries with state and X of Y", handler: listJobs },
-  { name: "sync-job-hold", trigger: "http", route: `${base}/jobs/{job}/hold`, methods: ["POST"], authLevel: "function", summary: "Set a job entry On Hold", handler: jobAction("hold") },
-  { name: "sync-job-ready", trigger: "http", route: `${base}/jobs/{job}/ready`, methods: ["POST"], authLevel: "function", summary: "Set a job entry Ready", handler: jobAction("ready") },
-  { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run") },
-  { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog },
-  { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors },
-  { name: "sync-full", trigger: "http", route: `${base}/full`, methods: ["POST"], authLevel: "function", summary: "Full synchronization (202 + run id)", handler: fullSync },
+  { name: "sync-mappings", trigger: "http", route: `${base}/mappings`, methods: ["GET"], authLevel: "function", summary: "Mappings with direction, filters, field mappings, watermarks", handler: listMappings, contract: { responses: { 200: "{ value: mappings }" } } },
+  { name: "sync-jobs", trigger: "http", route: `${base}/jobs`, methods: ["GET"], authLevel: "function", summary: "Job entries with state and X of Y", handler: listJobs, contract: { responses: { 200: "{ value: job entries, activeScheduledSyncJobs }", 404: "No setup" } } },
+  { name: "sync-job-hold", trigger: "http", route: `${base}/jobs/{job}/hold`, methods: ["POST"], authLevel: "function", summary: "Set a job entry On Hold", handler: jobAction("hold"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
+  { name: "sync-job-ready", trigger: "http", route: `${base}/jobs/{job}/ready`, methods: ["POST"], authLevel: "function", summary: "Set a job entry Ready", handler: jobAction("ready"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
+  { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run"), contract: { responses: { 202: "{ runId, log }", 404: "No such job" } } },
+  { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog, contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } } },
+  { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors, contract: { responses: { 200: "{ value: error rows }" } } },
+  { name: "sync-full", trigger: "http", route: `${base}/full`, methods: ["POST"], authLevel: "function", summary: "Full synchronization (202 + run id)", handler: fullSync, contract: { responses: { 202: "{ runId, log }", 404: "No setup" } } },
   ...jobIds.map(
     (jobId): FunctionDefinition => ({ name: timerNameOf(jobId), trigger: "timer", scheduleSetting: scheduleSettingOf(jobId), summary: `Runs the ${jobId} job entries that are due`, handler: dispatchTimer(jobId) }),
   ),

@@ -6,7 +6,7 @@ import type { SetupRepository } from "../storage/setup-repository";
 import { type ErpTable, erpTables } from "../sync/default-mappings";
 import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "./erp-schemas";
 
-const readQuery = z.object({
+export const erpReadQuery = z.object({
   modifiedSince: z.string().min(1).max(40).optional(),
   top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(100),
   continuationToken: z.string().min(1).max(2000).optional(),
@@ -45,7 +45,7 @@ export class ErpRecordsService {
 
   async read(company: string, table: string, query: Record<string, string>) {
     const erpTable = await this.target(company, table);
-    const input = readQuery.safeParse(query);
+    const input = erpReadQuery.safeParse(query);
     if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
     const page = await this.init.records.page(company, erpTable, {
       top: input.data.top,

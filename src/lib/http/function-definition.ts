@@ -1,4 +1,5 @@
 import type { HttpHandler, HttpMethod, StorageQueueHandler, TimerHandler } from "@azure/functions";
+import type { z } from "zod";
 import type { SettingName } from "../config";
 
 /**
@@ -16,6 +17,15 @@ export interface HttpFunctionDefinition {
   authLevel: "anonymous" | "function" | "admin";
   summary: string;
   handler: HttpHandler;
+  /** What the OpenAPI document says of the request and responses (the schemas are the ones the handler uses). */
+  contract?: HttpContract;
+}
+
+export interface HttpContract {
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  /** Status code -> what it means; 4xx/5xx answers are problem+json. */
+  responses: Record<number, string>;
 }
 
 export interface TimerFunctionDefinition {

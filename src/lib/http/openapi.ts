@@ -1,0 +1,55 @@
+import { z } from "zod";
+import { createDocument } from "zod-openapi";
+import { companySlug } from "../setup/connection-setup";
+import type { FunctionDefinition, HttpFunctionDefinition } from "./function-definition";
+
+const problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details" });
+
+const pathParameter: Record<string, z.ZodType> = {
+  company: z.string().regex(companySlug).meta({ description: "The ERP company: a lowercase slug" }),
+};
+
+/** The OpenAPI 3.1 document of every HTTP function, built from the definitions and their zod schemas. */
+export function buildOpenApiDocument(definitions: FunctionDefinition[], version: string): ReturnType<typeof createDocument> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const definition of definitions.filter((candidate): candidate is HttpFunctionDefinition => candidate.trigger === "http")) {
+    const path = `/api/${definition.route.replace(/\{(\*?)([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g, "{$2}")}`;
+    const names = [...definition.route.matchAll(/\{\*?([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g)].map((match) => match[1]!);
+    const contract = definition.contract ?? { responses: { 200: "OK" } };
+    for (const method of definition.methods) {
+      const responses: Record<string, unknown> = {};
+      for (const [status, description] of Object.entries(contract.responses)) {
+        responses[status] =
+          Number(status) >= 400
+            ? { description, content: { "application/problem+json": { schema: problem } } }
+            : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: z.unknown() } } }) };
+      }
+      paths[path] ??= {};
+      paths[path][method.toLowerCase()] = {
+        operationId: definition.name,
+        summary: definition.summary,
+        ...(definition.authLevel !== "anonymous" && { security: [{ functionKey: [] }] }),
+        requestParams: {
+          ...(names.length > 0 && { path: z.object(Object.fromEntries(names.map((name) => [name, pathParameter[name] ?? z.string()]))) }),
+          ...(contract.query && { query: contract.query }),
+        },
+        ...(contract.body && { requestBody: { required: true, content: { "application/json": { schema: contract.body } } } }),
+        responses,
+      };
+    }
+  }
+  return createDocument({
+    openapi: "3.1.0",
+    info: { title: "Dynamics 365 Sales connector", version, description: "Connection setup and synchronization between an ERP company and Dynamics 365 Sales." },
+    components: { securitySchemes: { functionKey: { type: "apiKey", in: "header", name: "x-functions-key" } } },
+    paths: paths as never,
+  });
+}
