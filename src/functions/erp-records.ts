@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { z } from "zod";
+import * as z from "zod";
 import { erpReadQuery } from "../lib/erp/erp-records-service";
 import { erpSchemas } from "../lib/erp/erp-schemas";
 import type { FunctionDefinition } from "../lib/http/function-definition";

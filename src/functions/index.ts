@@ -25,3 +25,6 @@ for (const definition of functionDefinitions) {
     });
   }
 }
+
+// Exported so that the built bundle can be served by the local host and checked by tests.
+export { functionDefinitions };

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { z } from "zod";
+import * as z from "zod";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { badRequest, fieldErrorsFromZod } from "../lib/http/problem";
 import { json, readJson, respond } from "../lib/http/respond";

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
-import { z } from "zod";
+import * as z from "zod";
 import { scheduleSettingOf } from "../lib/config";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { badRequest, fieldErrorsFromZod, notFound } from "../lib/http/problem";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Every setting the service reads, in one place. This list feeds start-up validation,

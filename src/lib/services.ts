@@ -1,5 +1,5 @@
 import type { TableServiceClientOptions } from "@azure/data-tables";
-import { DefaultAzureCredential, type TokenCredential } from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import { type Config, loadConfig } from "./config";
 import { AdvancedSettings } from "./connection/advanced-settings";
 import { ConnectionLifecycle } from "./connection/connection-lifecycle";
@@ -59,7 +59,8 @@ export interface ServiceOverrides {
 /** The composition root: adapters from config, use cases over adapters. */
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   let credential = overrides.credential;
-  const azureCredential = () => (credential ??= new DefaultAzureCredential());
+  // Loaded on first use: a cold start that never needs Azure identity or Key Vault does not pay for them.
+  const azureCredential = () => (credential ??= new (require("@azure/identity") as typeof import("@azure/identity")).DefaultAzureCredential());
   const tables = new TableStorage(
     config.AzureWebJobsStorage
       ? { connectionString: config.AzureWebJobsStorage }

@@ -87,12 +87,19 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     return new QueuePoller(definition, init.queues.connectionString, log);
   });
   let polling = true;
+  let wake: (() => void) | undefined;
   const pollLoop = (async () => {
     if (pollers.length === 0) return;
     await Promise.all(pollers.map((poller) => poller.start()));
     while (polling) {
       await Promise.all(pollers.map((poller) => poller.poll().catch((error: unknown) => log(`queue poll: ${error instanceof Error ? error.message : String(error)}`))));
-      await new Promise((resolve) => setTimeout(resolve, init.queues?.pollIntervalMs ?? 1000));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, init.queues?.pollIntervalMs ?? 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   })();
 
@@ -110,6 +117,7 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     },
     async close() {
       polling = false;
+      wake?.();
       await pollLoop;
       for (const job of jobs) job.stop();
       await Promise.allSettled(running.values());

@@ -35,6 +35,6 @@ describe("project files follow config.ts and the definitions", () => {
 
   it("package.json main points at the compiled functions entry that func start loads", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8"));
-    expect(pkg.main).toBe("dist/src/functions/index.js");
+    expect(pkg.main).toBe("dist/main.js");
   });
 });

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import type { CallerPrincipal } from "../http/caller-principal";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { CallerPrincipal } from "../http/caller-principal";
 import { badRequest, conflict, fieldErrorsFromZod, forbidden, notFound } from "../http/problem";
 import { requireCompany } from "../setup/setup-service";

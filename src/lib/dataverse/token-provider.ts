@@ -1,12 +1,6 @@
 import { createHash, X509Certificate } from "node:crypto";
-import {
-  type AccountInfo,
-  AuthError,
-  ConfidentialClientApplication,
-  type Configuration,
-  LogLevel,
-  PublicClientApplication,
-} from "@azure/msal-node";
+import type * as Msal from "@azure/msal-node";
+import type { AccountInfo, Configuration } from "@azure/msal-node";
 import type { AuthenticationType } from "../setup/authentication-type";
 import { type HttpsTransport, TransportError } from "./https-transport";
 import { MsalNetwork } from "./msal-network";
@@ -84,6 +78,7 @@ export class TokenProvider {
   }
 
   private async createClient(credentials: SignInCredentials): Promise<() => Promise<string>> {
+    const { ConfidentialClientApplication, LogLevel, PublicClientApplication } = msal();
     const tenant = credentials.tenantId ?? (await this.discoverTenantOrFail(credentials.serverAddress));
     const authority = `${this.init.authorityHost}/${tenant}`;
     const scopes = [`${credentials.serverAddress}/.default`];
@@ -146,6 +141,11 @@ export class TokenProvider {
   }
 }
 
+/** MSAL loads on the first sign-in, not at cold start. */
+function msal(): typeof Msal {
+  return require("@azure/msal-node") as typeof Msal;
+}
+
 function certificateCredential(pem: string): { thumbprintSha256: string; privateKey: string; x5c: string } {
   const certificate = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)?.[0];
   const privateKey = pem.match(/-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/)?.[0];
@@ -164,7 +164,7 @@ function toSignInError(error: unknown): Error {
   if (error instanceof TransportError) return new SignInError(error.kind, error.message, error.code);
   const cause = findTransportError(error);
   if (cause) return new SignInError(cause.kind, cause.message, cause.code);
-  if (error instanceof AuthError) {
+  if (error instanceof msal().AuthError) {
     // "Error(s): 50126 - ... Description: AADSTS50126: Error validating credentials ... Trace ID: ..."
     // -> keep the AADSTS code and its sentence.
     const description = /AADSTS\d+:[\s\S]*?(?= Trace ID:|\r?\n|$)/.exec(error.errorMessage)?.[0].trim() ?? `${error.errorCode}: ${error.errorMessage}`.slice(0, 300);

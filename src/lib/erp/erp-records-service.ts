@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type FieldError, badRequest, fieldErrorsFromZod, notFound } from "../http/problem";
 import { requireCompany } from "../setup/setup-service";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { createDocument } from "zod-openapi";
 import { companySlug } from "../setup/connection-setup";
 import type { FunctionDefinition, HttpFunctionDefinition } from "./function-definition";

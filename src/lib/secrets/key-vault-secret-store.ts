@@ -1,5 +1,5 @@
 import type { TokenCredential } from "@azure/identity";
-import { SecretClient, type SecretClientOptions } from "@azure/keyvault-secrets";
+import type { SecretClient, SecretClientOptions } from "@azure/keyvault-secrets";
 import { type SecretRef, type SecretStore, SecretNotFoundError } from "./secret-store";
 
 /**
@@ -12,7 +12,9 @@ export class KeyVaultSecretStore implements SecretStore {
   private readonly client: SecretClient;
 
   constructor(init: { vaultUrl: string; credential: TokenCredential; clientOptions?: SecretClientOptions }) {
-    this.client = new SecretClient(init.vaultUrl, init.credential, init.clientOptions);
+    // The SDK loads with the first Key Vault store, not at every cold start.
+    const { SecretClient: Client } = require("@azure/keyvault-secrets") as typeof import("@azure/keyvault-secrets");
+    this.client = new Client(init.vaultUrl, init.credential, init.clientOptions);
   }
 
   async set(name: string, value: string): Promise<SecretRef> {

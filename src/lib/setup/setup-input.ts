@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import type { FieldError } from "../http/problem";
 import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType } from "./authentication-type";
 import {

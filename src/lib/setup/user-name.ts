@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { type AuthenticationType, usesDomainUserName, usesEmailUserName } from "./authentication-type";
 import { setupMessages } from "./messages";
 

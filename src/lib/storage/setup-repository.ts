@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { authenticationTypes } from "../setup/authentication-type";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { SecretRef } from "../secrets/secret-store";

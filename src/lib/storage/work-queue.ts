@@ -1,5 +1,5 @@
 import type { TokenCredential } from "@azure/identity";
-import { QueueClient } from "@azure/storage-queue";
+import type { QueueClient } from "@azure/storage-queue";
 
 export const syncQueueName = "sync-runs";
 
@@ -15,14 +15,22 @@ export type QueueAccess = { connectionString: string } | { queueServiceUri: stri
  * are base64-encoded JSON, the Functions host's default queue message encoding.
  */
 export class WorkQueue {
-  private readonly client: QueueClient;
+  private clientInstance?: QueueClient;
   private created?: Promise<unknown>;
 
-  constructor(access: QueueAccess, queueName = syncQueueName) {
-    this.client =
+  constructor(
+    private readonly access: QueueAccess,
+    private readonly queueName = syncQueueName,
+  ) {}
+
+  /** The queue SDK loads on the first message, not at cold start. */
+  private get client(): QueueClient {
+    const { QueueClient: Client } = require("@azure/storage-queue") as typeof import("@azure/storage-queue");
+    const { access, queueName } = this;
+    return (this.clientInstance ??=
       "connectionString" in access
-        ? new QueueClient(access.connectionString, queueName)
-        : new QueueClient(`${access.queueServiceUri.replace(/\/$/, "")}/${queueName}`, access.credential);
+        ? new Client(access.connectionString, queueName)
+        : new Client(`${access.queueServiceUri.replace(/\/$/, "")}/${queueName}`, access.credential));
   }
 
   async send(message: SyncMessage): Promise<void> {

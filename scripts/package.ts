@@ -1,0 +1,22 @@
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { zipSync } from "fflate";
+
+/**
+ * The deployment zip for the function app: the bundles (dist/main.js and the lazily loaded dist/vendor/*),
+ * host.json and a package.json whose main is the bundle. The bundles hold every dependency, so no
+ * node_modules ship and no remote build is needed.
+ */
+const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { name: string; version: string; main: string; engines: unknown };
+const files: Record<string, Uint8Array> = {
+  "host.json": readFileSync("host.json"),
+  "package.json": Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, main: pkg.main, engines: pkg.engines }, null, 2)}\n`),
+};
+for (const folder of ["dist", "dist/vendor"]) {
+  for (const name of readdirSync(folder, { withFileTypes: true })) {
+    if (name.isFile() && /\.(js|map|txt)$/.test(name.name)) files[join(folder, name.name)] = readFileSync(join(folder, name.name));
+  }
+}
+const zip = zipSync(files, { level: 9 });
+writeFileSync("function-app.zip", zip);
+console.log(`function-app.zip: ${(zip.length / 1024).toFixed(0)} KiB, ${Object.keys(files).length} files`);
