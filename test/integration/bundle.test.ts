@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
+import { functionDefinitions } from "../../src/functions/definitions";
 import type { FunctionDefinition } from "../../src/lib/http/function-definition";
 import { startFunctionHost } from "../../src/local/function-host";
 import { uniqueCompany } from "../support/names";
@@ -15,7 +16,6 @@ describe("the deployable bundle (npm run build)", () => {
     process.env.AzureWebJobsStorage = inject("storageConnectionString");
     process.env.LOCAL_SECRET_KEY ??= randomBytes(32).toString("base64");
     const bundle = require(`${process.cwd()}/dist/main.js`) as { functionDefinitions: FunctionDefinition[] };
-    const { functionDefinitions } = await import("../../src/functions/definitions");
     expect(bundle.functionDefinitions.map((definition) => definition.name)).toEqual(functionDefinitions.map((definition) => definition.name));
 
     const host = await startFunctionHost({
