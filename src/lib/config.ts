@@ -140,6 +140,16 @@ export const settings = {
 } satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;
+
+/**
+ * Settings the Azure platform reads (the Functions host, Application Insights), not this code; Bicep sets
+ * them beside the settings above. None of them holds a credential.
+ */
+export const platformSettings = {
+  AzureWebJobsStorage__blobServiceUri: "The Functions host's blobs (timer and lease state), reached with the managed identity.",
+  APPLICATIONINSIGHTS_CONNECTION_STRING: "Where telemetry goes; not a credential, as the component accepts Entra ID only (local auth off).",
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=AAD: telemetry is sent with the managed identity.",
+} as const;
 export type Config = { [K in SettingName]: z.output<(typeof settings)[K]["schema"]> } & {
   /** True on an Azure Functions host (set by the platform, not by us). */
   runningInAzure: boolean;

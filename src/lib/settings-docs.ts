@@ -1,4 +1,4 @@
-import { type SettingDefinition, settings } from "./config";
+import { type SettingDefinition, platformSettings, settings } from "./config";
 
 /** The value a setting takes when unset, as text (undefined when it has none). */
 export function defaultText(definition: SettingDefinition): string | undefined {
@@ -16,11 +16,13 @@ export function localSettingsExample(): { IsEncrypted: false; Values: Record<str
   return { IsEncrypted: false, Values: values };
 }
 
-/** The README's settings table. */
+/** The README's settings table: every setting of config.ts and the platform settings Bicep adds. */
 export function settingsMarkdownTable(): string {
   const rows = (Object.entries(settings) as [string, SettingDefinition][]).map(([name, definition]) => {
     const fallback = defaultText(definition);
-    return `| \`${name}\` | ${fallback === undefined ? "—" : `\`${fallback || '""'}\``} | ${definition.description} |`;
+    const azure = definition.optionalInAzure ? "not set (local runs)" : "set by Bicep";
+    return `| \`${name}\` | ${fallback === undefined ? "—" : `\`${fallback || '""'}\``} | ${azure} | ${definition.description} |`;
   });
-  return ["| setting | default | what it does |", "|---|---|---|", ...rows].join("\n");
+  const platform = Object.entries(platformSettings).map(([name, description]) => `| \`${name}\` | — | set by Bicep | ${description} |`);
+  return ["| setting | default | in Azure | what it does |", "|---|---|---|---|", ...rows, ...platform].join("\n");
 }
