@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { cpSync, rmSync } from "node:fs";
 import { type BuildOptions, type Plugin, build } from "esbuild";
 
 /**
@@ -53,6 +53,9 @@ const common: BuildOptions & { metafile: true } = {
 
 async function main(): Promise<void> {
   rmSync("dist/vendor", { recursive: true, force: true });
+  // The setup page's static files, served by the setup-page function from next to the bundle.
+  rmSync("dist/setup-page", { recursive: true, force: true });
+  cpSync("src/setup-page", "dist/setup-page", { recursive: true });
   const results = await Promise.all([
     build({ ...common, entryPoints: ["src/functions/index.ts"], outfile: "dist/main.js", plugins: [lazyVendors, zodLocalesSideEffectFree] }),
     ...lazyPackages.map((name) =>

@@ -12,9 +12,9 @@ const files: Record<string, Uint8Array> = {
   "host.json": readFileSync("host.json"),
   "package.json": Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, main: pkg.main, engines: pkg.engines }, null, 2)}\n`),
 };
-for (const folder of ["dist", "dist/vendor"]) {
+for (const folder of ["dist", "dist/vendor", "dist/setup-page"]) {
   for (const name of readdirSync(folder, { withFileTypes: true })) {
-    if (name.isFile() && /\.(js|map|txt)$/.test(name.name)) files[join(folder, name.name)] = readFileSync(join(folder, name.name));
+    if (name.isFile() && /\.(js|map|txt|html|css)$/.test(name.name)) files[join(folder, name.name)] = readFileSync(join(folder, name.name));
   }
 }
 const zip = zipSync(files, { level: 9 });

@@ -5,6 +5,7 @@ import { connectionActionFunctions } from "./connection-actions";
 import { crmDataFunctions } from "./crm-data";
 import { healthFunctions } from "./health";
 import { openApiFunctions } from "./openapi";
+import { setupPageFunctions } from "./setup-page";
 import { erpRecordFunctions } from "./erp-records";
 import { syncFunctions } from "./sync";
 import { syncSetupFunctions } from "./sync-setup";
@@ -18,5 +19,6 @@ export const functionDefinitions: FunctionDefinition[] = [
   ...syncSetupFunctions,
   ...syncFunctions,
   ...erpRecordFunctions,
+  ...setupPageFunctions,
   ...openApiFunctions(() => functionDefinitions, version),
 ];

@@ -33,6 +33,13 @@ describe("project files follow config.ts and the definitions", () => {
     expect(new Set(routes).size).toBe(routes.length);
   });
 
+  it("no route or function name starts with 'admin', which the Functions host reserves", () => {
+    for (const definition of functionDefinitions) {
+      expect(definition.name.toLowerCase().startsWith("admin"), definition.name).toBe(false);
+      if (definition.trigger === "http") expect(definition.route.toLowerCase().startsWith("admin"), definition.route).toBe(false);
+    }
+  });
+
   it("package.json main points at the compiled functions entry that func start loads", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8"));
     expect(pkg.main).toBe("dist/main.js");

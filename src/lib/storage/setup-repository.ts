@@ -57,6 +57,16 @@ const secretKinds = ["password", "clientSecret", "certificate"] as const;
 export class SetupRepository {
   constructor(private readonly tables: TableStorage) {}
 
+  /** Every company with a setup: a one-column scan, for pickers. */
+  async list(): Promise<{ company: string; serverAddress: string; isEnabled: boolean }[]> {
+    const table = await this.tables.table(tableName);
+    const companies: { company: string; serverAddress: string; isEnabled: boolean }[] = [];
+    for await (const row of table.listEntities<{ serverAddress: string; isEnabled: boolean }>({ queryOptions: { select: ["PartitionKey", "serverAddress", "isEnabled"] } })) {
+      companies.push({ company: String(row.partitionKey), serverAddress: row.serverAddress, isEnabled: row.isEnabled });
+    }
+    return companies.sort((a, b) => a.company.localeCompare(b.company));
+  }
+
   async get(company: string): Promise<Versioned<ConnectionSetup> | undefined> {
     const table = await this.tables.table(tableName);
     try {
