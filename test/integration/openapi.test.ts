@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { functionDefinitions } from "../../src/functions/definitions";
+import { openApiPaths } from "../../src/lib/http/openapi";
 import { type TestApp, startTestApp } from "../support/test-app";
 
 let app: TestApp;
@@ -16,9 +17,10 @@ describe("GET /api/openapi.json", () => {
     expect(document.openapi).toBe("3.1.0");
     for (const definition of functionDefinitions) {
       if (definition.trigger !== "http") continue;
-      const path = `/api/${definition.route}`;
-      for (const method of definition.methods) {
-        expect(document.paths[path]?.[method.toLowerCase()], `${method} ${path}`).toMatchObject({ operationId: definition.name });
+      for (const { path } of openApiPaths(definition.route)) {
+        for (const method of definition.methods) {
+          expect(document.paths[path]?.[method.toLowerCase()], `${method} ${path}`).toMatchObject({ operationId: definition.name });
+        }
       }
     }
     const put = document.paths["/api/companies/{company}/connection"].put;
@@ -27,5 +29,11 @@ describe("GET /api/openapi.json", () => {
     expect(put.responses["400"].content["application/problem+json"]).toBeDefined();
     expect(document.components.securitySchemes.functionKey).toEqual({ type: "apiKey", in: "header", name: "x-functions-key" });
     expect(document.paths["/api/health"].get.security).toBeUndefined();
+    expect(openApiPaths("setup/{file?}")).toEqual([
+      { path: "/api/setup", names: [] },
+      { path: "/api/setup/{file}", names: ["file"] },
+    ]);
+    expect(document.paths["/api/setup"].get).toBeDefined();
+    expect(document.paths["/api/setup/{file}"].get.parameters[0]).toMatchObject({ in: "path", name: "file", required: true });
   });
 });

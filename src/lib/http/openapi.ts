@@ -21,9 +21,8 @@ const pathParameter: Record<string, z.ZodType> = {
 export function buildOpenApiDocument(definitions: FunctionDefinition[], version: string): ReturnType<typeof createDocument> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const definition of definitions.filter((candidate): candidate is HttpFunctionDefinition => candidate.trigger === "http")) {
-    const path = `/api/${definition.route.replace(/\{(\*?)([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g, "{$2}")}`;
-    const names = [...definition.route.matchAll(/\{\*?([A-Za-z_][A-Za-z0-9_]*)[^}]*\}/g)].map((match) => match[1]!);
     const contract = definition.contract ?? { responses: { 200: "OK" } };
+    for (const { path, names } of openApiPaths(definition.route)) {
     for (const method of definition.methods) {
       const responses: Record<string, unknown> = {};
       for (const [status, description] of Object.entries(contract.responses)) {
@@ -45,6 +44,7 @@ export function buildOpenApiDocument(definitions: FunctionDefinition[], version:
         responses,
       };
     }
+    }
   }
   return createDocument({
     openapi: "3.1.0",
@@ -52,4 +52,22 @@ export function buildOpenApiDocument(definitions: FunctionDefinition[], version:
     components: { securitySchemes: { functionKey: { type: "apiKey", in: "header", name: "x-functions-key" } } },
     paths: paths as never,
   });
+}
+
+/**
+ * OpenAPI paths of an Azure Functions route: parameters as {name}; path parameters are always required in
+ * OpenAPI, so a route with an optional or catch-all segment gives a path with and one without it.
+ */
+export function openApiPaths(route: string): { path: string; names: string[] }[] {
+  const segments = route.split("/");
+  const full: string[] = [];
+  const variants: { path: string; names: string[] }[] = [];
+  const names: string[] = [];
+  for (const segment of segments) {
+    const parameter = /^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]+)?(\?)?\}$/.exec(segment);
+    if (parameter && (parameter[1] || parameter[3])) variants.push({ path: `/api/${full.join("/")}`, names: [...names] });
+    if (parameter) names.push(parameter[2]!);
+    full.push(parameter ? `{${parameter[2]}}` : segment);
+  }
+  return [...variants, { path: `/api/${full.join("/")}`, names }];
 }
