@@ -2,7 +2,7 @@ import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
 import type { ErpTable } from "../sync/default-mappings";
 import { bucketRangeFilter, bucketedPartition, transactionsOf } from "./partition-buckets";
-import { type TableStorage, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
 
@@ -97,13 +97,8 @@ export class ErpRecordRepository {
   }
 
   async get(company: string, table: ErpTable, id: string): Promise<VersionedErpRecord | undefined> {
-    const client = await this.tables.table(tableName);
-    try {
-      return fromRow(await client.getEntity<ErpRow>(partitionOf(company, table, id), encodeId(id)));
-    } catch (error) {
-      if (storageStatus(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await getRow<ErpRow>(await this.tables.table(tableName), partitionOf(company, table, id), encodeId(id));
+    return row && fromRow(row);
   }
 
   /** Marks a record deleted (a tombstone), so the deletion reaches the sync and readers of changes. */

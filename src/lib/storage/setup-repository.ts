@@ -2,7 +2,7 @@ import * as z from "zod";
 import { authenticationTypes } from "../setup/authentication-type";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { SecretRef } from "../secrets/secret-store";
-import { type TableStorage, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "connectionsetups";
 const rowKey = "setup";
@@ -68,14 +68,8 @@ export class SetupRepository {
   }
 
   async get(company: string): Promise<Versioned<ConnectionSetup> | undefined> {
-    const table = await this.tables.table(tableName);
-    try {
-      const row = await table.getEntity(company, rowKey);
-      return { value: fromRow(setupRow.parse(row)), etag: String(row.etag) };
-    } catch (error) {
-      if (storageStatus(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await getRow<Record<string, unknown>>(await this.tables.table(tableName), company, rowKey);
+    return row && { value: fromRow(setupRow.parse(row)), etag: row.etag };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { FailureStep } from "../dataverse/dataverse-errors";
-import { type TableStorage, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "connectionstatus";
 
@@ -15,14 +15,8 @@ export class StatusRepository {
   constructor(private readonly tables: TableStorage) {}
 
   async lastTest(company: string): Promise<LastTest | undefined> {
-    const table = await this.tables.table(tableName);
-    try {
-      const row = await table.getEntity<{ at: string; ok: boolean; message: string; step?: string }>(company, "last-test");
-      return { at: row.at, ok: row.ok, message: row.message, ...(row.step && { step: row.step as FailureStep }) };
-    } catch (error) {
-      if (storageStatus(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await getRow<{ at: string; ok: boolean; message: string; step?: string }>(await this.tables.table(tableName), company, "last-test");
+    return row && { at: row.at, ok: row.ok, message: row.message, ...(row.step && { step: row.step as FailureStep }) };
   }
 
   async recordTest(company: string, test: LastTest): Promise<void> {

@@ -2,7 +2,7 @@ import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { JobSummary } from "../sync/active-jobs";
 import type { JobEntry, StoredMapping } from "../sync/job-entry";
 import { ConcurrencyError, type Versioned } from "./setup-repository";
-import { type TableStorage, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const jobsTable = "syncjobs";
 const mappingsTable = "syncmappings";
@@ -45,14 +45,8 @@ export class SyncRepository {
   }
 
   async job(company: string, id: string): Promise<Versioned<JobEntry> | undefined> {
-    const table = await this.tables.table(jobsTable);
-    try {
-      const row = await table.getEntity<Record<string, unknown>>(company, rowKeyOf(id));
-      return { value: jobFromRow(row), etag: String(row.etag) };
-    } catch (error) {
-      if (storageStatus(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await getRow<Record<string, unknown>>(await this.tables.table(jobsTable), company, rowKeyOf(id));
+    return row && { value: jobFromRow(row), etag: row.etag };
   }
 
   /** Replaces the entry only if it still has this ETag (claims and leases depend on it). */
@@ -87,14 +81,8 @@ export class SyncRepository {
   }
 
   async mapping(company: string, name: string): Promise<Versioned<StoredMapping> | undefined> {
-    const table = await this.tables.table(mappingsTable);
-    try {
-      const row = await table.getEntity<Record<string, unknown>>(company, rowKeyOf(name));
-      return { value: mappingFromRow(row), etag: String(row.etag) };
-    } catch (error) {
-      if (storageStatus(error) === 404) return undefined;
-      throw error;
-    }
+    const row = await getRow<Record<string, unknown>>(await this.tables.table(mappingsTable), company, rowKeyOf(name));
+    return row && { value: mappingFromRow(row), etag: row.etag };
   }
 
   async saveMapping(mapping: StoredMapping, etag: string): Promise<string> {

@@ -1,4 +1,4 @@
-import { TableClient, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
+import { type TableClient, TableClient as TableClientClass, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
 
 export type StorageAccess =
@@ -41,14 +41,25 @@ export class TableStorage {
   private client(name: string): TableClient {
     const options = this.clientOptions();
     return "connectionString" in this.access
-      ? TableClient.fromConnectionString(this.access.connectionString, name, options)
-      : new TableClient(this.access.tableServiceUri, name, this.access.credential, options);
+      ? TableClientClass.fromConnectionString(this.access.connectionString, name, options)
+      : new TableClientClass(this.access.tableServiceUri, name, this.access.credential, options);
   }
 
   private clientOptions(): TableServiceClientOptions {
     // Azurite speaks plain HTTP on loopback; real accounts are https-only.
     const local = "connectionString" in this.access && /UseDevelopmentStorage=true|127\.0\.0\.1|localhost/i.test(this.access.connectionString);
     return { ...this.options, allowInsecureConnection: local };
+  }
+}
+
+/** One row by its keys, or undefined when there is none (a 404 is an answer, not an error). */
+export async function getRow<T extends object>(table: TableClient, partitionKey: string, rowKey: string): Promise<(T & { etag: string }) | undefined> {
+  try {
+    const row = await table.getEntity<T>(partitionKey, rowKey);
+    return row as T & { etag: string };
+  } catch (error) {
+    if (storageStatus(error) === 404) return undefined;
+    throw error;
   }
 }
 
