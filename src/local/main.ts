@@ -76,7 +76,8 @@ async function main(): Promise<void> {
     schedules,
     ...(config.AzureWebJobsStorage && { queues: { connectionString: config.AzureWebJobsStorage } }),
   });
-  console.log(`Secret store: ${services.secrets.description.kind} (encrypted: ${services.secrets.description.encrypted})`);
+  const credentialStore = services.secrets.description;
+  console.log(`Credential store: ${credentialStore.kind} (encrypted: ${credentialStore.encrypted})`);
   console.log("Functions:");
   for (const definition of functionDefinitions) {
     console.log(
