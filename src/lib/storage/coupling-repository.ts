@@ -1,6 +1,5 @@
-import type { TableTransaction } from "@azure/data-tables";
 import type { Coupling } from "../sync/coupling";
-import { bucketRangeFilter, bucketedPartition, transactionsOf } from "./partition-buckets";
+import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions } from "./partition-buckets";
 import type { TableStorage } from "./table-storage";
 
 const tableName = "couplings";
@@ -43,19 +42,11 @@ export class CouplingRepository {
   }
 
   async removeCompany(company: string): Promise<void> {
-    const table = await this.tables.table(tableName);
-    const byPartition = new Map<string, string[]>();
-    for await (const row of table.listEntities({ queryOptions: { filter: `PartitionKey ge '${company}~' and PartitionKey lt '${company}~~'`, select: ["PartitionKey", "RowKey"] } })) {
-      byPartition.set(String(row.partitionKey), [...(byPartition.get(String(row.partitionKey)) ?? []), String(row.rowKey)]);
-    }
-    await this.transact([...byPartition].flatMap(([partitionKey, rowKeys]) => rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const)));
+    await deleteWhere(await this.tables.table(tableName), bucketRangeFilter(company));
   }
 
-  private async transact(actions: readonly (readonly [string, { partitionKey: string }, ...unknown[]])[]): Promise<void> {
-    if (actions.length === 0) return;
-    const table = await this.tables.table(tableName);
-    // Partitions are independent: their transactions go out together.
-    await Promise.all(transactionsOf(actions).map((transaction) => table.submitTransaction(transaction as unknown as TableTransaction["actions"])));
+  private async transact(actions: Parameters<typeof submitTransactions>[1]): Promise<void> {
+    if (actions.length > 0) await submitTransactions(await this.tables.table(tableName), actions);
   }
 }
 

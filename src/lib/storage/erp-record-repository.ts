@@ -1,7 +1,7 @@
-import type { TableClient, TableTransaction } from "@azure/data-tables";
+import type { TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
 import type { ErpTable } from "../sync/default-mappings";
-import { bucketRangeFilter, bucketedPartition, transactionsOf } from "./partition-buckets";
+import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions, transactionsOf } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
@@ -49,7 +49,7 @@ export class ErpRecordRepository {
     const client = await this.tables.table(tableName);
     const now = this.clock();
     const stored = records.map((fields): ErpRecord => ({ id: fields.id, fields, modifiedAt: changeStamp(now), modifiedBy: by, deleted: false }));
-    await transact(client, stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const));
+    await submitTransactions(client, stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const));
     return stored;
   }
 
@@ -136,14 +136,7 @@ export class ErpRecordRepository {
   }
 
   async removeCompany(company: string): Promise<void> {
-    const client = await this.tables.table(tableName);
-    const byPartition = new Map<string, string[]>();
-    for await (const row of client.listEntities({ queryOptions: { filter: bucketRangeFilter(company), select: ["PartitionKey", "RowKey"] } })) {
-      const keys = byPartition.get(String(row.partitionKey)) ?? [];
-      keys.push(String(row.rowKey));
-      byPartition.set(String(row.partitionKey), keys);
-    }
-    await transact(client, [...byPartition].flatMap(([partitionKey, rowKeys]) => rowKeys.map((rowKey) => ["delete", { partitionKey, rowKey }] as const)));
+    await deleteWhere(await this.tables.table(tableName), bucketRangeFilter(company));
   }
 }
 
@@ -178,6 +171,3 @@ function fromRow(row: ErpRow): VersionedErpRecord {
   return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted, etag: String(row.etag) };
 }
 
-async function transact(client: TableClient, actions: readonly (readonly [string, { partitionKey: string }, ...unknown[]])[]): Promise<void> {
-  await Promise.all(transactionsOf(actions).map((transaction) => client.submitTransaction(transaction as unknown as TableTransaction["actions"])));
-}

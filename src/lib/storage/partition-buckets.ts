@@ -1,3 +1,5 @@
+import type { TableClient, TableTransaction } from "@azure/data-tables";
+
 /**
  * Large per-company sets (ERP records, couplings) are spread over a fixed number of partitions chosen by a
  * stable hash of the id: Azure Tables targets about 2,000 entities/s per partition, and Azurite's lookups
@@ -38,4 +40,20 @@ export function transactionsOf<T extends readonly [string, { partitionKey: strin
     for (let start = 0; start < list.length; start += 100) transactions.push(list.slice(start, start + 100));
   }
   return transactions;
+}
+
+type EntityAction = readonly [string, { partitionKey: string; rowKey?: string }, ...unknown[]];
+
+/** Submits actions as entity-group transactions; partitions are independent, so they go out together. */
+export async function submitTransactions(table: TableClient, actions: readonly EntityAction[]): Promise<void> {
+  await Promise.all(transactionsOf(actions).map((transaction) => table.submitTransaction(transaction as unknown as TableTransaction["actions"])));
+}
+
+/** Deletes every row the filter selects (e.g. all partitions of one company), in transactions. */
+export async function deleteWhere(table: TableClient, filter: string): Promise<void> {
+  const keys: EntityAction[] = [];
+  for await (const row of table.listEntities({ queryOptions: { filter, select: ["PartitionKey", "RowKey"] } })) {
+    keys.push(["delete", { partitionKey: String(row.partitionKey), rowKey: String(row.rowKey) }] as const);
+  }
+  await submitTransactions(table, keys);
 }

@@ -1,13 +1,11 @@
-import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { JobSummary } from "../sync/active-jobs";
 import type { JobEntry, StoredMapping } from "../sync/job-entry";
 import { ConcurrencyError, type Versioned } from "./setup-repository";
+import { deleteWhere, submitTransactions } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const jobsTable = "syncjobs";
 const mappingsTable = "syncmappings";
-/** Table Storage takes at most 100 operations per entity-group transaction. */
-const transactionLimit = 100;
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
@@ -15,13 +13,8 @@ type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string }
 export class SyncRepository {
   constructor(private readonly tables: TableStorage) {}
 
-  async jobs(company: string): Promise<Versioned<JobEntry>[]> {
-    const table = await this.tables.table(jobsTable);
-    const rows: Versioned<JobEntry>[] = [];
-    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: partitionFilter(company) } })) {
-      rows.push({ value: jobFromRow(row), etag: String(row.etag) });
-    }
-    return rows;
+  jobs(company: string): Promise<Versioned<JobEntry>[]> {
+    return this.listCompany(jobsTable, company, jobFromRow);
   }
 
   /** One query: what "X of Y" counts. */
@@ -71,13 +64,8 @@ export class SyncRepository {
     await this.transact(jobsTable, changed.map((entity) => ["upsert", entity, "Replace"] as const));
   }
 
-  async mappings(company: string): Promise<Versioned<StoredMapping>[]> {
-    const table = await this.tables.table(mappingsTable);
-    const rows: Versioned<StoredMapping>[] = [];
-    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: partitionFilter(company) } })) {
-      rows.push({ value: mappingFromRow(row), etag: String(row.etag) });
-    }
-    return rows;
+  mappings(company: string): Promise<Versioned<StoredMapping>[]> {
+    return this.listCompany(mappingsTable, company, mappingFromRow);
   }
 
   async mapping(company: string, name: string): Promise<Versioned<StoredMapping> | undefined> {
@@ -109,21 +97,22 @@ export class SyncRepository {
   }
 
   async removeCompany(company: string): Promise<void> {
-    for (const name of [mappingsTable, jobsTable]) {
-      const table = await this.tables.table(name);
-      const keys: string[] = [];
-      for await (const row of table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } })) keys.push(String(row.rowKey));
-      await this.transact(name, keys.map((rowKey) => ["delete", { partitionKey: company, rowKey }] as const));
-    }
+    for (const name of [mappingsTable, jobsTable]) await deleteWhere(await this.tables.table(name), partitionFilter(company));
   }
 
-  private async transact(name: string, actions: readonly TableTransaction["actions"][number][]): Promise<void> {
-    if (actions.length === 0) return;
-    const table: TableClient = await this.tables.table(name);
-    for (let start = 0; start < actions.length; start += transactionLimit) {
-      await table.submitTransaction(actions.slice(start, start + transactionLimit) as TableTransaction["actions"]);
+  private async listCompany<T>(name: string, company: string, fromRow: (row: Record<string, unknown>) => T): Promise<Versioned<T>[]> {
+    const table = await this.tables.table(name);
+    const rows: Versioned<T>[] = [];
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: partitionFilter(company) } })) {
+      rows.push({ value: fromRow(row), etag: String(row.etag) });
     }
+    return rows;
   }
+
+  private async transact(name: string, actions: Parameters<typeof submitTransactions>[1]): Promise<void> {
+    if (actions.length > 0) await submitTransactions(await this.tables.table(name), actions);
+  }
+
 }
 
 function partitionFilter(company: string): string {
