@@ -5,6 +5,8 @@ import { createInterface } from "node:readline";
 export interface RunningAzurite {
   /** Connection string with the real ports (devstoreaccount1, the documented Azurite account). */
   connectionString: string;
+  /** The connection string of another account declared at start (`accounts`), as a second storage account. */
+  connectionStringFor(account: string): string;
   tablePort: number;
   queuePort: number;
   blobPort: number;
@@ -17,7 +19,7 @@ const devAccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz
  * Starts Azurite from the npm dependency as a child process (blob, queue and table services on free
  * ports). In memory unless `location` is given. Resolves once every service listens.
  */
-export async function startAzurite(options: { location?: string; timeoutMs?: number } = {}): Promise<RunningAzurite> {
+export async function startAzurite(options: { location?: string; timeoutMs?: number; accounts?: string[] } = {}): Promise<RunningAzurite> {
   const entry = require.resolve("azurite/dist/src/azurite.js");
   const args = [entry, "--blobPort", "0", "--queuePort", "0", "--tablePort", "0", "--skipApiVersionCheck", "--disableTelemetry", "--loose"];
   if (options.location) {
@@ -26,7 +28,10 @@ export async function startAzurite(options: { location?: string; timeoutMs?: num
   } else {
     args.push("--inMemoryPersistence");
   }
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Extra accounts are separate storage accounts on one Azurite: tables and queues of one are invisible to the others.
+  const accounts = ["devstoreaccount1", ...(options.accounts ?? [])];
+  const env = options.accounts ? { ...process.env, AZURITE_ACCOUNTS: accounts.map((name) => `${name}:${devAccountKey}`).join(";") } : process.env;
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env });
   const stopChild = () => stop(child);
   process.once("exit", () => child.kill("SIGKILL"));
 
@@ -55,11 +60,17 @@ export async function startAzurite(options: { location?: string; timeoutMs?: num
   });
 
   const host = "http://127.0.0.1";
+  const connectionStringFor = (account: string) => {
+    if (!accounts.includes(account)) throw new Error(`Azurite was not started with the account "${account}".`);
+    return (
+      `DefaultEndpointsProtocol=http;AccountName=${account};AccountKey=${devAccountKey};` +
+      `BlobEndpoint=${host}:${ports.blob}/${account};QueueEndpoint=${host}:${ports.queue}/${account};` +
+      `TableEndpoint=${host}:${ports.table}/${account};`
+    );
+  };
   return {
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${devAccountKey};` +
-      `BlobEndpoint=${host}:${ports.blob}/devstoreaccount1;QueueEndpoint=${host}:${ports.queue}/devstoreaccount1;` +
-      `TableEndpoint=${host}:${ports.table}/devstoreaccount1;`,
+    connectionString: connectionStringFor("devstoreaccount1"),
+    connectionStringFor,
     tablePort: ports.table!,
     queuePort: ports.queue!,
     blobPort: ports.blob!,

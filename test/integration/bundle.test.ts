@@ -1,7 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { inject } from "vitest";
 import { functionDefinitions } from "../../src/functions/definitions";
 import type { FunctionDefinition } from "../../src/lib/http/function-definition";
 import { startFunctionHost } from "../../src/local/function-host";
@@ -13,7 +12,7 @@ describe("the deployable bundle (npm run build)", () => {
   }, 120_000);
 
   it("registers the same functions and serves a setup round trip from dist/main.js", async () => {
-    process.env.AzureWebJobsStorage = inject("storageConnectionString");
+    // test-env.ts already points AzureWebJobsStorage at this worker's storage account.
     process.env.LOCAL_SECRET_KEY ??= randomBytes(32).toString("base64");
     const bundle = require(`${process.cwd()}/dist/main.js`) as { functionDefinitions: FunctionDefinition[] };
     expect(bundle.functionDefinitions.map((definition) => definition.name)).toEqual(functionDefinitions.map((definition) => definition.name));
@@ -22,7 +21,7 @@ describe("the deployable bundle (npm run build)", () => {
       definitions: bundle.functionDefinitions,
       port: 0,
       startTimers: false,
-      queues: { connectionString: inject("storageConnectionString"), pollIntervalMs: 60_000 },
+      queues: { connectionString: process.env.AzureWebJobsStorage!, pollIntervalMs: 60_000 },
       log: () => {},
     });
     try {
