@@ -1,8 +1,9 @@
 import { X509Certificate, constants, createHash, randomBytes, randomUUID, verify } from "node:crypto";
-import type { Fixture } from "./fixture";
+import { type Fixture, objectIdOf } from "./fixture";
 
+/** A token names an Entra principal; Dataverse maps it to its systemuser (by object id, or application id). */
 export interface IssuedToken {
-  systemuserid: string;
+  principal: { kind: "user"; objectId: string } | { kind: "application"; clientId: string };
   audience: string;
   expiresAt: number;
   clientId: string;
@@ -23,7 +24,7 @@ const b64url = (value: unknown) => Buffer.from(typeof value === "string" ? value
  */
 export class EntraSimulator {
   readonly tokens = new Map<string, IssuedToken>();
-  private readonly refreshTokens = new Map<string, { systemuserid: string; clientId: string; idClaims: Record<string, string> }>();
+  private readonly refreshTokens = new Map<string, { principal: IssuedToken["principal"]; clientId: string; idClaims: Record<string, string> }>();
   tokenLifetimeSeconds = 3600;
 
   constructor(
@@ -107,24 +108,35 @@ export class EntraSimulator {
       return this.error(400, "invalid_resource", 500011, `The resource principal named ${audience} was not found in the tenant named ${this.fixture.tenantDomain}.`);
     }
     const clientId = (form.get("client_id") ?? "").toLowerCase();
+    if (!clientId) return this.error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
 
     if (grant === "password") {
+      const knownClient =
+        this.fixture.publicClients.some((client) => client.clientId.toLowerCase() === clientId) || this.fixture.applications.some((application) => application.clientId.toLowerCase() === clientId);
+      if (!knownClient) return this.unknownApplication(clientId);
       const username = (form.get("username") ?? "").toLowerCase();
       const user = this.fixture.users.find((candidate) => candidate.internalemailaddress.toLowerCase() === username);
       if (!user) return this.error(400, "invalid_grant", 50034, `The user account {EmailHidden} does not exist in the ${this.fixture.tenantDomain} directory. To sign into this application, the account must be added to the directory.`);
       if (form.get("password") !== user.password) return this.error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.");
-      return this.issue(user.systemuserid, audience, clientId, { name: user.fullname, preferred_username: user.internalemailaddress });
+      if (user.signIn === "mfa-required") {
+        return this.error(400, "invalid_grant", 50076, `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${audience}'.`, "basic_action");
+      }
+      if (user.signIn === "conditional-access") {
+        return this.error(400, "interaction_required", 53003, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", "message_only");
+      }
+      if (user.signIn === "external-challenge") {
+        return this.error(400, "interaction_required", 50158, "External security challenge not satisfied. User will be redirected to another page or authentication provider to satisfy additional authentication challenges.");
+      }
+      return this.issue({ kind: "user", objectId: objectIdOf(user) }, audience, clientId, { name: user.fullname, preferred_username: user.internalemailaddress });
     }
     if (grant === "refresh_token") {
       const session = this.refreshTokens.get(form.get("refresh_token") ?? "");
       if (!session || session.clientId !== clientId) return this.error(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.");
-      return this.issue(session.systemuserid, audience, clientId, session.idClaims);
+      return this.issue(session.principal, audience, clientId, session.idClaims);
     }
     if (grant === "client_credentials") {
       const application = this.fixture.applications.find((candidate) => candidate.clientId.toLowerCase() === clientId);
-      if (!application) {
-        return this.error(400, "unauthorized_client", 700016, `Application with identifier '${clientId}' was not found in the directory '${this.fixture.tenantDomain}'.`);
-      }
+      if (!application) return this.unknownApplication(clientId);
       const secret = form.get("client_secret");
       const assertion = form.get("client_assertion");
       if (secret !== null) {
@@ -135,7 +147,7 @@ export class EntraSimulator {
       } else {
         return this.error(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
       }
-      return this.issue(application.systemuserid, audience, clientId);
+      return this.issue({ kind: "application", clientId }, audience, clientId);
     }
     return this.error(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grant}'.`);
   }
@@ -167,12 +179,22 @@ export class EntraSimulator {
     return undefined;
   }
 
-  private issue(systemuserid: string, audience: string, clientId: string, idClaims?: Record<string, string>): HttpAnswer {
+  private unknownApplication(clientId: string): HttpAnswer {
+    return this.error(
+      400,
+      "unauthorized_client",
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${this.fixture.tenantDomain}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
+  }
+
+  private issue(principal: IssuedToken["principal"], audience: string, clientId: string, idClaims?: Record<string, string>): HttpAnswer {
     const expiresAt = Date.now() + this.tokenLifetimeSeconds * 1000;
     const now = Math.floor(Date.now() / 1000);
-    const claims = { aud: audience, iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`, tid: this.fixture.tenantId, oid: systemuserid, appid: clientId, iat: now, nbf: now, exp: Math.floor(expiresAt / 1000) };
+    const oid = principal.kind === "user" ? principal.objectId : `5e7f1ce0${principal.clientId.slice(8)}`;
+    const claims = { aud: audience, iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`, tid: this.fixture.tenantId, oid, appid: clientId, iat: now, nbf: now, exp: Math.floor(expiresAt / 1000) };
     const accessToken = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, jti: randomUUID() })}.${randomBytes(32).toString("base64url")}`;
-    this.tokens.set(accessToken, { systemuserid, audience: audience.toLowerCase(), expiresAt, clientId });
+    this.tokens.set(accessToken, { principal, audience: audience.toLowerCase(), expiresAt, clientId });
     // Entra ID sends no scope for the client-credentials grant; MSAL then caches under the requested one.
     const body: Record<string, unknown> = {
       token_type: "Bearer",
@@ -183,14 +205,14 @@ export class EntraSimulator {
     if (idClaims) {
       body.scope = `${audience}/user_impersonation openid profile offline_access`;
       body.refresh_token = randomBytes(32).toString("base64url");
-      this.refreshTokens.set(String(body.refresh_token), { systemuserid, clientId, idClaims });
+      this.refreshTokens.set(String(body.refresh_token), { principal, clientId, idClaims });
       body.id_token = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, aud: clientId, ...idClaims, ver: "2.0" })}.${randomBytes(32).toString("base64url")}`;
-      body.client_info = b64url({ uid: systemuserid, utid: this.fixture.tenantId });
+      body.client_info = b64url({ uid: oid, utid: this.fixture.tenantId });
     }
     return { status: 200, body };
   }
 
-  private error(status: number, error: string, code: number, description: string): HttpAnswer {
+  private error(status: number, error: string, code: number, description: string, suberror?: string): HttpAnswer {
     const traceId = randomUUID();
     const correlationId = randomUUID();
     const timestamp = new Date().toISOString().replace("T", " ").replace("Z", "Z");
@@ -198,12 +220,13 @@ export class EntraSimulator {
       status,
       body: {
         error,
-        error_description: `AADSTS${code}: ${description} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+        error_description: `AADSTS${code}: ${description}\r\nTrace ID: ${traceId}\r\nCorrelation ID: ${correlationId}\r\nTimestamp: ${timestamp}`,
         error_codes: [code],
         timestamp,
         trace_id: traceId,
         correlation_id: correlationId,
         error_uri: `${this.baseUrl()}/error?code=${code}`,
+        ...(suberror && { suberror }),
       },
     };
   }

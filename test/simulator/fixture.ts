@@ -10,6 +10,12 @@ export interface FixtureUser {
   isdisabled?: boolean;
   islicensed?: boolean;
   roles: string[];
+  /** The user's Entra object id (systemuser.azureactivedirectoryobjectid); derived from the systemuserid when absent. */
+  objectId?: string;
+  /** Sign-in that Entra ID refuses even with the right password: MFA, Conditional Access, a federated IdP's challenge. */
+  signIn?: "mfa-required" | "conditional-access" | "external-challenge";
+  /** A tenant user who was never added to the Dataverse environment (no systemuser row). */
+  notInOrganization?: boolean;
 }
 
 /** An app registration (client credentials) mapped to an application user. */
@@ -20,6 +26,14 @@ export interface FixtureApplication {
   certificatePem?: string;
   systemuserid: string;
   roles: string[];
+  /** Registered in the tenant but never added as an application user in Dataverse. */
+  notInOrganization?: boolean;
+}
+
+/** A public client registration users sign in through with a password (ROPC). */
+export interface FixturePublicClient {
+  clientId: string;
+  name: string;
 }
 
 export interface Fixture {
@@ -29,6 +43,7 @@ export interface Fixture {
   solutions: { uniquename: string; version: string }[];
   users: FixtureUser[];
   applications: FixtureApplication[];
+  publicClients: FixturePublicClient[];
   /** Extra rows by entity set, e.g. salesorders. */
   rows: Record<string, Row[]>;
 }
@@ -36,6 +51,14 @@ export interface Fixture {
 export const demoPassword = "Demo-Passw0rd!";
 export const demoClientId = "6a1f4d0e-3b5c-4f7a-9e2d-1c8b7a6f5e4d";
 export const demoClientSecret = "demo-client-secret";
+/** An app registration with a secret but no application user in the organization. */
+export const unregisteredAppClientId = "0b3d5f7a-9c1e-4a2b-8d6f-5e4c3b2a1f0e";
+export const xrmToolingSampleClientId = "51f81489-12ee-4a9e-aaae-a2591f45987d";
+
+/** The Entra object id of a fixture user (deterministic, different from its systemuserid). */
+export function objectIdOf(user: Pick<FixtureUser, "systemuserid" | "objectId">): string {
+  return user.objectId ?? `0b1ec7${user.systemuserid.slice(6)}`;
+}
 
 /** The demo organization of API.md "Local demo"; `npm start -- --simulator` and most tests use it. */
 export function demoFixture(): Fixture {
@@ -60,10 +83,17 @@ export function demoFixture(): Fixture {
       user("a1b2c3d4-0004-4000-8000-000000000004", "Uma Unlicensed", "unlicensed@demo.example", ["Salesperson"], { islicensed: false }),
       user("a1b2c3d4-0005-4000-8000-000000000005", "Nora Noroles", "noroles@demo.example", []),
       user("a1b2c3d4-0006-4000-8000-000000000006", "Jane Seller", "jane@demo.example", ["Salesperson"]),
+      user("a1b2c3d4-0008-4000-8000-000000000008", "Mia Mfa", "mfa@demo.example", ["Salesperson", "Integration"], { signIn: "mfa-required" }),
+      user("a1b2c3d4-0009-4000-8000-000000000009", "Cora Conditional", "blocked@demo.example", ["Salesperson", "Integration"], { signIn: "conditional-access" }),
+      user("a1b2c3d4-0010-4000-8000-000000000010", "Fred Federated", "federated@demo.example", ["Salesperson", "Integration"], { signIn: "external-challenge" }),
+      user("a1b2c3d4-0011-4000-8000-000000000011", "Olga Outsider", "outsider@demo.example", [], { notInOrganization: true }),
     ],
     applications: [
       { clientId: demoClientId, clientSecret: demoClientSecret, systemuserid: "a1b2c3d4-0007-4000-8000-000000000007", roles: ["Integration"] },
+      { clientId: unregisteredAppClientId, clientSecret: demoClientSecret, systemuserid: "a1b2c3d4-0012-4000-8000-000000000012", roles: [], notInOrganization: true },
     ],
+    // Microsoft's sample app registration for XRM tooling connection strings, present in every tenant.
+    publicClients: [{ clientId: xrmToolingSampleClientId, name: "XRM tooling sample" }],
     rows: {
       salesorders: [
         { salesorderid: "5a1e0001-0000-4000-8000-000000000001", name: "Order 1001", statecode: 0, statuscode: 1 },
@@ -78,7 +108,7 @@ function user(
   fullname: string,
   email: string,
   roles: string[],
-  flags: { isdisabled?: boolean; islicensed?: boolean } = {},
+  flags: Partial<Pick<FixtureUser, "isdisabled" | "islicensed" | "signIn" | "notInOrganization">> = {},
 ): FixtureUser {
   return { systemuserid, fullname, internalemailaddress: email, domainname: email, password: demoPassword, roles, ...flags };
 }

@@ -50,7 +50,8 @@ function tokenize(text: string): Token[] {
 type Operand = (row: Row) => unknown;
 const comparisons = new Set(["eq", "ne", "gt", "ge", "lt", "le"]);
 
-export function parseFilter(text: string): Predicate {
+/** `property` checks a column name against the table (throwing for unknown ones) before it is used. */
+export function parseFilter(text: string, property: (name: string) => void = () => {}): Predicate {
   const tokens = tokenize(text);
   let position = 0;
   const peek = () => tokens[position];
@@ -130,7 +131,10 @@ export function parseFilter(text: string): Predicate {
     if (/^-?\d+(\.\d+)?$/.test(word)) return () => Number(word);
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(word)) return () => word.toLowerCase();
     if (/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(word)) return () => new Date(word);
-    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(word)) return (row) => row[word];
+    if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(word)) {
+      property(word);
+      return (row) => row[word];
+    }
     throw new ODataQueryError(`Could not find a property named '${word}'.`);
   };
 
@@ -178,19 +182,33 @@ function toTime(value: unknown): number {
   return value instanceof Date ? value.getTime() : Date.parse(String(value));
 }
 
-export function parseOrderBy(text: string): (a: Row, b: Row) => number {
-  const keys = text.split(",").map((part) => {
+export interface OrderKey {
+  field: string;
+  sign: 1 | -1;
+}
+
+export function parseOrderKeys(text: string, property: (name: string) => void = () => {}): OrderKey[] {
+  return text.split(",").map((part) => {
     const [field, direction = "asc"] = part.trim().split(/\s+/);
     if (!field || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(field) || !/^(asc|desc)$/i.test(direction)) {
       throw new ODataQueryError(`Invalid $orderby: '${part.trim()}'.`);
     }
+    property(field);
     return { field, sign: direction.toLowerCase() === "desc" ? -1 : 1 };
   });
+}
+
+export function parseOrderBy(text: string, property: (name: string) => void = () => {}): (a: Row, b: Row) => number {
+  return comparatorOf(parseOrderKeys(text, property));
+}
+
+/** Rows in this order; nulls first ascending, as in SQL Server. */
+export function comparatorOf(keys: OrderKey[]): (a: Row, b: Row) => number {
   return (a, b) => {
     for (const { field, sign } of keys) {
       const x = a[field];
       const y = b[field];
-      if (x === y) continue;
+      if (x === y || ((x === null || x === undefined) && (y === null || y === undefined))) continue;
       if (x === null || x === undefined) return -sign;
       if (y === null || y === undefined) return sign;
       const order = compareValues(x, y);

@@ -5,16 +5,13 @@ import type { AddressInfo } from "node:net";
 import { localhostCertificate } from "../support/tls";
 import { EntraSimulator } from "./entra";
 import { EntityStore } from "./entity-store";
-import { type Fixture, type FixtureApplication, demoFixture } from "./fixture";
+import { SecurityModel } from "./security";
+import { type Fixture, type FixtureApplication, demoFixture, objectIdOf } from "./fixture";
 import type { InnerResponse } from "./multipart";
-import { WebApi, apiPath } from "./web-api";
+import { ServiceProtection, type ServiceProtectionLimits, documentedLimits } from "./service-protection";
+import { WebApi, type WebApiOptions, type WebApiResponse, apiPath, businessUnitId } from "./web-api";
 
-/** Dataverse service protection limits, per user (https://learn.microsoft.com/power-apps/developer/data-platform/api-limits). */
-export interface ServiceProtectionLimits {
-  requestsPerWindow: number;
-  windowSeconds: number;
-  maxConcurrent: number;
-}
+export type { ServiceProtectionLimits } from "./service-protection";
 
 export interface Fault {
   method?: string;
@@ -32,17 +29,25 @@ export interface Fault {
 export interface SimulatorOptions {
   port?: number;
   fixture?: Fixture;
+  /** Service protection limits and server costs; Dataverse's documented limits when absent. */
   limits?: Partial<ServiceProtectionLimits>;
   latencyMs?: number;
   dopHint?: number;
+  /** Take the execution time each request is charged (as a real server spends it), not only count it. */
+  spendExecutionTime?: boolean;
+  readOnlyColumns?: WebApiOptions["readOnlyColumns"];
 }
 
 export interface SimulatorStats {
   connections: number;
   requests: number;
   throttled: number;
+  /** 429s by error code: 0x80072322 requests, 0x80072321 execution time, 0x80072326 concurrency. */
+  throttledBy: Record<string, number>;
   byOperation: Record<string, number>;
   maxInFlight: number;
+  /** Rows written by bulk messages and $batch operations. */
+  rows: number;
 }
 
 export type DataverseSimulator = Awaited<ReturnType<typeof startDataverseSimulator>>;
@@ -58,35 +63,39 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
   const store = new EntityStore();
   const roles = new Map<string, string[]>();
   const entra = new EntraSimulator(fixture, () => baseUrl, () => baseUrl);
-  const api = new WebApi(store, fixture, () => baseUrl, roles, entra);
+  const api = new WebApi(store, fixture, () => baseUrl, roles, entra, { readOnlyColumns: options.readOnlyColumns ?? "refuse" });
   seed(fixture, store, roles);
 
-  const limits: ServiceProtectionLimits = { requestsPerWindow: 6000, windowSeconds: 300, maxConcurrent: 52, ...options.limits };
+  const limits: ServiceProtectionLimits = { ...documentedLimits, ...options.limits };
+  const protection = new ServiceProtection(limits);
   const state = { latencyMs: options.latencyMs ?? 0, dopHint: options.dopHint ?? 4, faults: [] as Fault[] };
-  const stats: SimulatorStats = { connections: 0, requests: 0, throttled: 0, byOperation: {}, maxInFlight: 0 };
-  const windows = new Map<string, { start: number; count: number }>();
-  const inFlight = new Map<string, number>();
-  let totalInFlight = 0;
+  const stats: SimulatorStats = { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 };
 
   const send = (response: ServerResponse, answer: InnerResponse, extra: Record<string, string> = {}) => {
     response.writeHead(answer.status, { "OData-Version": "4.0", "x-ms-service-request-id": randomUUID(), ...answer.headers, ...extra });
     response.end(answer.body);
   };
+  const throttled = (response: ServerResponse, code: string, message: string, retryAfterSeconds: number | undefined) => {
+    stats.throttled++;
+    stats.throttledBy[code] = (stats.throttledBy[code] ?? 0) + 1;
+    send(response, api.error(429, code, message), retryAfterSeconds !== undefined ? { "Retry-After": String(retryAfterSeconds) } : {});
+  };
 
-  const server = createServer({ cert, key }, async (request: IncomingMessage, response: ServerResponse) => {
+  const server = createServer({ cert, key }, (request: IncomingMessage, response: ServerResponse) => {
     const url = new URL(request.url ?? "/", "https://localhost");
     const method = request.method ?? "GET";
-    const body = await readBody(request);
-    if (state.latencyMs > 0) await sleep(state.latencyMs);
-
     if (entra.handles(url.pathname)) {
-      const answer = entra.handle(method, url.pathname, new URLSearchParams(body));
-      response.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8", ...answer.headers });
-      response.end(JSON.stringify(answer.body));
+      void readBody(request).then(async (body) => {
+        if (state.latencyMs > 0) await sleep(state.latencyMs);
+        const answer = entra.handle(method, url.pathname, new URLSearchParams(body));
+        response.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8", ...answer.headers });
+        response.end(JSON.stringify(answer.body));
+      });
       return;
     }
     if (!url.pathname.startsWith(apiPath)) {
-      send(response, api.error(404, "0x80060888", `Resource not found for the segment '${url.pathname}'.`));
+      request.resume();
+      send(response, api.error(404, "0x8006088a", `Resource not found for the segment '${url.pathname}'.`));
       return;
     }
     stats.requests++;
@@ -95,6 +104,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
 
     const caller = authenticate(request.headers.authorization);
     if (!caller) {
+      request.resume();
       send(response, api.error(401, "0x80072560", "Authentication failed: a valid bearer token for this organization is required."), {
         "WWW-Authenticate": `Bearer authorization_uri=${baseUrl}/${fixture.tenantId}/oauth2/authorize, resource_id=${baseUrl}/`,
       });
@@ -103,57 +113,64 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
     const fault = state.faults.find((candidate) => candidate.times > 0 && (!candidate.method || candidate.method === method) && (!candidate.path || candidate.path.test(url.pathname.slice(apiPath.length + 1))));
     if (fault) {
       fault.times--;
-      if (fault.delayMs) await sleep(fault.delayMs);
-      if (fault.status === 429) stats.throttled++;
-      send(response, api.error(fault.status, fault.code ?? "0x80040216", fault.message ?? "An injected fault occurred."), fault.retryAfterSeconds !== undefined ? { "Retry-After": String(fault.retryAfterSeconds) } : {});
+      void readBody(request).then(async () => {
+        if (fault.delayMs) await sleep(fault.delayMs);
+        if (fault.status === 429) throttled(response, fault.code ?? "0x80072322", fault.message ?? "An injected fault occurred.", fault.retryAfterSeconds);
+        else send(response, api.error(fault.status, fault.code ?? "0x80040216", fault.message ?? "An injected fault occurred."), fault.retryAfterSeconds !== undefined ? { "Retry-After": String(fault.retryAfterSeconds) } : {});
+      });
       return;
     }
-    const throttle = checkLimits(caller.systemuserid);
-    if (throttle) {
-      stats.throttled++;
-      send(response, api.error(429, throttle.code, throttle.message), { "Retry-After": String(throttle.retryAfterSeconds) });
+    // Admitted or refused before anything is awaited: concurrent requests count each other.
+    const refused = protection.admit(caller.systemuserid);
+    if (refused) {
+      request.resume();
+      throttled(response, refused.code, refused.message, refused.retryAfterSeconds);
       return;
     }
-    inFlight.set(caller.systemuserid, (inFlight.get(caller.systemuserid) ?? 0) + 1);
-    totalInFlight++;
-    stats.maxInFlight = Math.max(stats.maxInFlight, totalInFlight);
-    try {
-      const headers = headersOf(request);
-      const answer =
-        url.pathname === `${apiPath}/$batch` && method === "POST"
-          ? api.batch(headers["content-type"], body, caller, /odata\.continue-on-error/.test(headers["prefer"] ?? ""))
-          : api.handle({ method, url: `${url.pathname}${url.search}`, headers, body }, caller);
-      send(response, answer, { "x-ms-dop-hint": String(state.dopHint) });
-    } finally {
-      inFlight.set(caller.systemuserid, (inFlight.get(caller.systemuserid) ?? 1) - 1);
-      totalInFlight--;
-    }
+    stats.maxInFlight = Math.max(stats.maxInFlight, protection.maxInFlight);
+    void (async () => {
+      let answer: WebApiResponse | undefined;
+      try {
+        const body = await readBody(request);
+        if (state.latencyMs > 0) await sleep(state.latencyMs);
+        const headers = headersOf(request);
+        answer =
+          url.pathname === `${apiPath}/$batch` && method === "POST"
+            ? api.batch(headers["content-type"], body, caller, /odata\.continue-on-error/.test(headers["prefer"] ?? ""))
+            : api.handle({ method, url: `${url.pathname}${url.search}`, headers, body }, caller);
+        const cost = protection.costOf(answer.rows ?? 0);
+        if (options.spendExecutionTime && cost >= 1) await sleep(cost);
+      } catch (error) {
+        answer = api.error(500, "0x80040216", `An unexpected error occurred: ${(error as Error).message}`);
+      } finally {
+        protection.complete(caller.systemuserid, protection.costOf(answer?.rows ?? 0));
+      }
+      stats.rows += answer.rows ?? 0;
+      const remaining = protection.remaining(caller.systemuserid);
+      const { rows: _rows, ...inner } = answer;
+      send(response, inner, {
+        "x-ms-dop-hint": String(state.dopHint),
+        "x-ms-ratelimit-burst-remaining-xrm-requests": String(remaining.requests),
+        "x-ms-ratelimit-time-remaining-xrm-requests": String(Math.floor(remaining.executionMs / 1000)),
+      });
+    })();
   });
   server.on("connection", () => stats.connections++);
 
+  /** The systemuser a token acts as: by the user's Entra object id, or the application's id; "" when none. */
   function authenticate(header: string | undefined): { systemuserid: string } | undefined {
     const token = /^Bearer (.+)$/.exec(header ?? "")?.[1];
     const issued = token ? entra.tokens.get(token) : undefined;
     if (!issued || issued.expiresAt < Date.now() || issued.audience.replace(/\/$/, "") !== baseUrl.toLowerCase()) return undefined;
-    return { systemuserid: issued.systemuserid };
-  }
-
-  function checkLimits(user: string): { code: string; message: string; retryAfterSeconds: number } | undefined {
-    const now = Date.now();
-    let window = windows.get(user);
-    if (!window || now - window.start >= limits.windowSeconds * 1000) {
-      window = { start: now, count: 0 };
-      windows.set(user, window);
-    }
-    if ((inFlight.get(user) ?? 0) >= limits.maxConcurrent) {
-      return { code: "0x80072326", message: `Number of concurrent requests exceeded the limit of ${limits.maxConcurrent}.`, retryAfterSeconds: 1 };
-    }
-    window.count++;
-    if (window.count > limits.requestsPerWindow) {
-      const retryAfterSeconds = Math.max(1, Math.ceil((window.start + limits.windowSeconds * 1000 - now) / 1000));
-      return { code: "0x80072322", message: `Number of requests exceeded the limit of ${limits.requestsPerWindow} over time window of ${limits.windowSeconds} seconds.`, retryAfterSeconds };
-    }
-    return undefined;
+    const principal = issued.principal;
+    const user = store
+      .rows("systemusers")
+      .find((row) =>
+        principal.kind === "user"
+          ? String(row.azureactivedirectoryobjectid ?? "").toLowerCase() === principal.objectId.toLowerCase()
+          : String(row.applicationid ?? "").toLowerCase() === principal.clientId.toLowerCase(),
+      );
+    return { systemuserid: String(user?.systemuserid ?? "") };
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -173,6 +190,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
     entra,
     stats,
     limits,
+    protection,
     set latencyMs(value: number) {
       state.latencyMs = value;
     },
@@ -186,15 +204,12 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
       state.faults.length = 0;
     },
     resetStats() {
-      Object.assign(stats, { connections: 0, requests: 0, throttled: 0, byOperation: {}, maxInFlight: 0 });
-      windows.clear();
+      Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 });
+      protection.reset();
     },
     registerApplication(application: FixtureApplication) {
       fixture.applications.push(application);
-      if (!store.get("systemusers", application.systemuserid)) {
-        store.seed("systemusers", { systemuserid: application.systemuserid, fullname: `# ${application.clientId}`, applicationid: application.clientId, accessmode: 4, isdisabled: false, islicensed: true, isintegrationuser: false });
-      }
-      roles.set(application.systemuserid.toLowerCase(), application.roles);
+      seedApplication(store, roles, application);
     },
     rolesOf: (systemuserid: string) => roles.get(systemuserid.toLowerCase()) ?? [],
     setRoles: (systemuserid: string, names: string[]) => roles.set(systemuserid.toLowerCase(), names),
@@ -208,7 +223,15 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
 
 function seed(fixture: Fixture, store: EntityStore, roles: Map<string, string[]>): void {
   const currencyId = "c0c0c0c0-0000-4000-8000-000000000001";
-  store.seed("transactioncurrencies", { transactioncurrencyid: currencyId, isocurrencycode: fixture.organization.baseCurrencyCode, currencyname: fixture.organization.baseCurrencyCode, exchangerate: 1 });
+  store.seed("transactioncurrencies", {
+    transactioncurrencyid: currencyId,
+    isocurrencycode: fixture.organization.baseCurrencyCode,
+    currencyname: "US Dollar",
+    currencysymbol: "$",
+    currencyprecision: 2,
+    currencytype: 0,
+    exchangerate: 1,
+  });
   store.seed("organizations", {
     organizationid: fixture.organization.organizationid,
     name: fixture.organization.name,
@@ -216,26 +239,46 @@ function seed(fixture: Fixture, store: EntityStore, roles: Map<string, string[]>
     _basecurrencyid_value: currencyId,
   });
   for (const solution of fixture.solutions) store.seed("solutions", { uniquename: solution.uniquename, version: solution.version, friendlyname: solution.uniquename, ismanaged: true });
-  const roleNames = new Set([...fixture.users, ...fixture.applications].flatMap((principal) => principal.roles));
-  for (const name of roleNames) store.seed("roles", { name });
+  for (const name of new SecurityModel().roleNames()) store.seed("roles", { name, _businessunitid_value: businessUnitId });
   for (const user of fixture.users) {
+    if (user.notInOrganization) continue;
+    const [firstname, ...rest] = user.fullname.split(" ");
     store.seed("systemusers", {
       systemuserid: user.systemuserid,
+      firstname,
+      lastname: rest.join(" "),
       fullname: user.fullname,
       internalemailaddress: user.internalemailaddress,
       domainname: user.domainname,
+      azureactivedirectoryobjectid: objectIdOf(user),
       isdisabled: user.isdisabled ?? false,
       islicensed: user.islicensed ?? true,
       isintegrationuser: false,
       accessmode: 0,
+      _businessunitid_value: businessUnitId,
     });
     roles.set(user.systemuserid.toLowerCase(), user.roles);
   }
-  for (const application of fixture.applications) {
-    store.seed("systemusers", { systemuserid: application.systemuserid, fullname: `# ${application.clientId}`, applicationid: application.clientId, accessmode: 4, isdisabled: false, islicensed: true, isintegrationuser: false });
-    roles.set(application.systemuserid.toLowerCase(), application.roles);
-  }
+  for (const application of fixture.applications) seedApplication(store, roles, application);
   for (const [set, rows] of Object.entries(fixture.rows)) for (const row of rows) store.seed(set, row);
+}
+
+/** An application user: accessmode 4 (Non-interactive), named after its app registration. */
+function seedApplication(store: EntityStore, roles: Map<string, string[]>, application: FixtureApplication): void {
+  if (application.notInOrganization || store.get("systemusers", application.systemuserid)) return;
+  store.seed("systemusers", {
+    systemuserid: application.systemuserid,
+    fullname: `# ${application.clientId}`,
+    lastname: `# ${application.clientId}`,
+    applicationid: application.clientId,
+    azureactivedirectoryobjectid: `5e7f1ce0${application.clientId.slice(8)}`,
+    accessmode: 4,
+    isdisabled: false,
+    islicensed: true,
+    isintegrationuser: false,
+    _businessunitid_value: businessUnitId,
+  });
+  roles.set(application.systemuserid.toLowerCase(), application.roles);
 }
 
 /** A short name for statistics: `accounts`, `accounts(id)`, `accounts/UpsertMultiple`, `$batch`, `WhoAmI`. */

@@ -1,275 +1,600 @@
 import type { EntraSimulator } from "./entra";
-import { DataverseError, type EntityStore, entitySets } from "./entity-store";
+import { DataverseError, type EntityStore } from "./entity-store";
 import type { Fixture } from "./fixture";
+import { type TableMetadata, allTables, attributeOf, csdl, entityDefinition, readableProperty, tableOfLogicalName, tableOfSet } from "./metadata";
 import { type InnerRequest, type InnerResponse, boundaryOf, formatResponses, parseInnerRequest, splitParts } from "./multipart";
-import { ODataQueryError, type Row, parseFilter, parseOrderBy } from "./odata-query";
+import { ODataQueryError, type Row, comparatorOf, parseFilter, parseOrderKeys } from "./odata-query";
+import { decodeSkipToken, encodeSkipToken } from "./paging";
+import { type Shape, annotationFilter, noAnnotations, parseExpand, parseSelect, project, unknownProperty } from "./projection";
+import { type ResolvedBinding, checkRequired, checkWrite, payloadError } from "./row-validation";
+import { type Access, SecurityModel } from "./security";
 
 export const apiPath = "/api/data/v9.2";
 const maxPageSize = 5000;
-const maxBulkTargets = 1000;
-const impersonatingRoles = new Set(["System Administrator", "Integration"]);
+const maxBatchOperations = 1000;
+export const businessUnitId = "b0b0b0b0-0000-4000-8000-000000000001";
 
 export interface Caller {
   systemuserid: string;
 }
 
+export interface WebApiOptions {
+  /**
+   * Dataverse drops values written to columns that are not valid for create or update, without an error.
+   * `refuse` (the default here) answers 400 instead, so a connector that relies on such a write fails a
+   * test rather than losing the value silently; `ignore` behaves as the service does.
+   */
+  readOnlyColumns: "refuse" | "ignore";
+}
+
+/** The answer, and how many rows it touched (for the execution-time limit). */
+export type WebApiResponse = InnerResponse & { rows?: number };
+
+/** Who a request acts as: the signed-in user, or the user it impersonates (with both users' privileges). */
+interface Principal {
+  user: Row;
+  roles: string[];
+  caller?: { user: Row; roles: string[] };
+}
+
+/** Query options Dataverse documents for entity sets; anything else is refused, never silently ignored. */
+const supportedOptions = new Set(["$select", "$filter", "$orderby", "$top", "$expand", "$count", "$skiptoken"]);
+const unsupportedOptions: Record<string, string> = {
+  $skip: "The query parameter $skip is not supported. Use the @odata.nextLink of the previous page (paging cookie) instead.",
+  $search: "The query parameter $search is not supported. Use the Dataverse search API instead.",
+  $apply: "The simulator does not support $apply (aggregation).",
+  fetchXml: "The simulator does not support fetchXml queries; use OData query options.",
+  savedQuery: "The simulator does not support saved queries.",
+  userQuery: "The simulator does not support user queries.",
+  $format: "The query parameter $format is not supported.",
+  $levels: "The query parameter $levels is not supported.",
+};
+
 /**
- * The Dataverse Web API v9.2 over an EntityStore: WhoAmI, RetrieveVersion, entity sets with the OData
- * query options, create/update/upsert/delete with ETags, the bulk messages and $batch with change sets.
+ * The Dataverse Web API v9.2 over an EntityStore, checked against the organization's metadata and security
+ * roles: $metadata and EntityDefinitions, WhoAmI, RetrieveVersion, entity sets with the documented query
+ * options and paging cookie, create/update/upsert/delete with ETags and alternate keys, the bulk messages
+ * and $batch with change sets.
  */
 export class WebApi {
+  readonly security = new SecurityModel();
+
   constructor(
     private readonly store: EntityStore,
     private readonly fixture: Fixture,
     private readonly baseUrl: () => string,
     private readonly roles: Map<string, string[]>,
     readonly entra: EntraSimulator,
+    readonly options: WebApiOptions = { readOnlyColumns: "refuse" },
   ) {}
 
-  /** The systemuserid the request acts as: the token's user, or the impersonated one (MSCRMCallerID). */
-  effectiveCaller(caller: Caller, headers: Record<string, string>): string {
-    const impersonated = headers["mscrmcallerid"];
-    if (!impersonated) return caller.systemuserid;
-    const roles = this.roles.get(caller.systemuserid) ?? [];
-    if (!roles.some((role) => impersonatingRoles.has(role))) {
-      throw new DataverseError(403, "0x80040220", `Principal user (Id=${caller.systemuserid}, type=8) is missing prvActOnBehalfOfAnotherUser privilege.`);
-    }
-    const target = this.store.get("systemusers", impersonated);
-    if (!target || target.isdisabled) throw new DataverseError(404, "0x80040217", `systemuser With Id = ${impersonated} Does Not Exist`);
-    return String(target.systemuserid);
-  }
-
-  handle(request: InnerRequest, caller: Caller): InnerResponse {
+  handle(request: InnerRequest, caller: Caller): WebApiResponse {
     try {
       return this.route(request, caller);
     } catch (error) {
-      if (error instanceof DataverseError) return this.error(error.status, error.code, error.message);
-      if (error instanceof ODataQueryError) return this.error(400, "0x80060888", error.message);
-      if (error instanceof SyntaxError) return this.error(400, "0x80040203", `Invalid JSON: ${error.message}`);
-      throw error;
+      return this.answerFor(error);
     }
   }
 
-  private route(request: InnerRequest, caller: Caller): InnerResponse {
+  answerFor(error: unknown): InnerResponse {
+    if (error instanceof DataverseError) return this.error(error.status, error.code, error.message, error.headers);
+    if (error instanceof ODataQueryError) return this.error(400, "0x0", error.message);
+    if (error instanceof SyntaxError) return this.error(400, "0x80048d19", `Error identified in Payload provided by the user: the body is not valid JSON (${error.message}).`);
+    throw error;
+  }
+
+  private route(request: InnerRequest, caller: Caller): WebApiResponse {
     const url = new URL(request.url, this.baseUrl());
     const path = decodeURIComponent(url.pathname.slice(apiPath.length + 1));
-    const callerId = this.effectiveCaller(caller, request.headers);
-    const userRow = this.store.require("systemusers", callerId);
-    this.checkAccess(userRow);
+    const principal = this.principal(caller, request.headers);
+    const method = request.method;
 
-    if (path === "" && request.method === "GET") {
-      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata`, value: Object.keys(entitySets).map((name) => ({ name, kind: "EntitySet", url: name })) });
+    if (path === "" && method === "GET") {
+      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata`, value: allTables.map((table) => ({ name: table.entitySetName, kind: "EntitySet", url: table.entitySetName })) });
     }
-    if (/^WhoAmI(\(\))?$/.test(path) && request.method === "GET") {
+    if (path === "$metadata" && method === "GET") return { status: 200, headers: { "Content-Type": "application/xml" }, body: csdl() };
+    const definition = /^EntityDefinitions(?:\(LogicalName='([a-z_0-9]+)'\))?$/.exec(path);
+    if (definition && method === "GET") return this.entityDefinitions(definition[1], url);
+    if (/^WhoAmI(\(\))?$/.test(path) && method === "GET") {
       return this.json(200, {
         "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse`,
-        BusinessUnitId: "b0b0b0b0-0000-4000-8000-000000000001",
-        UserId: callerId,
+        BusinessUnitId: businessUnitId,
+        UserId: principal.user.systemuserid,
         OrganizationId: this.fixture.organization.organizationid,
       });
     }
-    if (/^RetrieveVersion(\(\))?$/.test(path) && request.method === "GET") {
+    if (/^RetrieveVersion(\(\))?$/.test(path) && method === "GET") {
       return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse`, Version: this.fixture.organization.version });
     }
-    const bulk = /^([a-z_]+)\/Microsoft\.Dynamics\.CRM\.(CreateMultiple|UpdateMultiple|UpsertMultiple)$/.exec(path);
-    if (bulk && request.method === "POST") return this.bulk(bulk[1]!, bulk[2]!, JSON.parse(request.body || "{}"), callerId);
+    const action = /^([a-z_]+)\/(Microsoft\.Dynamics\.CRM\.[A-Za-z]+)$/.exec(path);
+    if (action && method === "POST") return this.bulk(this.table(action[1]!), action[2]!, JSON.parse(request.body || "{}") as { Targets?: Row[] }, principal);
 
-    const navigation = /^([a-z_]+)\(([0-9a-fA-F-]{36})\)\/([a-z_]+)$/.exec(path);
-    if (navigation && request.method === "GET") return this.navigate(navigation[1]!, navigation[2]!, navigation[3]!, userRow);
+    const count = /^([a-z_]+)\/\$count$/.exec(path);
+    if (count && method === "GET") {
+      const table = this.table(count[1]!);
+      this.require(principal, "Read", table);
+      return { status: 200, headers: { "Content-Type": "text/plain" }, body: String(Math.min(this.filtered(table, url.searchParams).length, maxPageSize)) };
+    }
+    const navigation = /^([a-z_]+)\(([^)]+)\)\/([a-z_]+)$/.exec(path);
+    if (navigation && method === "GET") return this.navigate(this.table(navigation[1]!), navigation[2]!, navigation[3]!, principal, url);
 
-    const single = /^([a-z_]+)\(([0-9a-fA-F-]{36})\)$/.exec(path);
-    if (single) return this.single(request, single[1]!, single[2]!.toLowerCase(), callerId, userRow);
+    const single = /^([a-z_]+)\((.+)\)$/.exec(path);
+    if (single) return this.single(request, this.table(single[1]!), single[2]!, principal, url);
 
     const collection = /^([a-z_]+)$/.exec(path);
     if (collection) {
-      const set = collection[1]!;
-      this.store.meta(set);
-      this.requireRoles(userRow);
-      if (request.method === "GET") return this.query(set, url, request.headers);
-      if (request.method === "POST") {
-        const row = this.store.create(set, JSON.parse(request.body || "{}"), callerId);
-        return this.written(set, row, 201, request.headers);
+      const table = this.table(collection[1]!);
+      if (method === "GET") {
+        this.require(principal, "Read", table);
+        return this.query(table, url, request.headers);
       }
+      if (method === "POST") {
+        this.supports(table, "Create");
+        const row = this.createRow(table, JSON.parse(request.body || "{}") as Row, principal);
+        return this.written(table, row, 201, request.headers, url);
+      }
+      return this.error(405, "0x80060888", `The HTTP method '${method}' is not allowed for the resource '${table.entitySetName}'.`);
     }
-    return this.error(404, "0x80060888", `Resource not found for the segment '${path.split("/")[0]}'.`);
+    return this.error(404, "0x8006088a", `Resource not found for the segment '${path.split("/")[0]}'.`);
   }
 
-  /** Dataverse refuses disabled and unlicensed users on every call; users without roles can only see themselves. */
+  // ---------- principals and privileges ----------
+
+  /**
+   * The user a request acts as. A token whose principal has no systemuser in this organization gets 403
+   * 0x80072560; disabled and unlicensed users are refused on every call. Impersonation (CallerObjectId or
+   * MSCRMCallerID) needs prvActOnBehalfOfAnotherUser, and then both users' privileges apply.
+   */
+  private principal(caller: Caller, headers: Record<string, string>): Principal {
+    const user = this.store.get("systemusers", caller.systemuserid);
+    if (!user) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization.");
+    this.checkAccess(user);
+    const roles = this.rolesOf(user);
+    const objectId = headers["callerobjectid"];
+    const callerId = headers["mscrmcallerid"];
+    if (!objectId && !callerId) return { user, roles };
+    this.security.requireMisc(user, roles, "prvActOnBehalfOfAnotherUser");
+    const target = objectId
+      ? this.store.rows("systemusers").find((row) => String(row.azureactivedirectoryobjectid ?? "").toLowerCase() === objectId.toLowerCase())
+      : this.store.get("systemusers", callerId!);
+    if (!target) {
+      throw new DataverseError(404, "0x80040217", objectId ? `systemuser With azureactivedirectoryobjectid = ${objectId.toLowerCase()} Does Not Exist` : `systemuser With Id = ${callerId!.toLowerCase()} Does Not Exist`);
+    }
+    this.checkAccess(target);
+    return { user: target, roles: this.rolesOf(target), caller: { user, roles } };
+  }
+
+  private rolesOf(user: Row): string[] {
+    return this.roles.get(String(user.systemuserid)) ?? [];
+  }
+
   private checkAccess(user: Row): void {
     if (user.isdisabled) {
-      throw new DataverseError(403, "0x80040225", `The user with SystemUserId=${user.systemuserid} in OrganizationContext=${this.fixture.organization.organizationid} is disabled. Disabled users cannot access the system.`);
+      throw new DataverseError(
+        403,
+        "0x80040225",
+        `The user with SystemUserId=${user.systemuserid} in OrganizationContext=${this.fixture.organization.organizationid} is disabled. Disabled users cannot access the system. Consider enabling this user. Also, users are disabled if they don't have a license or if the user is not part of the allowed security group.`,
+      );
     }
-    if (user.islicensed === false) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization. The user has no license for Dynamics 365 Sales.");
+    if (user.islicensed === false && !user.applicationid) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization.");
   }
 
-  private requireRoles(user: Row): void {
-    if ((this.roles.get(String(user.systemuserid)) ?? []).length === 0) {
-      throw new DataverseError(403, "0x80040220", `Principal user (Id=${user.systemuserid}, type=8, roleCount=0, privilegeCount=0, accessMode=0), is missing prvReadAccount privilege.`);
+  private require(principal: Principal, access: Access, table: TableMetadata): void {
+    this.security.require(principal.user, principal.roles, access, table);
+    if (principal.caller) this.security.require(principal.caller.user, principal.caller.roles, access, table);
+  }
+
+  /** Append on the row's table and AppendTo on each table a lookup points at. */
+  private requireBindings(principal: Principal, table: TableMetadata, bindings: ResolvedBinding[]): void {
+    const set = bindings.filter((binding) => binding.id !== null);
+    if (set.length === 0) return;
+    this.require(principal, "Append", table);
+    for (const binding of set) this.require(principal, "AppendTo", tableOfLogicalName(binding.target)!);
+  }
+
+  /** The organization table has only Retrieve, RetrieveMultiple and Update. */
+  private supports(table: TableMetadata, message: "Create" | "Update" | "Delete"): void {
+    if (table.messages && !table.messages.includes(message)) {
+      throw new DataverseError(400, "0x80040800", `The '${message}' method does not support entities of type '${table.logicalName}'. MessageProcessorCache returned MessageProcessor.Empty.`);
     }
   }
 
-  private single(request: InnerRequest, set: string, id: string, callerId: string, user: Row): InnerResponse {
-    const ownUser = set === "systemusers" && id === String(user.systemuserid);
-    if (!(ownUser && request.method === "GET")) this.requireRoles(user);
-    const url = new URL(request.url, this.baseUrl());
+  // ---------- metadata ----------
+
+  private entityDefinitions(logicalName: string | undefined, url: URL): InnerResponse {
+    const expand = url.searchParams.get("$expand");
+    if (expand !== null && expand !== "Attributes") throw new DataverseError(400, "0x0", `The simulator expands only Attributes of EntityDefinitions, not '${expand}'.`);
+    if (url.searchParams.has("$filter")) throw new DataverseError(400, "0x0", "The simulator does not support $filter on EntityDefinitions; address one table by LogicalName.");
+    if (!logicalName) {
+      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions`, value: allTables.map((table) => entityDefinition(table, expand === "Attributes")) });
+    }
+    const table = tableOfLogicalName(logicalName);
+    if (!table) throw new DataverseError(404, "0x80040217", `Could not find an entity with the name ${logicalName}.`);
+    return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions/$entity`, ...entityDefinition(table, expand === "Attributes") });
+  }
+
+  private table(set: string): TableMetadata {
+    const table = tableOfSet(set);
+    if (!table) throw new DataverseError(404, "0x8006088a", `Resource not found for the segment '${set}'.`);
+    return table;
+  }
+
+  // ---------- single rows ----------
+
+  /** `accounts(<guid>)` or, where the metadata defines the key, `accounts(accountnumber='A-1')`. */
+  private keyOf(table: TableMetadata, text: string): { id?: string; alternate?: Row } {
+    if (/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(text)) return { id: text.toLowerCase() };
+    const values: Row = {};
+    for (const part of text.split(/,(?=[a-z_0-9]+=)/)) {
+      const match = /^([a-z_0-9]+)=(?:'((?:[^']|'')*)'|(-?\d+(?:\.\d+)?))$/.exec(part.trim());
+      if (!match) throw new DataverseError(400, "0x80060888", `Bad Request - Error in query syntax: the key '${text}' is not valid.`);
+      values[match[1]!] = match[2] !== undefined ? match[2].replace(/''/g, "'") : Number(match[3]);
+    }
+    const names = Object.keys(values).sort().join(",");
+    if (!table.alternateKeys.some((key) => [...key.keyAttributes].sort().join(",") === names)) {
+      throw new DataverseError(400, "0x80060888", `Invalid key: '${Object.keys(values).join(",")}' is not an alternate key of the entity '${table.logicalName}'. Define the key in the table's metadata first.`);
+    }
+    return { alternate: values };
+  }
+
+  private find(table: TableMetadata, key: { id?: string; alternate?: Row }): Row | undefined {
+    return key.id ? this.store.get(table.entitySetName, key.id) : this.store.findByKey(table.entitySetName, key.alternate!);
+  }
+
+  private notFound(table: TableMetadata, key: { id?: string; alternate?: Row }): DataverseError {
+    const name = key.id ?? Object.entries(key.alternate!).map(([column, value]) => `${column}:${String(value)}`).join(",");
+    return new DataverseError(404, "0x80040217", `${table.logicalName} With Id = ${name} Does Not Exist`);
+  }
+
+  private single(request: InnerRequest, table: TableMetadata, keyText: string, principal: Principal, url: URL): WebApiResponse {
+    const key = this.keyOf(table, keyText);
+    const existing = this.find(table, key);
+    const ifMatch = request.headers["if-match"];
+    const ifNoneMatch = request.headers["if-none-match"];
     switch (request.method) {
       case "GET": {
-        const row = this.store.require(set, id);
-        return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${set}/$entity`, ...this.project(set, row, url.searchParams.get("$select")) });
+        this.require(principal, "Read", table);
+        if (!existing) throw this.notFound(table, key);
+        const annotations = annotationFilter(request.headers["prefer"]);
+        const expand = url.searchParams.get("$expand");
+        this.checkOptions(url, new Set(["$select", "$expand"]));
+        // Conditional retrieval never answers 304 with $expand or annotations (documented).
+        if (ifNoneMatch && ifNoneMatch === this.store.etag(existing) && !expand && !annotations.applied) return { status: 304, headers: { ETag: ifNoneMatch } };
+        const shape: Shape = { select: parseSelect(table, url.searchParams.get("$select")), expand: parseExpand(table, expand), annotations: annotations.filter };
+        return this.json(
+          200,
+          { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, existing, shape) },
+          { ETag: this.store.etag(existing), ...(annotations.applied && { "Preference-Applied": annotations.applied }) },
+        );
       }
       case "PATCH": {
-        const existing = this.store.get(set, id);
-        const ifMatch = request.headers["if-match"];
-        const ifNoneMatch = request.headers["if-none-match"];
-        if (ifMatch && !existing) throw new DataverseError(404, "0x80040217", `${this.store.meta(set).logicalName} With Id = ${id} Does Not Exist`);
+        if (ifMatch && !existing) throw this.notFound(table, key);
         if (ifMatch && ifMatch !== "*" && existing && ifMatch !== this.store.etag(existing)) {
           throw new DataverseError(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.");
         }
         if (ifNoneMatch === "*" && existing) throw new DataverseError(412, "0x80040237", "A record with matching key values already exists.");
         const body = JSON.parse(request.body || "{}") as Row;
-        const { row, created } = existing ? { row: this.store.update(set, id, body, callerId), created: false } : this.store.upsert(set, id, body, callerId);
-        return this.written(set, row, created ? 201 : 200, request.headers);
+        if (existing) {
+          this.supports(table, "Update");
+          const row = this.updateRow(table, existing, body, principal);
+          return this.written(table, row, 200, request.headers, url);
+        }
+        this.supports(table, "Create");
+        const row = this.createRow(table, { ...body, ...(key.id ? { [table.primaryIdAttribute]: key.id } : key.alternate) }, principal);
+        return this.written(table, row, 201, request.headers, url);
       }
-      case "DELETE":
-        this.store.delete(set, id);
+      case "DELETE": {
+        this.supports(table, "Delete");
+        this.require(principal, "Delete", table);
+        if (!existing) throw this.notFound(table, key);
+        if (ifMatch && ifMatch !== "*" && ifMatch !== this.store.etag(existing)) {
+          throw new DataverseError(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.");
+        }
+        this.store.delete(table.entitySetName, String(existing[table.primaryIdAttribute]));
         return { status: 204, headers: {} };
+      }
       default:
         return this.error(405, "0x80060888", `The HTTP method '${request.method}' is not allowed for this resource.`);
     }
   }
 
-  private navigate(set: string, id: string, property: string, user: Row): InnerResponse {
-    if (set !== "systemusers" || property !== "systemuserroles_association") {
-      return this.error(404, "0x80060888", `Could not find a property named '${property}' on type 'Microsoft.Dynamics.CRM.${this.store.meta(set).logicalName}'.`);
+  /** `systemusers(<id>)/systemuserroles_association` (the roles of a user); single-valued ones answer the related row. */
+  private navigate(table: TableMetadata, keyText: string, property: string, principal: Principal, url: URL): InnerResponse {
+    const key = this.keyOf(table, keyText);
+    this.require(principal, "Read", table);
+    const row = this.find(table, key);
+    if (!row) throw this.notFound(table, key);
+    if (table.logicalName === "systemuser" && property === "systemuserroles_association") {
+      const roleTable = this.table("roles");
+      this.require(principal, "Read", roleTable);
+      const select = parseSelect(roleTable, url.searchParams.get("$select"));
+      const names = this.rolesOf(row);
+      const value = this.store
+        .rows("roles")
+        .filter((role) => names.includes(String(role.name)))
+        .map((role) => project(this.store, roleTable, role, { select, expand: [], annotations: noAnnotations }));
+      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#roles`, value });
     }
-    if (id.toLowerCase() !== String(user.systemuserid)) this.requireRoles(user);
-    this.store.require(set, id);
-    const names = this.roles.get(id.toLowerCase()) ?? [];
-    const value = this.store.rows("roles").filter((role) => names.includes(String(role.name))).map((role) => ({ "@odata.etag": this.store.etag(role), roleid: role.roleid, name: role.name }));
-    return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#roles(name,roleid)`, value });
+    const navigation = table.navigationProperties.find((candidate) => candidate.name === property);
+    if (!navigation) throw unknownProperty(table, property);
+    const target = tableOfLogicalName(navigation.target)!;
+    this.require(principal, "Read", target);
+    const related = this.store.get(target.entitySetName, String(row[`_${navigation.attribute}_value`] ?? ""));
+    if (!related) return { status: 204, headers: {} };
+    return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${target.entitySetName}/$entity`, ...project(this.store, target, related, { select: parseSelect(target, url.searchParams.get("$select")), expand: [], annotations: noAnnotations }) });
   }
 
-  private query(set: string, url: URL, headers: Record<string, string>): InnerResponse {
-    const params = url.searchParams;
-    let rows = this.store.rows(set);
-    const filter = params.get("$filter");
-    if (filter) {
-      const predicate = parseFilter(filter);
-      rows = rows.filter(predicate);
-    }
-    const orderBy = params.get("$orderby");
-    if (orderBy) rows = [...rows].sort(parseOrderBy(orderBy));
-    const count = rows.length;
-    const top = params.get("$top");
-    const preferred = /odata\.maxpagesize=(\d+)/.exec(headers["prefer"] ?? "")?.[1];
-    const pageSize = Math.min(Number(preferred ?? maxPageSize), maxPageSize);
-    const skip = params.has("$skiptoken") ? (JSON.parse(Buffer.from(params.get("$skiptoken")!, "base64url").toString()) as { offset: number }).offset : 0;
-    let page: Row[];
-    let nextLink: string | undefined;
-    if (top !== null) {
-      const limit = Number(top);
-      if (!Number.isInteger(limit) || limit < 0) throw new DataverseError(400, "0x80060888", `Invalid value for $top: '${top}'.`);
-      page = rows.slice(0, Math.min(limit, maxPageSize));
-    } else {
-      page = rows.slice(skip, skip + pageSize);
-      if (skip + pageSize < rows.length) {
-        const next = new URLSearchParams(params);
-        next.set("$skiptoken", Buffer.from(JSON.stringify({ offset: skip + pageSize })).toString("base64url"));
-        nextLink = `${this.baseUrl()}${apiPath}/${set}?${next.toString()}`;
+  // ---------- writes ----------
+
+  private checked(table: TableMetadata, body: Row, kind: "create" | "update") {
+    const ignoreReadOnly = this.options.readOnlyColumns === "ignore";
+    const filtered = ignoreReadOnly
+      ? Object.fromEntries(
+          Object.entries(body).filter(([name]) => {
+            const attribute = attributeOf(table, name);
+            return !attribute || name === table.primaryIdAttribute || (kind === "create" ? attribute.isValidForCreate : attribute.isValidForUpdate);
+          }),
+        )
+      : body;
+    return checkWrite(table, filtered, kind, (set, id) => this.store.get(set, id) !== undefined);
+  }
+
+  createRow(table: TableMetadata, body: Row, principal: Principal): Row {
+    this.require(principal, "Create", table);
+    const { columns, bindings } = this.checked(table, body, "create");
+    this.requireBindings(principal, table, bindings);
+    const properties: Row = { ...columns };
+    for (const binding of bindings) properties[`_${binding.attribute}_value`] = binding.id;
+    const defaults = { ...(table.defaults ?? {}), ...this.serverDefaults(table, principal, properties) };
+    checkRequired(table, { ...defaults, ...properties });
+    return this.store.create(table.entitySetName, properties, String(principal.user.systemuserid), defaults);
+  }
+
+  updateRow(table: TableMetadata, existing: Row, body: Row, principal: Principal): Row {
+    this.require(principal, "Write", table);
+    const { columns, bindings } = this.checked(table, body, "update");
+    this.requireBindings(principal, table, bindings);
+    const properties: Row = { ...columns };
+    for (const binding of bindings) properties[`_${binding.attribute}_value`] = binding.id;
+    for (const [name, value] of Object.entries(properties)) {
+      const attribute = attributeOf(table, name.replace(/^_(.+)_value$/, "$1"));
+      if (value === null && attribute?.requiredLevel === "SystemRequired") {
+        throw new DataverseError(400, "0x80040203", `Attribute '${attribute.logicalName}' of entity '${table.logicalName}' cannot be set to NULL.`);
       }
     }
-    const select = params.get("$select");
-    const body: Row = {
-      "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${set}${select ? `(${select})` : ""}`,
-      ...(params.get("$count") === "true" && { "@odata.count": count }),
-      value: page.map((row) => this.project(set, row, select)),
-      ...(nextLink && { "@odata.nextLink": nextLink }),
-    };
-    return this.json(200, body, preferred ? { "Preference-Applied": `odata.maxpagesize=${pageSize}` } : {});
+    if (principal.caller) properties._modifiedonbehalfby_value = principal.caller.user.systemuserid;
+    return this.store.update(table.entitySetName, String(existing[table.primaryIdAttribute]), properties, String(principal.user.systemuserid));
   }
 
-  private bulk(set: string, message: string, body: { Targets?: Row[] }, callerId: string): InnerResponse {
-    const { logicalName, key } = this.store.meta(set);
+  /** What Dataverse fills in on create: owner, business unit, base currency, autonumbers, on-behalf-of. */
+  private serverDefaults(table: TableMetadata, principal: Principal, given: Row): Row {
+    const defaults: Row = {};
+    const userId = String(principal.user.systemuserid);
+    if (attributeOf(table, "ownerid") && table.ownershipType === "UserOwned") {
+      const owner = given._ownerid_value ?? userId;
+      Object.assign(defaults, { _ownerid_value: owner, _owninguser_value: owner, _owningbusinessunit_value: businessUnitId });
+    }
+    if (attributeOf(table, "owningbusinessunit") && !defaults._owningbusinessunit_value) defaults._owningbusinessunit_value = businessUnitId;
+    if (attributeOf(table, "transactioncurrencyid") && given._transactioncurrencyid_value === undefined && table.logicalName !== "transactioncurrency") {
+      defaults._transactioncurrencyid_value = this.baseCurrencyId();
+    }
+    if (attributeOf(table, "exchangerate") && table.logicalName !== "transactioncurrency") defaults.exchangerate = 1;
+    if (table.logicalName === "systemuser") defaults._businessunitid_value = businessUnitId;
+    if (table.logicalName === "salesorder") defaults.ordernumber = `ORD-${String(this.store.rows("salesorders").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
+    if (table.logicalName === "invoice") defaults.invoicenumber = `INV-${String(this.store.rows("invoices").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
+    if (principal.caller) defaults._createdonbehalfby_value = principal.caller.user.systemuserid;
+    return defaults;
+  }
+
+  private baseCurrencyId(): string | null {
+    const organization = this.store.rows("organizations")[0];
+    return (organization?._basecurrencyid_value as string | undefined) ?? null;
+  }
+
+  private written(table: TableMetadata, row: Row, status: 200 | 201, headers: Record<string, string>, url: URL): WebApiResponse {
+    const entityId = `${this.baseUrl()}${apiPath}/${table.entitySetName}(${row[table.primaryIdAttribute]})`;
+    if (/return=representation/.test(headers["prefer"] ?? "")) {
+      const shape: Shape = { select: parseSelect(table, url.searchParams.get("$select")), expand: [], annotations: annotationFilter(headers["prefer"]).filter };
+      return this.json(status, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, row, shape) }, { "OData-EntityId": entityId, ETag: this.store.etag(row) });
+    }
+    return { status: 204, headers: { "OData-EntityId": entityId } };
+  }
+
+  // ---------- queries ----------
+
+  private checkOptions(url: URL, allowed: Set<string>): void {
+    for (const name of url.searchParams.keys()) {
+      if (unsupportedOptions[name]) throw new DataverseError(400, "0x0", unsupportedOptions[name]!);
+      if (name.startsWith("$") && !allowed.has(name)) throw new DataverseError(400, "0x0", `The query parameter ${name} is not supported here.`);
+      if (name.startsWith("@")) throw new DataverseError(400, "0x0", `The simulator does not support parameter aliases ('${name}').`);
+    }
+  }
+
+  private filtered(table: TableMetadata, params: URLSearchParams): Row[] {
+    let rows = this.store.rows(table.entitySetName);
+    const filter = params.get("$filter");
+    if (filter) {
+      const predicate = parseFilter(filter, (name) => {
+        if (!readableProperty(table, name)) throw unknownProperty(table, name);
+      });
+      rows = rows.filter(predicate);
+    }
+    return rows;
+  }
+
+  private query(table: TableMetadata, url: URL, headers: Record<string, string>): InnerResponse {
+    const params = url.searchParams;
+    this.checkOptions(url, supportedOptions);
+    const select = parseSelect(table, params.get("$select"));
+    const expand = parseExpand(table, params.get("$expand"));
+    const keys = params.get("$orderby")
+      ? parseOrderKeys(params.get("$orderby")!, (name) => {
+          if (!readableProperty(table, name)) throw unknownProperty(table, name);
+        })
+      : [];
+    // The primary key breaks ties, so the paging cookie names one position.
+    const order = comparatorOf([...keys, { field: table.primaryIdAttribute, sign: 1 }]);
+    const rows = this.filtered(table, params).sort(order);
+    const count = rows.length;
+
+    const prefer = headers["prefer"] ?? "";
+    const requested = /odata\.maxpagesize=(\d+)/.exec(prefer)?.[1];
+    // Larger page sizes are ignored (5,000); with a page size, $top is ignored (documented).
+    const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
+    const top = params.get("$top");
+    let limit: number | undefined;
+    if (top !== null) {
+      const value = Number(top);
+      if (!Number.isInteger(value) || value < 0) throw new DataverseError(400, "0x0", `Invalid value '${top}' for $top query option found. The $top query option requires a non-negative integer value.`);
+      if (!requested) limit = Math.min(value, maxPageSize);
+    }
+
+    let start = 0;
+    let pageNumber = 1;
+    const token = params.get("$skiptoken");
+    if (token !== null) {
+      const position = decodeSkipToken(token, keys, table.primaryIdAttribute, (field) => {
+        const type = readableProperty(table, field)?.type;
+        return type === "Boolean" ? "boolean" : ["Integer", "BigInt", "Decimal", "Double", "Money", "Picklist", "State", "Status"].includes(type ?? "") ? "number" : "text";
+      });
+      if (!position) throw new DataverseError(400, "0x80040203", "The paging cookie ($skiptoken) is not valid. Use the @odata.nextLink of the previous page unchanged.");
+      pageNumber = position.pageNumber;
+      start = rows.findIndex((row) => order(row, position.last) > 0);
+      if (start < 0) start = rows.length;
+    }
+    const size = limit ?? pageSize;
+    const page = rows.slice(start, start + size);
+    let nextLink: string | undefined;
+    if (limit === undefined && start + size < rows.length && page.length > 0) {
+      const next = new URLSearchParams(params);
+      next.set("$skiptoken", encodeSkipToken(pageNumber + 1, keys, table.primaryIdAttribute, page[0]!, page.at(-1)!));
+      nextLink = `${this.baseUrl()}${apiPath}/${table.entitySetName}?${next.toString().replace(/\+/g, "%20")}`;
+    }
+    const annotations = annotationFilter(prefer);
+    const applied = [requested && `odata.maxpagesize=${pageSize}`, annotations.applied].filter(Boolean).join(", ");
+    const body: Row = {
+      "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}${select ? `(${select.join(",")})` : ""}`,
+      ...(params.get("$count") === "true" && { "@odata.count": Math.min(count, maxPageSize) }),
+      value: page.map((row) => project(this.store, table, row, { select, expand, annotations: annotations.filter })),
+      ...(nextLink && { "@odata.nextLink": nextLink }),
+    };
+    return this.json(200, body, applied ? { "Preference-Applied": applied } : {});
+  }
+
+  // ---------- bulk messages ----------
+
+  /**
+   * CreateMultiple, UpdateMultiple and UpsertMultiple (https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations):
+   * only on tables that have them; every target names its type; all or nothing on standard tables.
+   * CreateMultiple answers the ids, UpdateMultiple and UpsertMultiple answer 204.
+   */
+  private bulk(table: TableMetadata, action: string, body: { Targets?: Row[] }, principal: Principal): WebApiResponse {
+    const message = action.replace("Microsoft.Dynamics.CRM.", "");
+    if (!["CreateMultiple", "UpdateMultiple", "UpsertMultiple"].includes(message) || !table.bulkMessages) {
+      throw new DataverseError(404, "0x8006088a", `Resource not found for the segment '${action}'.`);
+    }
     const targets = body.Targets;
-    if (!Array.isArray(targets) || targets.length === 0) throw new DataverseError(400, "0x80040203", "Targets is required and must not be empty.");
-    if (targets.length > maxBulkTargets) throw new DataverseError(400, "0x80040203", `The number of Targets (${targets.length}) exceeds the maximum of ${maxBulkTargets}.`);
+    if (!Array.isArray(targets) || targets.length === 0) throw new DataverseError(400, "0x80040203", "Required field 'Targets' is missing or empty.");
     const snapshot = this.store.snapshot();
     try {
-      const ids = targets.map((target, index) => {
-        if (target["@odata.type"] !== `Microsoft.Dynamics.CRM.${logicalName}`) {
-          throw new DataverseError(400, "0x80040203", `Targets[${index}]: the '@odata.type' property must be 'Microsoft.Dynamics.CRM.${logicalName}'.`);
+      const ids: string[] = [];
+      const missing: string[] = [];
+      targets.forEach((target, index) => {
+        if (target["@odata.type"] === undefined) throw payloadError(table, `Microsoft.OData.ODataException: Targets[${index}] has no '@odata.type'; every item of Targets must name its type ('Microsoft.Dynamics.CRM.${table.logicalName}').`);
+        const { "@odata.id": reference, ...values } = target;
+        const key = reference !== undefined ? this.keyOfReference(table, String(reference)) : values[table.primaryIdAttribute] !== undefined ? { id: String(values[table.primaryIdAttribute]).toLowerCase() } : undefined;
+        const existing = key && this.find(table, key);
+        if (message === "CreateMultiple") {
+          ids.push(String(this.createRow(table, values, principal)[table.primaryIdAttribute]));
+        } else if (message === "UpdateMultiple") {
+          if (!key) throw new DataverseError(400, "0x80040203", `Targets[${index}]: the primary key ${table.primaryIdAttribute} is required for UpdateMultiple.`);
+          if (!existing) missing.push(key.id ?? JSON.stringify(key.alternate));
+          else this.updateRow(table, existing, values, principal);
+        } else if (existing) {
+          this.updateRow(table, existing, values, principal);
+        } else {
+          if (!key) throw new DataverseError(400, "0x80040203", `Targets[${index}]: UpsertMultiple needs the primary key or an '@odata.id' with an alternate key.`);
+          this.createRow(table, { ...values, ...(key.id ? { [table.primaryIdAttribute]: key.id } : key.alternate) }, principal);
         }
-        const id = target[key] === undefined ? undefined : String(target[key]);
-        if (message === "CreateMultiple") return this.store.create(set, target, callerId)[key];
-        if (!id) throw new DataverseError(400, "0x80040203", `Targets[${index}]: ${key} is required for ${message}.`);
-        if (message === "UpdateMultiple") return this.store.update(set, id, target, callerId)[key];
-        return this.store.upsert(set, id, target, callerId).row[key];
       });
-      if (message === "UpdateMultiple") return { status: 204, headers: {} };
-      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.${message}Response`, Ids: ids });
+      if (missing.length > 0) throw new DataverseError(404, "0x80040217", `${table.logicalName} With Ids = ${missing.join(", ")} Do Not Exist`);
+      if (message === "CreateMultiple") {
+        return { ...this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`, Ids: ids }), rows: targets.length };
+      }
+      return { status: 204, headers: {}, rows: targets.length };
     } catch (error) {
       this.store.restore(snapshot);
       throw error;
     }
   }
 
-  /** $batch: plain parts run one by one; a change set runs all or nothing. */
-  batch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean): InnerResponse {
+  private keyOfReference(table: TableMetadata, reference: string): { id?: string; alternate?: Row } {
+    const match = /^(?:.*\/)?([a-z_]+)\((.+)\)$/.exec(reference);
+    if (!match || match[1] !== table.entitySetName) throw payloadError(table, `Microsoft.OData.ODataException: The '@odata.id' value '${reference}' does not identify a row of '${table.entitySetName}'.`);
+    return this.keyOf(table, match[2]!);
+  }
+
+  // ---------- $batch ----------
+
+  /**
+   * $batch (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api):
+   * at most 1000 operations; parts run in order, a change set all or nothing, `$n` Content-ID references in
+   * URLs and `@odata.bind` values; the first failure stops the batch (outer 400) unless
+   * `Prefer: odata.continue-on-error` (outer 200).
+   */
+  batch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean): WebApiResponse {
     const boundary = boundaryOf(contentType);
     if (!boundary) return this.error(400, "0x80048d19", "The batch request must have a multipart/mixed content type with a boundary.");
+    const parts = splitParts(body, boundary);
+    const operations = parts.reduce((sum, part) => {
+      const inner = boundaryOf(part.headers["content-type"]);
+      return sum + (inner ? splitParts(part.body, inner).length : 1);
+    }, 0);
+    if (operations > maxBatchOperations) {
+      return this.error(400, "0x80048d19", `The current batch message contains too many parts. Only batch messages with a maximum number of '${maxBatchOperations}' query operations, including changeset operations, are allowed.`);
+    }
     const results: (InnerResponse | { changeSet: InnerResponse[] })[] = [];
     let failed = false;
-    for (const part of splitParts(body, boundary)) {
+    for (const part of parts) {
       if (failed && !continueOnError) break;
       const inner = boundaryOf(part.headers["content-type"]);
-      if (inner) {
-        const snapshot = this.store.snapshot();
-        const responses: InnerResponse[] = [];
-        const ids = new Map<string, string>();
-        for (const changePart of splitParts(part.body, inner)) {
-          const request = parseInnerRequest(changePart);
-          request.url = request.url.replace(/^\$(\d+)/, (_match, id: string) => ids.get(id) ?? `$${id}`);
-          if (request.method === "GET") {
-            responses.splice(0, responses.length, this.error(400, "0x80048d19", "GET requests are not allowed inside a change set."));
-            break;
-          }
-          const response = { ...this.handle(request, caller), ...(request.contentId !== undefined && { contentId: request.contentId }) };
-          if (response.status >= 400) {
-            this.store.restore(snapshot);
-            responses.splice(0, responses.length, response);
-            failed = true;
-            break;
-          }
-          if (request.contentId && response.headers["OData-EntityId"]) ids.set(request.contentId, response.headers["OData-EntityId"]);
-          responses.push(response);
-        }
-        results.push(responses.length === 1 && responses[0]!.status >= 400 ? responses[0]! : { changeSet: responses });
-      } else {
+      if (!inner) {
         const response = this.handle(parseInnerRequest(part), caller);
         if (response.status >= 400) failed = true;
-        results.push(response);
+        results.push(stripRows(response));
+        continue;
       }
+      const snapshot = this.store.snapshot();
+      const responses: InnerResponse[] = [];
+      const references = new Map<string, string>();
+      for (const changePart of splitParts(part.body, inner)) {
+        const request = parseInnerRequest(changePart);
+        let response: InnerResponse;
+        if (request.method === "GET") {
+          response = this.error(400, "0x80048d19", "GET requests are not allowed inside a change set.");
+        } else {
+          const resolved = resolveReferences(request, references, this.baseUrl());
+          response = resolved instanceof DataverseError ? this.answerFor(resolved) : stripRows(this.handle(resolved, caller));
+        }
+        if (request.contentId !== undefined) response = { ...response, contentId: request.contentId };
+        if (response.status >= 400) {
+          this.store.restore(snapshot);
+          responses.splice(0, responses.length, response);
+          failed = true;
+          break;
+        }
+        if (request.contentId && response.headers["OData-EntityId"]) references.set(request.contentId, response.headers["OData-EntityId"]);
+        responses.push(response);
+      }
+      results.push(responses.length === 1 && responses[0]!.status >= 400 ? responses[0]! : { changeSet: responses });
     }
     const responseBoundary = `batchresponse_${Math.random().toString(16).slice(2)}`;
-    return { status: 200, headers: { "Content-Type": `multipart/mixed; boundary=${responseBoundary}` }, body: formatResponses(results, responseBoundary) };
-  }
-
-  private written(set: string, row: Row, createdStatus: 200 | 201, headers: Record<string, string>): InnerResponse {
-    const entityId = `${this.baseUrl()}${apiPath}/${set}(${row[this.store.meta(set).key]})`;
-    if (/return=representation/.test(headers["prefer"] ?? "")) {
-      return this.json(createdStatus === 201 ? 201 : 200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${set}/$entity`, ...this.project(set, row, null) }, { "OData-EntityId": entityId });
-    }
-    return { status: 204, headers: { "OData-EntityId": entityId } };
-  }
-
-  private project(set: string, row: Row, select: string | null): Row {
-    const { key } = this.store.meta(set);
-    const { versionnumber: _version, ...visible } = row;
-    const fields = select?.split(",").map((field) => field.trim()).filter(Boolean);
-    const projected: Row = { "@odata.etag": this.store.etag(row) };
-    if (!fields) return { ...projected, ...visible };
-    for (const field of [...fields, key]) projected[field] = visible[field] ?? null;
-    return projected;
+    return {
+      status: failed && !continueOnError ? 400 : 200,
+      headers: { "Content-Type": `multipart/mixed; boundary=${responseBoundary}` },
+      body: formatResponses(results, responseBoundary),
+      rows: operations,
+    };
   }
 
   json(status: number, body: unknown, headers: Record<string, string> = {}): InnerResponse {
@@ -279,4 +604,40 @@ export class WebApi {
   error(status: number, code: string, message: string, headers: Record<string, string> = {}): InnerResponse {
     return this.json(status, { error: { code, message } }, headers);
   }
+}
+
+/** `$1` at the start of a URL, and as an `@odata.bind` value, stand for the entity a change-set part created. */
+function resolveReferences(request: InnerRequest, references: Map<string, string>, baseUrl: string): InnerRequest | DataverseError {
+  const lookup = (reference: string) => references.get(reference.slice(1));
+  let url = request.url;
+  const urlReference = /^\$(\d+)/.exec(url)?.[0];
+  if (urlReference) {
+    const target = lookup(urlReference);
+    if (!target) return new DataverseError(400, "0x80060888", `Content-ID Reference: '${urlReference}' does not exist in the batch context.`);
+    url = url.replace(urlReference, target.replace(baseUrl, ""));
+  }
+  let body = request.body;
+  if (body) {
+    let problem: DataverseError | undefined;
+    const parsed = JSON.parse(body) as Row;
+    for (const [name, value] of Object.entries(parsed)) {
+      if (name.endsWith("@odata.bind") && typeof value === "string" && /^\$\d+$/.test(value)) {
+        const target = lookup(value);
+        if (!target) problem = new DataverseError(400, "0x80060888", `Content-ID Reference: '${value}' does not exist in the batch context.`);
+        else parsed[name] = target.replace(/^.*\/api\/data\/v9\.\d\//, "/");
+      }
+    }
+    if (problem) return problem;
+    body = JSON.stringify(parsed);
+  }
+  return { ...request, url, body };
+}
+
+function stripRows(response: WebApiResponse): InnerResponse {
+  const { rows: _rows, ...rest } = response;
+  return rest;
+}
+
+function autonumberSuffix(): string {
+  return Math.random().toString(36).slice(2, 8).toUpperCase();
 }

@@ -153,16 +153,24 @@ export class DataverseClient {
     await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpdateMultiple`, { Targets: this.targets(entitySet, rows) });
   }
 
-  async upsertMultiple(entitySet: string, rows: Row[]): Promise<string[]> {
-    const result = await this.json<{ Ids?: string[] } | undefined>("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: this.targets(entitySet, rows) });
-    return result?.Ids ?? [];
+  /** Creates or updates each row by its primary key (or an `@odata.id` alternate key); Dataverse answers 204, no ids. */
+  async upsertMultiple(entitySet: string, rows: Row[]): Promise<void> {
+    await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: this.targets(entitySet, rows) });
   }
 
-  /** $batch: writes in one change set when `atomic` (all or nothing). */
+  /**
+   * $batch: writes in one change set when `atomic` (all or nothing). A batch stopped by a failing part
+   * answers 400 with that part inside; it is returned like any other result, not thrown.
+   */
   async batch(operations: BatchOperation[], atomic = true): Promise<BatchResult[]> {
     const { contentType, body } = buildBatch(this.apiRoot, operations, atomic);
-    const response = await this.send("$batch", "$batch", body, { "Content-Type": contentType });
-    return parseBatchResponse(response.headers["content-type"] ?? "", response.text);
+    try {
+      const response = await this.send("$batch", "$batch", body, { "Content-Type": contentType });
+      return parseBatchResponse(response.headers["content-type"] ?? "", response.text);
+    } catch (error) {
+      if (error instanceof DataverseRequestError && error.batchResponse) return parseBatchResponse(error.batchResponse.contentType, error.batchResponse.text);
+      throw error;
+    }
   }
 
   /** Finds the tenant from the organization's 401 challenge (authorization_uri). */
@@ -228,7 +236,9 @@ export class DataverseClient {
     const text = response.body.toString("utf8");
     if (response.status >= 400) {
       if (response.status === 429) this.stats.throttled++;
-      throw errorFrom(response.status, text, response.headers["retry-after"]);
+      const error = errorFrom(response.status, text, response.headers["retry-after"]);
+      if (isBatch && /^multipart\/mixed/i.test(response.headers["content-type"] ?? "")) error.batchResponse = { contentType: response.headers["content-type"]!, text };
+      throw error;
     }
     if (response.status >= 300) throw new DataverseRequestError(response.status, "redirect", `Dynamics 365 answered with a redirect (${response.status}), which is not followed.`);
     return { status: response.status, headers: response.headers, text };

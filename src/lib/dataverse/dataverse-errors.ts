@@ -6,6 +6,9 @@ export type FailureStep = "settings" | "outbound-guard" | "dns" | "tls" | "sign-
 
 /** Dataverse answered with an error ({"error":{"code","message"}}). */
 export class DataverseRequestError extends Error {
+  /** A $batch that stopped at a failing part answers 400 with the parts so far (multipart). */
+  batchResponse?: { contentType: string; text: string };
+
   constructor(
     readonly status: number,
     readonly code: string,

@@ -23,7 +23,7 @@ export interface FieldMapping {
   crm: string;
   direction: Direction;
   /** The CRM value is a lookup to the entity coupled through this mapping (e.g. ownerid via SALESPEOPLE). */
-  lookup?: { mapping: MappingName; entitySet: string; navigation: string };
+  lookup?: { mapping: MappingName; entitySet: string; navigation: string; required?: boolean };
 }
 
 /** A condition on ERP records: equals / differs from a value, or is present. */
@@ -143,7 +143,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       both("phoneNo", "telephone1"),
       toCrm("creditLimit", "creditlimit"),
       { ...toCrm("currencyCode", "_transactioncurrencyid_value"), lookup: { mapping: "CURRENCY", entitySet: "transactioncurrencies", navigation: "transactioncurrencyid" } },
-      { ...both("salespersonCode", "_ownerid_value"), lookup: { mapping: "SALESPEOPLE", entitySet: "systemusers", navigation: "ownerid" } },
+      { ...both("salespersonCode", "_ownerid_value"), lookup: { mapping: "SALESPEOPLE", entitySet: "systemusers", navigation: "ownerid", required: true } },
       { ...both("primaryContactNo", "_primarycontactid_value"), lookup: { mapping: "CONTACT", entitySet: "contacts", navigation: "primarycontactid" } },
     ],
     crmDefaults: { customertypecode: 3 },

@@ -131,7 +131,8 @@ export function crmValues(mapping: MappingDefinition, fields: ErpFields, lookups
     if (field.lookup) {
       const target = value === undefined || value === null || value === "" ? undefined : lookups[field.lookup.mapping]?.toCrm.get(String(value));
       if (target) row[`${field.lookup.navigation}@odata.bind`] = `/${field.lookup.entitySet}(${target})`;
-      else if (!creating && (value === undefined || value === null || value === "")) row[`${field.lookup.navigation}@odata.bind`] = null;
+      // A row always has an owner in Dataverse (ownerid is SystemRequired): an empty salesperson leaves it as it is.
+      else if (!creating && !field.lookup.required && (value === undefined || value === null || value === "")) row[`${field.lookup.navigation}@odata.bind`] = null;
       // A code whose record is not coupled yet is left out; the next run sets it once it is.
       continue;
     }
