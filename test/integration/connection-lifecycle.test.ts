@@ -63,6 +63,26 @@ describe("POST /connection/test", () => {
     expect(response.text).not.toContain("Wrong-Passw0rd!");
   });
 
+  it.each([
+    ["mfa@demo.example", "AADSTS50076", "multi-factor authentication"],
+    ["blocked@demo.example", "AADSTS53003", "Conditional Access"],
+    ["federated@demo.example", "AADSTS50158", "identity provider requires an extra challenge"],
+  ])("explains a sign-in that needs interaction (%s, %s) and what to do instead", async (userName, code, advice) => {
+    const company = await setUpDemoCompany(demo, { userName });
+    const response = await demo.app.call("POST", connection(company, "/test"));
+    expect(response.json).toMatchObject({ ok: false, error: { step: "sign-in" } });
+    expect(response.json.message).toContain(`Sign-in failed: ${code}: `);
+    expect(response.json.message).toContain(advice);
+    expect(response.json.message).toContain("application user (AuthType=ClientSecret or Certificate)");
+  });
+
+  it("says when the connection user signs in but is not a user of the environment", async () => {
+    const company = await setUpDemoCompany(demo, { userName: "outsider@demo.example" });
+    const response = await demo.app.call("POST", connection(company, "/test"));
+    expect(response.json).toMatchObject({ ok: false, error: { step: "permission" } });
+    expect(response.json.message).toBe(connectionMessages.testFailed(connectionMessages.userNotInOrganization("outsider@demo.example")));
+  });
+
   it("refuses a disallowed host without any outbound connection", async () => {
     const company = uniqueCompany();
     await demo.app.call("PUT", connection(company), { body: { serverAddress: "https://localhost:1", authenticationType: "Office365", userName: "integration@demo.example", password: demoPassword } });

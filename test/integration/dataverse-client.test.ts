@@ -192,10 +192,23 @@ describe("service protection", () => {
     expect(client.parallelism).toBe(3);
     simulator.addFault({ path: /^RetrieveVersion/, status: 503, times: 2 });
     await expect(client.retrieveVersion()).resolves.toBe("9.2.24083.00212");
-    simulator.resetStats();
-    await Promise.all(Array.from({ length: 12 }, () => client.retrieve("organizations", simulator.fixture.organization.organizationid)));
-    expect(simulator.stats.maxInFlight).toBeLessThanOrEqual(3);
-    simulator.dopHint = 4;
+    // With 50 ms per request, 12 requests started at once overlap: the simulator sees exactly the client's cap.
+    simulator.latencyMs = 50;
+    try {
+      simulator.resetStats();
+      await Promise.all(Array.from({ length: 12 }, () => client.retrieve("organizations", simulator.fixture.organization.organizationid)));
+      expect(simulator.stats.maxInFlight).toBe(3);
+      // Control: a client following a higher hint does run more at once, so the figure above is the cap at work.
+      simulator.dopHint = 8;
+      const wide = simulatorClient(simulator, { maxParallel: 16, company: "wide" });
+      await wide.whoAmI();
+      simulator.resetStats();
+      await Promise.all(Array.from({ length: 12 }, () => wide.retrieve("organizations", simulator.fixture.organization.organizationid)));
+      expect(simulator.stats.maxInFlight).toBe(8);
+    } finally {
+      simulator.latencyMs = 0;
+      simulator.dopHint = 4;
+    }
   });
 });
 

@@ -21,7 +21,9 @@ export function encodeSkipToken(pageNumber: number, keys: OrderKey[], primaryKey
     return `<${name} last="${xmlEscape(braced(value(last)))}" first="${xmlEscape(braced(value(first)))}" />`;
   };
   const inner = `<cookie page="${pageNumber - 1}">${[...keys.map((key) => key.field), primaryKey].map(element).join("")}</cookie>`;
-  return `<cookie pagenumber="${pageNumber}" pagingcookie="${encodeURIComponent(encodeURIComponent(inner))}" istracking="False" />`;
+  // Encoded once, lowercase hex, as Dataverse writes it; the nextLink URL-encodes the whole token once more.
+  const encoded = encodeURIComponent(inner).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase());
+  return `<cookie pagenumber="${pageNumber}" pagingcookie="${encoded}" istracking="False" />`;
 }
 
 /** The position a skiptoken names, or undefined when it is not a cookie this organization issued. */
@@ -30,7 +32,7 @@ export function decodeSkipToken(token: string, keys: OrderKey[], primaryKey: str
   if (!outer) return undefined;
   let inner: string;
   try {
-    inner = decodeURIComponent(decodeURIComponent(outer[2]!));
+    inner = decodeURIComponent(outer[2]!);
   } catch {
     return undefined;
   }

@@ -81,7 +81,7 @@ export class ServiceProtection {
       }
       return {
         code: "0x80072321",
-        message: `Combined execution time of incoming requests exceeded limit of ${this.limits.executionTimeMsPerWindow.toLocaleString("en-US")} milliseconds over time window of ${this.limits.windowSeconds} seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.`,
+        message: `Combined execution time of incoming requests exceeded limit of ${this.limits.executionTimeMsPerWindow.toLocaleString("en-US")}  milliseconds over time window of ${this.limits.windowSeconds} seconds. Decrease number of concurrent requests or reduce the duration of requests and try again later.`,
         retryAfterSeconds: Math.max(1, Math.ceil((freeAt - now) / 1000)),
       };
     }

@@ -176,7 +176,8 @@ export class WebApi {
         `The user with SystemUserId=${user.systemuserid} in OrganizationContext=${this.fixture.organization.organizationid} is disabled. Disabled users cannot access the system. Consider enabling this user. Also, users are disabled if they don't have a license or if the user is not part of the allowed security group.`,
       );
     }
-    if (user.islicensed === false && !user.applicationid) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization.");
+    // An unlicensed user is refused like one outside the organization; the message says why (unconfirmed wording).
+    if (user.islicensed === false && !user.applicationid) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization. The user has no license for Dynamics 365 Sales.");
   }
 
   private require(principal: Principal, access: Access, table: TableMetadata): void {

@@ -75,7 +75,7 @@ export class ConnectionTester {
       client = await this.init.connector.client(setup);
       who = await client.whoAmI();
     } catch (error) {
-      return { failure: { step: failureStep(error), reason: userStateReason(error, connectionUser) ?? describeFailure(error) } };
+      return { failure: { step: failureStep(error), reason: userStateReason(error, connectionUser) ?? withSignInAdvice(describeFailure(error)) } };
     }
     try {
       const user = await client.retrieve<{ isdisabled?: boolean; islicensed?: boolean; applicationid?: string | null }>("systemusers", who.UserId, [
@@ -118,9 +118,17 @@ export class ConnectionTester {
 function userStateReason(error: unknown, user: string): string | undefined {
   if (!(error instanceof DataverseRequestError) || error.status !== 403) return undefined;
   if (error.code === "0x80040225") return connectionMessages.connectionUserDisabled(user);
-  if (error.code === "0x80072560") return connectionMessages.connectionUserUnlicensed(user);
+  if (error.code === "0x80072560" && /licen[cs]e/i.test(error.message)) return connectionMessages.connectionUserUnlicensed(user);
+  if (error.code === "0x80072560") return connectionMessages.userNotInOrganization(user);
   if (error.code === "0x80040220" && /roleCount=0/.test(error.message)) return connectionMessages.connectionUserHasNoRoles(user);
   return undefined;
+}
+
+/** Entra ID's words, then what to do when the sign-in needs an interaction a service cannot give. */
+function withSignInAdvice(reason: string): string {
+  const code = /AADSTS\d+/.exec(reason)?.[0];
+  const advice = code ? connectionMessages.signInNeedsInteraction[code] : undefined;
+  return advice ? `${reason} ${advice}` : reason;
 }
 
 /** The active CRM user whose primary email is the ERP user's (users-must-map rule). */

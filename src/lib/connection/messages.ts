@@ -33,4 +33,15 @@ export const connectionMessages = {
   erpWebUrlPending: "The ERP web client URL is saved; it is written to Dynamics 365 Sales when the connection is enabled with the integration solution imported.",
   integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
   integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
+  /** What to do about a sign-in an unattended service can never complete (interactive challenges). */
+  signInNeedsInteraction: {
+    AADSTS50076:
+      "The connection user must complete multi-factor authentication, which a scheduled service cannot do. Exclude the integration account from MFA, or connect as an application user (AuthType=ClientSecret or Certificate).",
+    AADSTS53003:
+      "A Conditional Access policy blocks this sign-in. Ask your administrator to exclude the integration account from the policy, or connect as an application user (AuthType=ClientSecret or Certificate).",
+    AADSTS50158:
+      "The account's identity provider requires an extra challenge (federated sign-in) that a scheduled service cannot answer. Use a cloud-only integration account or an application user (AuthType=ClientSecret or Certificate).",
+  } as Record<string, string>,
+  userNotInOrganization: (user: string) =>
+    `The connection user ${user} signed in, but is not a user of this Dynamics 365 Sales environment. Add the user (or the application user of this app registration) to the environment and assign the integration roles.`,
 } as const;

@@ -53,11 +53,22 @@ const logicalNames: Record<string, string> = {
   pricelevels: "pricelevel",
   invoices: "invoice",
   salesorders: "salesorder",
+  salesorderdetails: "salesorderdetail",
+  invoicedetails: "invoicedetail",
+  productpricelevels: "productpricelevel",
+  uoms: "uom",
   organizations: "organization",
   nav_connections: "nav_connection",
 };
 
+/** Primary keys where the entity set's name does not give it (`<logical name>id`). */
+function primaryKeyOf(entitySet: string): string {
+  return `${logicalNames[entitySet] ?? entitySet.replace(/s$/, "")}id`;
+}
+
 const apiVersionPath = "/api/data/v9.2";
+/** Dataverse's limit of operations in one $batch. */
+const maxBatchOperations = 1000;
 const defaultRetry: RetrySettings = { maxAttempts: 8, maxWaitMs: 120_000, baseDelayMs: 500 };
 const dataverseMaxParallel = 52;
 
@@ -70,11 +81,13 @@ export class DataverseClient {
   readonly stats: ClientStats;
   private readonly limit: ConcurrencyLimit;
   private readonly retrySettings: RetrySettings;
+  private readonly withoutBulk: Set<string>;
 
   constructor(
     private readonly init: DataverseClientInit,
-    shared?: { limit: ConcurrencyLimit; stats: ClientStats },
+    shared?: { limit: ConcurrencyLimit; stats: ClientStats; withoutBulk: Set<string> },
   ) {
+    this.withoutBulk = shared?.withoutBulk ?? new Set();
     this.apiRoot = `${init.serverAddress}${apiVersionPath}`;
     this.retrySettings = { ...defaultRetry, ...init.retry };
     this.limit = shared?.limit ?? new ConcurrencyLimit(Math.min(init.maxParallel ?? 4, dataverseMaxParallel));
@@ -83,7 +96,7 @@ export class DataverseClient {
 
   /** The same connection acting on behalf of another CRM user (needs prvActOnBehalfOfAnotherUser). */
   impersonate(systemUserId: string): DataverseClient {
-    return new DataverseClient({ ...this.init, callerId: systemUserId }, { limit: this.limit, stats: this.stats });
+    return new DataverseClient({ ...this.init, callerId: systemUserId }, { limit: this.limit, stats: this.stats, withoutBulk: this.withoutBulk });
   }
 
   get parallelism(): number {
@@ -108,13 +121,14 @@ export class DataverseClient {
     if (options.select) query.set("$select", options.select.join(","));
     if (options.filter) query.set("$filter", options.filter);
     if (options.orderBy) query.set("$orderby", options.orderBy);
+    // Dataverse ignores $top when a page size is asked for: a bounded read (top) sends no Prefer and reads one page.
     if (options.top !== undefined) query.set("$top", String(options.top));
-    const headers = { Prefer: `odata.maxpagesize=${Math.min(options.pageSize ?? 5000, 5000)}` };
+    const headers: Record<string, string> = options.top === undefined ? { Prefer: `odata.maxpagesize=${Math.min(options.pageSize ?? 5000, 5000)}` } : {};
     let next: string | undefined = `${entitySet}${query.size > 0 ? `?${query.toString().replace(/\+/g, "%20")}` : ""}`;
     while (next) {
       const page: { value: T[]; "@odata.nextLink"?: string } = await this.json("GET", next, undefined, headers);
       yield page.value;
-      next = page["@odata.nextLink"];
+      next = options.top === undefined ? page["@odata.nextLink"] : undefined;
     }
   }
 
@@ -149,13 +163,44 @@ export class DataverseClient {
     return (await this.json<{ Ids: string[] }>("POST", `${entitySet}/Microsoft.Dynamics.CRM.CreateMultiple`, { Targets: this.targets(entitySet, rows) })).Ids;
   }
 
+  /** Updates existing rows (each with its primary key); all or nothing. */
   async updateMultiple(entitySet: string, rows: Row[]): Promise<void> {
-    await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpdateMultiple`, { Targets: this.targets(entitySet, rows) });
+    await this.bulkOrBatch(entitySet, "UpdateMultiple", rows);
   }
 
   /** Creates or updates each row by its primary key (or an `@odata.id` alternate key); Dataverse answers 204, no ids. */
   async upsertMultiple(entitySet: string, rows: Row[]): Promise<void> {
-    await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.UpsertMultiple`, { Targets: this.targets(entitySet, rows) });
+    await this.bulkOrBatch(entitySet, "UpsertMultiple", rows);
+  }
+
+  /**
+   * Not every table has the bulk messages (their SDK message filters exist per table). Where one is missing,
+   * Dataverse answers 404 for the action; the same rows then go as one $batch change set (also all or nothing),
+   * and the table is remembered so later calls go there directly.
+   */
+  private async bulkOrBatch(entitySet: string, message: "UpdateMultiple" | "UpsertMultiple", rows: Row[]): Promise<void> {
+    if (!this.withoutBulk.has(entitySet)) {
+      try {
+        await this.send("POST", `${entitySet}/Microsoft.Dynamics.CRM.${message}`, { Targets: this.targets(entitySet, rows) });
+        return;
+      } catch (error) {
+        if (!(error instanceof DataverseRequestError && error.status === 404 && error.message.includes(`'Microsoft.Dynamics.CRM.${message}'`))) throw error;
+        this.withoutBulk.add(entitySet);
+      }
+    }
+    const key = primaryKeyOf(entitySet);
+    for (let start = 0; start < rows.length; start += maxBatchOperations) {
+      const operations = rows.slice(start, start + maxBatchOperations).map((row): BatchOperation => {
+        const { [key]: id, ...values } = row;
+        if (typeof id !== "string") throw new Error(`${message} needs ${key} on every row.`);
+        return { method: "PATCH", path: `${entitySet}(${id})`, body: values, ...(message === "UpdateMultiple" && { headers: { "If-Match": "*" } }) };
+      });
+      const failed = (await this.batch(operations, true)).find((result) => result.status >= 400);
+      if (failed) {
+        const error = (failed.body as { error?: { code?: string; message?: string } } | undefined)?.error;
+        throw new DataverseRequestError(failed.status, error?.code ?? String(failed.status), error?.message ?? `A $batch operation failed with ${failed.status}.`);
+      }
+    }
   }
 
   /**

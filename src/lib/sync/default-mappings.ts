@@ -24,6 +24,8 @@ export interface FieldMapping {
   direction: Direction;
   /** The CRM value is a lookup to the entity coupled through this mapping (e.g. ownerid via SALESPEOPLE). */
   lookup?: { mapping: MappingName; entitySet: string; navigation: string; required?: boolean };
+  /** Sent when the CRM row is created only: Dataverse does not let it change afterwards (not valid for update). */
+  createOnly?: boolean;
 }
 
 /** A condition on ERP records: equals / differs from a value, or is present. */
@@ -114,7 +116,8 @@ export const defaultMappings: readonly MappingDefinition[] = [
     onlyCoupledRecords: false,
     minutesBetweenRuns: 2,
     dependencyOrder: 3,
-    fields: [toCrm("id", "name"), toCrm("description", "description")],
+    // A unit group needs its base unit's name when it is created (uomschedule.baseuomname, SystemRequired).
+    fields: [toCrm("id", "name"), toCrm("description", "description"), { ...toCrm("id", "baseuomname"), createOnly: true }],
     crmDefaults: {},
   },
   {

@@ -126,7 +126,7 @@ export function planToCrm(input: {
 export function crmValues(mapping: MappingDefinition, fields: ErpFields, lookups: Lookups, creating: boolean): CrmRow {
   const row: CrmRow = {};
   for (const field of mapping.fields) {
-    if (field.direction === "fromCrm") continue;
+    if (field.direction === "fromCrm" || (field.createOnly && !creating)) continue;
     const value = fields[field.erp];
     if (field.lookup) {
       const target = value === undefined || value === null || value === "" ? undefined : lookups[field.lookup.mapping]?.toCrm.get(String(value));
