@@ -9,6 +9,9 @@ import { requireCompany } from "../lib/setup/setup-service";
 import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
+import { displayedStatus } from "../lib/sync/job-runner";
+import { mappingPatch, resolveInput } from "../lib/sync/sync-admin";
+import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";
 
@@ -29,7 +32,8 @@ export async function listJobs(request: HttpRequest, context: InvocationContext)
     const { sync, setups } = services();
     const [jobs, setup] = await Promise.all([sync.jobs(company), setups.get(company)]);
     if (!setup) throw notFound(`No connection is set up for company "${company}".`);
-    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({ ...job, timer: timerNameOf(job.id) }));
+    const now = new Date();
+    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({ ...job, status: displayedStatus({ ...job, company }, now), timer: timerNameOf(job.id) }));
     const activeScheduledSyncJobs = describeActiveJobs(countedStatuses(value, setup.value.integrationSolutionImported), setup.value.isEnabled);
     return json(200, { value, activeScheduledSyncJobs });
   });
@@ -83,6 +87,31 @@ export async function fullSync(request: HttpRequest, context: InvocationContext)
   });
 }
 
+export async function listIssues(request: HttpRequest, context: InvocationContext, kind: "conflict" | "skipped"): Promise<HttpResponseInit> {
+  return respond(context, async () => json(200, { value: await services().syncAdmin.list(request.params.company ?? "", kind) }));
+}
+
+export async function resolveConflict(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { issue, result } = await services().syncAdmin.resolve(request.params.company ?? "", request.params.id ?? "", await readJson(request));
+    return json(200, { resolved: issue, log: result.logs });
+  });
+}
+
+export async function retrySkipped(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { issue, result } = await services().syncAdmin.retry(request.params.company ?? "", request.params.id ?? "");
+    return json(200, { restored: issue, log: result.logs });
+  });
+}
+
+export async function updateMapping(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { mapping, etag } = await services().syncAdmin.updateMapping(request.params.company ?? "", request.params.mapping ?? "", await readJson(request), preconditions(request).ifMatch);
+    return json(200, { ...mapping, etag }, { etag });
+  });
+}
+
 /** A job entry's timer: queues a run for each company whose entry is due. */
 function dispatchTimer(jobId: string) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
@@ -100,7 +129,7 @@ export async function syncWorker(message: unknown, context: InvocationContext): 
     context.log(`full synchronization of ${parsed.company} finished (run ${parsed.runId})`);
     return;
   }
-  const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, true);
+  const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, parsed.now === true);
   context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
 }
 
@@ -114,6 +143,11 @@ export const syncFunctions: FunctionDefinition[] = [
   { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run"), contract: { responses: { 202: "{ runId, log }", 404: "No such job" } } },
   { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog, contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } } },
   { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors, contract: { responses: { 200: "{ value: error rows }" } } },
+  { name: "sync-mapping-update", trigger: "http", route: `${base}/mappings/{mapping}`, methods: ["PATCH"], authLevel: "function", summary: "Change a mapping's conflict, deletion and retry settings (If-Match)", handler: updateMapping, contract: { body: mappingPatch, responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" } } },
+  { name: "sync-conflicts", trigger: "http", route: `${base}/conflicts`, methods: ["GET"], authLevel: "function", summary: "Open conflicts with both values", handler: (request, context) => listIssues(request, context, "conflict"), contract: { responses: { 200: "{ value: conflicts }", 404: "No setup" } } },
+  { name: "sync-conflict-resolve", trigger: "http", route: `${base}/conflicts/{id}/resolve`, methods: ["POST"], authLevel: "function", summary: "Resolve a conflict by keeping the ERP or the CRM values", handler: resolveConflict, contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } } },
+  { name: "sync-skipped", trigger: "http", route: `${base}/skipped`, methods: ["GET"], authLevel: "function", summary: "Skipped records with their last error", handler: (request, context) => listIssues(request, context, "skipped"), contract: { responses: { 200: "{ value: skipped records }", 404: "No setup" } } },
+  { name: "sync-skipped-retry", trigger: "http", route: `${base}/skipped/{id}/retry`, methods: ["POST"], authLevel: "function", summary: "Restore a skipped record and synchronize it now", handler: retrySkipped, contract: { responses: { 200: "{ restored, log }", 404: "No such record", 409: "Not skipped" } } },
   { name: "sync-full", trigger: "http", route: `${base}/full`, methods: ["POST"], authLevel: "function", summary: "Full synchronization (202 + run id)", handler: fullSync, contract: { responses: { 202: "{ runId, log }", 404: "No setup" } } },
   ...jobIds.map(
     (jobId): FunctionDefinition => ({ name: timerNameOf(jobId), trigger: "timer", scheduleSetting: scheduleSettingOf(jobId), summary: `Runs the ${jobId} job entries that are due`, handler: dispatchTimer(jobId) }),

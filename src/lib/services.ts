@@ -25,6 +25,8 @@ import { SyncLogRepository } from "./storage/sync-log-repository";
 import { WorkQueue } from "./storage/work-queue";
 import { JobRunner } from "./sync/job-runner";
 import { SyncRunner } from "./sync/sync-runner";
+import { SyncIssueRepository } from "./storage/sync-issue-repository";
+import { SyncAdmin } from "./sync/sync-admin";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -43,6 +45,8 @@ export interface Services {
   erpRecords: ErpRecordsService;
   couplings: CouplingRepository;
   syncLog: SyncLogRepository;
+  syncIssues: SyncIssueRepository;
+  syncAdmin: SyncAdmin;
   queue: WorkQueue;
   runner: SyncRunner;
   jobs: JobRunner;
@@ -79,6 +83,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const erpRecordStore = new ErpRecordRepository(tables);
   const couplings = new CouplingRepository(tables);
   const syncLog = new SyncLogRepository(tables);
+  const syncIssues = new SyncIssueRepository(tables);
   const setup = new SetupService({
     setups,
     secrets,
@@ -88,6 +93,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       (company) => status.remove(company),
       (company) => couplings.removeCompany(company),
       (company) => erpRecordStore.removeCompany(company),
+      (company) => syncIssues.removeCompany(company),
     ],
   });
 
@@ -111,9 +117,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       ? { connectionString: config.AzureWebJobsStorage }
       : { queueServiceUri: config.AzureWebJobsStorage__queueServiceUri!, credential: azureCredential() },
   );
-  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, connector, setups, config });
-  const jobs = new JobRunner({ sync, setups, runner, queue, config });
-  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, queue, runner, jobs };
+  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, issues: syncIssues, connector, setups, config });
+  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config });
+  const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner });
+  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, syncIssues, syncAdmin, queue, runner, jobs };
 }
 
 let current: Services | undefined;

@@ -202,18 +202,20 @@ describe("conflicts and couplings", () => {
     return company;
   }
 
-  it("fails the ERP -> CRM update when CRM changed the row later, and CRM's version wins", async () => {
+  it("a conflict on the same field fails the record with BC's message, changes neither side and is listed", async () => {
     const company = await synced(1);
-    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: [{ id: `${company}0001`, name: "ERP edit" }] });
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: [{ id: `${company}0001`, name: "ERP edit", city: "Oslo" }] });
     const account = accountsNamed(company)[0]!;
     demo.simulator.store.update("accounts", String(account.accountid), { name: "CRM edit" }, janeId);
     const result = await demo.app.services.runner.runMapping(company, "CUSTOMER");
     const toCrm = result.logs.find((log) => log.direction === "toCrm")!;
     expect(toCrm).toMatchObject({ failed: 1, modified: 0 });
     const errors = await demo.app.services.syncLog.errors(company, toCrm.id);
-    expect(errors).toEqual([{ sourceId: `${company}0001`, destinationId: account.accountid, reason: syncMessages.crmNewer("accounts", "customers") }]);
-    expect((await demo.app.services.erpRecordStore.get(company, "customers", `${company}0001`))?.fields.name).toBe("CRM edit");
+    expect(errors).toEqual([{ sourceId: `${company}0001`, destinationId: account.accountid, reason: syncMessages.conflict("accounts", "customers") }]);
+    expect((await demo.app.services.erpRecordStore.get(company, "customers", `${company}0001`))?.fields.name).toBe("ERP edit");
+    expect(demo.simulator.store.get("accounts", String(account.accountid))?.name).toBe("CRM edit");
+    const conflicts = (await demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value;
+    expect(conflicts).toEqual([expect.objectContaining({ mapping: "CUSTOMER", erpId: `${company}0001`, conflicts: [{ erpField: "name", crmColumn: "name", erpValue: "ERP edit", crmValue: "CRM edit", syncedValue: `${company} customer 1` }] })]);
   });
 
   it("fails a record coupled to a CRM row that was deleted", async () => {
@@ -222,13 +224,18 @@ describe("conflicts and couplings", () => {
     demo.simulator.store.delete("accounts", String(gone!.accountid));
     await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(2, company, { city: "Bergen" }) });
     const result = await demo.app.services.runner.runMapping(company, "CUSTOMER");
+    const fromCrm = result.logs.find((log) => log.direction === "fromCrm")!;
     const toCrm = result.logs.find((log) => log.direction === "toCrm")!;
-    expect(toCrm).toMatchObject({ modified: 1, failed: 1 });
-    expect((await demo.app.services.syncLog.errors(company, toCrm.id))[0]?.reason).toBe(syncMessages.coupledToDeletedCrm("accounts"));
+    expect(toCrm.modified + fromCrm.modified).toBe(1);
+    expect(toCrm.failed + fromCrm.failed).toBe(1);
+    const errors = [...(await demo.app.services.syncLog.errors(company, toCrm.id)), ...(await demo.app.services.syncLog.errors(company, fromCrm.id))];
+    expect(errors.map((error) => error.reason)).toEqual([syncMessages.coupledToDeletedCrm("accounts")]);
   });
 
-  it("removes the coupling when the ERP record is deleted (the CRM row stays)", async () => {
+  it("removes the coupling when the ERP record is deleted (the CRM row stays) when the mapping says so", async () => {
     const company = await synced(1);
+    const patched = await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    expect(patched.status).toBe(200);
     expect((await demo.app.call("DELETE", `/api/companies/${company}/erp/customers/${company}0001`)).status).toBe(204);
     const result = await demo.app.services.runner.runMapping(company, "CUSTOMER");
     expect(result.logs.find((log) => log.direction === "toCrm")).toMatchObject({ deleted: 1 });
@@ -298,6 +305,7 @@ function runnerInit() {
     couplings: services.couplings,
     erpRecords: services.erpRecordStore,
     logs: services.syncLog,
+    issues: services.syncIssues,
     connector: services.connector,
     setups: services.setups,
     config: services.config,

@@ -25,8 +25,8 @@ const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export class EntityStore {
   private sets = new Map<string, Map<string, Row>>();
   private version = 1000;
-  /** Ids deleted per set, for tests that check nothing was lost. */
-  readonly deleted = new Map<string, Set<string>>();
+  /** Ids deleted per set, with the version of the deletion (change tracking reports them). */
+  readonly deleted = new Map<string, Map<string, number>>();
 
   constructor(private readonly now: () => Date = () => new Date()) {
     for (const table of allTables) this.sets.set(table.entitySetName, new Map());
@@ -91,13 +91,18 @@ export class EntityStore {
   delete(set: string, id: string): void {
     this.require(set, id);
     this.sets.get(set)!.delete(id.toLowerCase());
-    if (!this.deleted.has(set)) this.deleted.set(set, new Set());
-    this.deleted.get(set)!.add(id.toLowerCase());
+    if (!this.deleted.has(set)) this.deleted.set(set, new Map());
+    this.deleted.get(set)!.set(id.toLowerCase(), ++this.version);
   }
 
   /** Rows whose alternate-key columns have these values. */
   findByKey(set: string, values: Row): Row | undefined {
     return this.rows(set).find((row) => Object.entries(values).every(([name, value]) => String(row[name] ?? "").toLowerCase() === String(value).toLowerCase()));
+  }
+
+  /** The newest version stamped on any row (change tracking tokens name a point in this sequence). */
+  get currentVersion(): number {
+    return this.version;
   }
 
   etag(row: Row): string {
@@ -111,6 +116,8 @@ export class EntityStore {
 
   restore(snapshot: { sets: Map<string, Map<string, Row>>; version: number }): void {
     this.sets = snapshot.sets;
+    // Deletions rolled back are not deletions.
+    for (const [set, ids] of this.deleted) for (const id of [...ids.keys()]) if (snapshot.sets.get(set)?.has(id)) ids.delete(id);
   }
 
   /** Dataverse creates rows Active: statecode 0 and the default status of that state. */

@@ -60,6 +60,8 @@ export interface TableMetadata {
   ownershipType: "UserOwned" | "OrganizationOwned" | "BusinessOwned" | "None";
   /** Object type code, as privilege errors name it. */
   objectTypeCode: number;
+  /** Change tracking is enabled (delta links report changed and deleted rows). */
+  changeTracking?: boolean;
   /** Whether CreateMultiple / UpdateMultiple / UpsertMultiple are available (their SDK message filters exist). */
   bulkMessages: boolean;
   /** Messages the table supports besides the CRUD ones; the organization table has only Retrieve(Multiple) and Update. */

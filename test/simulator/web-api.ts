@@ -423,8 +423,53 @@ export class WebApi {
     return rows;
   }
 
+  /**
+   * Change tracking (https://learn.microsoft.com/power-apps/developer/data-platform/use-change-tracking-synchronize-data-external-systems):
+   * `Prefer: odata.track-changes` answers every row and an `@odata.deltaLink`; the delta link answers the
+   * rows changed since, and the rows deleted since as `$deletedEntity` entries. No $filter, $orderby,
+   * $top or $expand with it.
+   */
+  private trackChanges(table: TableMetadata, url: URL, headers: Record<string, string>): InnerResponse {
+    const params = url.searchParams;
+    for (const name of params.keys()) {
+      if (name !== "$select" && name !== "$deltatoken") throw new DataverseError(400, "0x80060888", `The query option '${name}' is not supported with change tracking.`);
+    }
+    if (!table.changeTracking) throw new DataverseError(400, "0x80060888", `Change tracking is not enabled for the entity '${table.logicalName}'.`);
+    const select = parseSelect(table, params.get("$select"));
+    const token = params.get("$deltatoken");
+    const since = token === null ? undefined : Number(token.split("!")[0]);
+    if (token !== null && !Number.isInteger(since)) throw new DataverseError(400, "0x80060888", "The delta token is not valid.");
+    const requested = /odata\.maxpagesize=(\d+)/.exec(headers["prefer"] ?? "")?.[1];
+    const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
+    const changed = this.store
+      .rows(table.entitySetName)
+      .filter((row) => since === undefined || Number(row.versionnumber) > since)
+      .map((row) => ({ version: Number(row.versionnumber), entry: project(this.store, table, row, { select, expand: [], annotations: noAnnotations }) as Row }));
+    const deleted =
+      since === undefined
+        ? []
+        : [...(this.store.deleted.get(table.entitySetName) ?? new Map<string, number>())]
+            .filter(([, version]) => version > since)
+            .map(([id, version]) => ({ version, entry: { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$deletedEntity`, id, reason: "deleted" } as Row }));
+    const entries = [...changed, ...deleted].sort((a, b) => a.version - b.version);
+    const page = entries.slice(0, pageSize);
+    const link = (version: number) => {
+      const next = new URLSearchParams(select ? { $select: select.join(",") } : {});
+      next.set("$deltatoken", `${version}!${new Date().toISOString()}`);
+      return `${this.baseUrl()}${apiPath}/${table.entitySetName}?${next.toString()}`;
+    };
+    const more = entries.length > page.length;
+    const body: Row = {
+      "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}${select ? `(${select.join(",")})` : ""}${token === null ? "" : "/$delta"}`,
+      value: page.map((item) => item.entry),
+      ...(more ? { "@odata.nextLink": link(page.at(-1)!.version) } : { "@odata.deltaLink": link(Math.max(this.store.currentVersion, since ?? 0)) }),
+    };
+    return this.json(200, body, { "Preference-Applied": "odata.track-changes" });
+  }
+
   private query(table: TableMetadata, url: URL, headers: Record<string, string>): InnerResponse {
     const params = url.searchParams;
+    if (/odata\.track-changes/.test(headers["prefer"] ?? "") || params.has("$deltatoken")) return this.trackChanges(table, url, headers);
     this.checkOptions(url, supportedOptions);
     const select = parseSelect(table, params.get("$select"));
     const expand = parseExpand(table, params.get("$expand"));

@@ -22,8 +22,7 @@ export class CouplingRepository {
         pending: row.pending === true,
         ...(typeof row.erpModifiedAt === "string" && { erpModifiedAt: row.erpModifiedAt }),
         ...(typeof row.crmModifiedOn === "string" && { crmModifiedOn: row.crmModifiedOn }),
-        ...(typeof row.crmHash === "string" && { crmHash: row.crmHash }),
-        ...(typeof row.erpHash === "string" && { erpHash: row.erpHash }),
+        ...(typeof row.syncedJson === "string" && { synced: JSON.parse(row.syncedJson) as Coupling["synced"] }),
       });
     }
     return couplings;
@@ -56,6 +55,6 @@ function baseOf(company: string, mapping: string): string {
 }
 
 function withoutUndefined(coupling: Coupling): Record<string, unknown> {
-  const { erpId: _erpId, ...rest } = coupling;
-  return Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+  const { erpId: _erpId, synced, ...rest } = coupling;
+  return { ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)), ...(synced && { syncedJson: JSON.stringify(synced) }) };
 }

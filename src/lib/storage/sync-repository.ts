@@ -6,6 +6,7 @@ import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const jobsTable = "syncjobs";
 const mappingsTable = "syncmappings";
+const locksTable = "synclocks";
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
@@ -33,7 +34,11 @@ export class SyncRepository {
     const key = rowKeyOf(id).replace(/'/g, "''");
     const filter = `RowKey eq '${key}' and ((status eq 'Ready' and nextRunAt le '${now}') or (status eq 'In Process' and leaseExpiresAt lt '${now}'))`;
     const companies: string[] = [];
-    for await (const row of table.listEntities({ queryOptions: { filter, select: ["PartitionKey"] } })) companies.push(String(row.partitionKey));
+    // Entries a full synchronization holds are not due, unless the hold expired (the full run crashed).
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter, select: ["PartitionKey", "heldUntil"] } })) {
+      if (typeof row.heldUntil === "string" && row.heldUntil > now) continue;
+      companies.push(String(row.partitionKey));
+    }
     return companies;
   }
 
@@ -56,12 +61,26 @@ export class SyncRepository {
   }
 
   /** Sets the status of every job entry of a company (e.g. On Hold when the connection is disabled). */
+  /**
+   * Sets the status of every job entry of a company (e.g. On Hold when the connection is disabled). A
+   * running entry keeps its lease: the status is requested and applied when its run ends.
+   */
   async setStatuses(company: string, decide: (job: JobEntry) => JobEntry["status"] | undefined): Promise<void> {
-    const changed = (await this.jobs(company))
-      .map(({ value }) => ({ value, status: decide(value) }))
-      .filter((entry): entry is { value: JobEntry; status: JobEntry["status"] } => entry.status !== undefined && entry.status !== entry.value.status)
-      .map(({ value, status }) => toEntity(company, value.id, { ...value, status, ...(status !== "In Process" && { leaseOwner: undefined, leaseExpiresAt: undefined }) }));
-    await this.transact(jobsTable, changed.map((entity) => ["upsert", entity, "Replace"] as const));
+    const now = new Date().toISOString();
+    for (const { value, etag } of await this.jobs(company)) {
+      const status = decide(value);
+      if (status === undefined || (status === value.status && !value.requestedStatus)) continue;
+      const running = value.status === "In Process" && value.leaseExpiresAt !== undefined && value.leaseExpiresAt > now;
+      const next: JobEntry = running && (status === "On Hold" || status === "Ready") ? { ...value, requestedStatus: status } : { ...value, status, leaseOwner: undefined, leaseExpiresAt: undefined, requestedStatus: undefined };
+      try {
+        await this.saveJob(next, etag);
+      } catch (error) {
+        // A run claimed or finished the entry meanwhile; it applies a requested status itself, so ask again.
+        if (!(error instanceof ConcurrencyError)) throw error;
+        const latest = await this.job(company, value.id);
+        if (latest) await this.saveJob(latest.value.status === "In Process" ? { ...latest.value, requestedStatus: status === "On Hold" ? "On Hold" : "Ready" } : { ...latest.value, status }, latest.etag);
+      }
+    }
   }
 
   mappings(company: string): Promise<Versioned<StoredMapping>[]> {
@@ -83,6 +102,38 @@ export class SyncRepository {
     }
   }
 
+  /**
+   * A short lock per company and purpose (e.g. installing the default setup): true when this caller got it.
+   * An expired lock (its holder crashed) is taken over.
+   */
+  async tryLock(company: string, purpose: string, owner: string, ttlMs: number): Promise<boolean> {
+    const table = await this.tables.table(locksTable);
+    const expiresAt = new Date(Date.now() + ttlMs).toISOString();
+    try {
+      await table.createEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt });
+      return true;
+    } catch (error) {
+      if (storageStatus(error) !== 409) throw error;
+    }
+    const existing = await getRow<Record<string, unknown>>(table, company, purpose);
+    if (existing && String(existing.expiresAt) > new Date().toISOString()) return false;
+    try {
+      if (existing) await table.updateEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt }, "Replace", { etag: existing.etag });
+      else await table.createEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt });
+      return true;
+    } catch (error) {
+      const status = storageStatus(error);
+      if (status === 412 || status === 409) return false;
+      throw error;
+    }
+  }
+
+  async unlock(company: string, purpose: string, owner: string): Promise<void> {
+    const table = await this.tables.table(locksTable);
+    const existing = await getRow<Record<string, unknown>>(table, company, purpose);
+    if (existing?.owner === owner) await table.deleteEntity(company, purpose, { etag: existing.etag }).catch(() => undefined);
+  }
+
   async hasMappings(company: string): Promise<boolean> {
     const table = await this.tables.table(mappingsTable);
     const page = await table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } }).byPage({ maxPageSize: 1 }).next();
@@ -92,8 +143,8 @@ export class SyncRepository {
   /** Deletes the company's mappings and jobs and writes the new ones, in entity-group transactions. */
   async replaceSetup(company: string, mappings: StoredMapping[], jobs: JobEntry[]): Promise<void> {
     await this.removeCompany(company);
-    await this.transact(mappingsTable, mappings.map((mapping) => ["create", toEntity(company, mapping.name, mapping)] as const));
-    await this.transact(jobsTable, jobs.map((job) => ["create", toEntity(company, job.id, job)] as const));
+    await this.transact(mappingsTable, mappings.map((mapping) => ["upsert", toEntity(company, mapping.name, mapping), "Replace"] as const));
+    await this.transact(jobsTable, jobs.map((job) => ["upsert", toEntity(company, job.id, job), "Replace"] as const));
   }
 
   async removeCompany(company: string): Promise<void> {

@@ -4,14 +4,18 @@ export type JobStatus = "Ready" | "In Process" | "On Hold" | "Error" | "Finished
 export interface JobSummary {
   kind: "mapping" | "statistics";
   status: JobStatus;
+  /** A full synchronization holds the entry until then (it counts as On Hold meanwhile). */
+  heldUntil?: string;
 }
 
 /**
  * The entries the ERP counts: the synchronization jobs, plus the statistics job only when the
  * integration solution is installed.
  */
-export function countedStatuses(jobs: JobSummary[], integrationSolutionImported: boolean): JobStatus[] {
-  return jobs.filter((job) => job.kind === "mapping" || integrationSolutionImported).map((job) => job.status);
+export function countedStatuses(jobs: JobSummary[], integrationSolutionImported: boolean, now: Date = new Date()): JobStatus[] {
+  return jobs
+    .filter((job) => job.kind === "mapping" || integrationSolutionImported)
+    .map((job) => (job.heldUntil !== undefined && Date.parse(job.heldUntil) > now.getTime() && job.status !== "In Process" ? "On Hold" : job.status));
 }
 
 export interface ActiveScheduledSyncJobs {

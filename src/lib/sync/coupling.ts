@@ -1,4 +1,7 @@
-/** ERP record <-> CRM row, and what each side looked like when they were last synchronized. */
+/** The value of each mapped field as last synchronized, in ERP terms (lookups as ERP codes), by ERP field name. */
+export type SyncedValues = Record<string, unknown>;
+
+/** ERP record <-> CRM row, and what each mapped field looked like when they were last synchronized. */
 export interface Coupling {
   erpId: string;
   crmId: string;
@@ -7,12 +10,14 @@ export interface Coupling {
    * so a crash never makes a duplicate.
    */
   pending: boolean;
+  /**
+   * Field-level state: a side changed a field when its value differs from this. Absent on couplings that
+   * never completed a synchronization (made by hand, or before field-level state existed): the mapping's
+   * main direction then decides where values differ.
+   */
+  synced?: SyncedValues;
   /** The ERP record's change stamp when last synchronized. */
   erpModifiedAt?: string;
   /** The CRM row's modifiedon when last synchronized. */
   crmModifiedOn?: string;
-  /** Hash of the values last written to CRM (unchanged records are not written again). */
-  crmHash?: string;
-  /** Hash of the values last written to the ERP. */
-  erpHash?: string;
 }

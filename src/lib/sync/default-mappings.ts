@@ -28,6 +28,13 @@ export interface FieldMapping {
   createOnly?: boolean;
 }
 
+/** BC's "Integration Update Conflict Resolution": when both sides changed the same field. */
+export const updateConflictResolutions = ["none", "sendUpdateToIntegration", "getUpdateFromIntegration"] as const;
+export type UpdateConflictResolution = (typeof updateConflictResolutions)[number];
+/** BC's "Integration Deletion Conflict Resolution": when a coupled record was deleted on one side. */
+export const deletionConflictResolutions = ["none", "removeCoupling", "restoreRecords"] as const;
+export type DeletionConflictResolution = (typeof deletionConflictResolutions)[number];
+
 /** A condition on ERP records: equals / differs from a value, or is present. */
 export interface ErpCondition {
   field: string;
@@ -67,7 +74,19 @@ export interface MappingDefinition {
   fields: FieldMapping[];
   /** Values every created CRM row gets (e.g. the account's customertypecode = Customer). */
   crmDefaults: Record<string, unknown>;
+  updateConflictResolution: UpdateConflictResolution;
+  deletionConflictResolution: DeletionConflictResolution;
+  /** Failed attempts before a record is Skipped (BC "CRM Synch. Skipped Records"). */
+  maxAttempts: number;
+  /**
+   * An uncoupled CRM row is coupled to the uncoupled ERP record whose field has the same value (case
+   * insensitive) instead of creating a second one: salespeople by email, items by number.
+   */
+  matchOn?: { erp: string; crm: string };
 }
+
+/** What every default mapping starts with, as BC's defaults: conflicts and deletions fail and are logged. */
+const resolutionDefaults = { updateConflictResolution: "none", deletionConflictResolution: "none", maxAttempts: 5 } as const;
 
 const both = (erp: string, crm: string): FieldMapping => ({ erp, crm, direction: "both" });
 const toCrm = (erp: string, crm: string): FieldMapping => ({ erp, crm, direction: "toCrm" });
@@ -83,13 +102,16 @@ export const defaultMappings: readonly MappingDefinition[] = [
     crmKey: "systemuserid",
     crmNameField: "fullname",
     direction: "fromCrm",
-    crmFilter: "isdisabled eq false and islicensed eq true",
+    // Disabled, unlicensed, integration and application (non-interactive) users never become salespeople.
+    crmFilter: "isdisabled eq false and islicensed eq true and isintegrationuser eq false and accessmode ne 4 and applicationid eq null",
     erpFilter: [],
+    matchOn: { erp: "email", crm: "internalemailaddress" },
     onlyCoupledRecords: true,
     minutesBetweenRuns: 30,
     dependencyOrder: 1,
     fields: [fromCrm("name", "fullname"), fromCrm("email", "internalemailaddress"), fromCrm("phoneNo", "mobilephone")],
     crmDefaults: {},
+    ...resolutionDefaults,
   },
   {
     name: "CURRENCY",
@@ -104,6 +126,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
     dependencyOrder: 2,
     fields: [toCrm("id", "isocurrencycode"), toCrm("description", "currencyname"), toCrm("symbol", "currencysymbol"), toCrm("exchangeRate", "exchangerate")],
     crmDefaults: { currencyprecision: 2 },
+    ...resolutionDefaults,
   },
   {
     name: "UNIT OF MEASURE",
@@ -119,6 +142,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
     // A unit group needs its base unit's name when it is created (uomschedule.baseuomname, SystemRequired).
     fields: [toCrm("id", "name"), toCrm("description", "description"), { ...toCrm("id", "baseuomname"), createOnly: true }],
     crmDefaults: {},
+    ...resolutionDefaults,
   },
   {
     name: "CUSTOMER",
@@ -128,7 +152,8 @@ export const defaultMappings: readonly MappingDefinition[] = [
     crmNameField: "name",
     direction: "both",
     crmFilter: "statecode eq 0 and customertypecode eq 3",
-    erpFilter: [],
+    // Customers blocked for everything are not sent (BC's CUSTOMER table filter).
+    erpFilter: [{ field: "blocked", op: "ne", value: "All" }],
     onlyCoupledRecords: false,
     minutesBetweenRuns: 2,
     dependencyOrder: 4,
@@ -150,6 +175,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...both("primaryContactNo", "_primarycontactid_value"), lookup: { mapping: "CONTACT", entitySet: "contacts", navigation: "primarycontactid" } },
     ],
     crmDefaults: { customertypecode: 3 },
+    ...resolutionDefaults,
   },
   {
     name: "CONTACT",
@@ -158,7 +184,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
     crmKey: "contactid",
     crmNameField: "fullname",
     direction: "both",
-    crmFilter: "_parentcustomerid_value ne null",
+    crmFilter: "_parentcustomerid_value ne null and statecode eq 0",
     erpFilter: [
       { field: "type", op: "eq", value: "Person" },
       { field: "companyNo", op: "present" },
@@ -174,6 +200,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...both("companyNo", "_parentcustomerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "parentcustomerid_account" } },
     ],
     crmDefaults: {},
+    ...resolutionDefaults,
   },
   {
     name: "ITEM-PRODUCT",
@@ -182,8 +209,9 @@ export const defaultMappings: readonly MappingDefinition[] = [
     crmKey: "productid",
     crmNameField: "name",
     direction: "both",
-    crmFilter: "producttypecode eq 1",
-    erpFilter: [],
+    crmFilter: "producttypecode eq 1 and statecode eq 0",
+    erpFilter: [{ field: "blocked", op: "ne", value: true }],
+    matchOn: { erp: "id", crm: "productnumber" },
     onlyCoupledRecords: false,
     minutesBetweenRuns: 30,
     dependencyOrder: 6,
@@ -194,6 +222,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...toCrm("unitOfMeasure", "_defaultuomscheduleid_value"), lookup: { mapping: "UNIT OF MEASURE", entitySet: "uomschedules", navigation: "defaultuomscheduleid" } },
     ],
     crmDefaults: { producttypecode: 1 },
+    ...resolutionDefaults,
   },
   {
     name: "RESOURCE-PRODUCT",
@@ -202,8 +231,9 @@ export const defaultMappings: readonly MappingDefinition[] = [
     crmKey: "productid",
     crmNameField: "name",
     direction: "both",
-    crmFilter: "producttypecode eq 3",
+    crmFilter: "producttypecode eq 3 and statecode eq 0",
     erpFilter: [],
+    matchOn: { erp: "id", crm: "productnumber" },
     onlyCoupledRecords: false,
     minutesBetweenRuns: 2,
     dependencyOrder: 7,
@@ -214,6 +244,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...toCrm("unitOfMeasure", "_defaultuomscheduleid_value"), lookup: { mapping: "UNIT OF MEASURE", entitySet: "uomschedules", navigation: "defaultuomscheduleid" } },
     ],
     crmDefaults: { producttypecode: 3 },
+    ...resolutionDefaults,
   },
   {
     name: "CUSTPRCGRP-PRICE",
@@ -228,6 +259,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
     dependencyOrder: 8,
     fields: [toCrm("id", "name"), toCrm("description", "description")],
     crmDefaults: {},
+    ...resolutionDefaults,
   },
   {
     name: "POSTEDSALESINV-INV",
@@ -248,6 +280,7 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...toCrm("customerNo", "_customerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "customerid_account" } },
     ],
     crmDefaults: {},
+    ...resolutionDefaults,
   },
 ];
 

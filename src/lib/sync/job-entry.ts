@@ -21,6 +21,11 @@ export interface JobEntry {
   /** Who runs it now, and until when the claim holds (an expired lease may be taken over). */
   leaseOwner?: string;
   leaseExpiresAt?: string;
+  /** Hold or Ready asked for while the entry runs: applied when the run ends, never breaking the lease. */
+  requestedStatus?: "On Hold" | "Ready";
+  /** A full synchronization holds the entry (it does not run) until it ends, or until this time after a crash. */
+  heldByFullSync?: string;
+  heldUntil?: string;
 }
 
 /** A mapping as stored per company: its definition plus the watermarks that only move forward. */
@@ -34,4 +39,9 @@ export interface StoredMapping {
   crmWatermark?: string;
   lastSyncAt?: string;
   lastSyncResult?: string;
+  /** Change tracking: the delta link that reports CRM rows deleted since the last run. */
+  crmDeltaLink?: string;
+  /** The run that holds the mapping, and until when (a job run and a full synchronization never overlap). */
+  runLeaseOwner?: string;
+  runLeaseExpiresAt?: string;
 }

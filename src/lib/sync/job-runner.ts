@@ -1,21 +1,33 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
-import { notFound } from "../http/problem";
+import { conflict, notFound } from "../http/problem";
 import { requireCompany } from "../setup/setup-service";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
+import { SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { WorkQueue } from "../storage/work-queue";
-import { defaultMappings } from "./default-mappings";
+import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import type { JobEntry } from "./job-entry";
-import { type SyncRunner, describeCounts } from "./sync-runner";
+import { emptyCounts } from "./sync-plan";
+import { MappingBusyError, type SyncRunner, describeCounts } from "./sync-runner";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
+
+export const jobMessages = {
+  connectionDisabled: (company: string) => `The connection of company "${company}" is not enabled, so its synchronization jobs cannot run or change state. Enable the connection first.`,
+  mappingBusy: "Another synchronization of this mapping was running; the job runs again shortly.",
+  statusAfterRun: (status: string) => `The job is running; it becomes ${status} when this run ends.`,
+} as const;
+
+/** How long a full synchronization may hold the job entries before a timer takes them back (a crashed run). */
+const fullSyncHoldMs = 2 * 60 * 60_000;
 
 /**
  * Job-queue entries at run time: timers find the due entries and fan them out through the queue; a worker
  * claims an entry with an ETag-conditional lease (Ready -> In Process), runs it, and sets the next run,
- * counting failed attempts up to Error.
+ * counting failed attempts up to Error. A status change never breaks a running lease: Hold or Ready on a
+ * running entry is recorded and applied when the run ends.
  */
 export class JobRunner {
   private readonly clock: () => Date;
@@ -27,6 +39,7 @@ export class JobRunner {
       setups: SetupRepository;
       runner: SyncRunner;
       queue: WorkQueue;
+      logs?: SyncLogRepository;
       config: Pick<Config, "SYNC_TIME_BUDGET_SECONDS">;
       clock?: () => Date;
     },
@@ -36,26 +49,39 @@ export class JobRunner {
 
   /** Timer: queue a run for every company whose entry is due (Ready and past its next run, or a lapsed lease). */
   async dispatchDue(jobId: string): Promise<number> {
-    const due = await this.init.sync.dueJobs(jobId, this.clock().toISOString());
+    const now = this.clock().toISOString();
+    const due = await this.init.sync.dueJobs(jobId, now);
     await Promise.all(due.map((company) => this.init.queue.send({ kind: "job", company, job: jobId, runId: randomUUID() })));
     return due.length;
   }
 
-  /** "Run now": queued at once, whatever the schedule says. Answers the run id to find its log rows. */
+  /** "Run now": queued at once, whatever the schedule says; the entry's status stays as it is. */
   async runNow(company: string, jobId: string): Promise<string> {
+    await this.requireEnabled(company);
     await this.requireJob(company, jobId);
     const runId = randomUUID();
-    await this.init.queue.send({ kind: "job", company, job: jobId, runId });
+    await this.init.queue.send({ kind: "job", company, job: jobId, runId, now: true });
     return runId;
   }
 
   async setStatus(company: string, jobId: string, status: "On Hold" | "Ready"): Promise<JobEntry> {
-    const stored = await this.requireJob(company, jobId);
-    const job: JobEntry = { ...stored.value, status, ...(status === "Ready" && { attempts: 0, nextRunAt: this.clock().toISOString() }) };
-    delete job.leaseOwner;
-    delete job.leaseExpiresAt;
-    await this.init.sync.saveJob(job, stored.etag);
-    return job;
+    await this.requireEnabled(company);
+    for (;;) {
+      const stored = await this.requireJob(company, jobId);
+      const current = stored.value;
+      const running = current.status === "In Process" && current.leaseExpiresAt !== undefined && Date.parse(current.leaseExpiresAt) > this.clock().getTime();
+      const job: JobEntry = running
+        ? { ...current, requestedStatus: status }
+        : { ...withoutLease(current), status, ...(status === "Ready" && { attempts: 0, nextRunAt: this.clock().toISOString() }) };
+      if (!running) delete job.requestedStatus;
+      try {
+        await this.init.sync.saveJob(job, stored.etag);
+        return job;
+      } catch (error) {
+        // The run claimed or released the entry meanwhile: decide again on what is there now.
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
   }
 
   /** Worker: claim, run, reschedule. Two workers on one entry: one processes, the other yields. */
@@ -64,16 +90,15 @@ export class JobRunner {
     const setup = await this.init.setups.get(company);
     if (!stored || !setup?.value.isEnabled) return "skipped";
     const now = this.clock();
-    const lapsed = stored.value.status === "In Process" && (!stored.value.leaseExpiresAt || Date.parse(stored.value.leaseExpiresAt) < now.getTime());
-    const runnable = stored.value.status === "Ready" || lapsed || (force && stored.value.status !== "In Process");
+    const entry = stored.value;
+    if (isHeld(entry, now)) return "yielded";
+    const lapsed = entry.status === "In Process" && (!entry.leaseExpiresAt || Date.parse(entry.leaseExpiresAt) < now.getTime());
+    const runnable = entry.status === "Ready" || lapsed || (force && entry.status !== "In Process");
     if (!runnable) return "yielded";
     const budgetMs = this.init.config.SYNC_TIME_BUDGET_SECONDS * 1000;
-    const claimed: JobEntry = {
-      ...stored.value,
-      status: "In Process",
-      leaseOwner: this.owner,
-      leaseExpiresAt: new Date(now.getTime() + budgetMs + 60_000).toISOString(),
-    };
+    // A forced run ("Run now") leaves the entry in the status it had: On Hold stays On Hold, Error stays Error.
+    const statusAfter: JobEntry["status"] = entry.status === "On Hold" || entry.status === "Error" ? entry.status : "Ready";
+    const claimed: JobEntry = { ...entry, status: "In Process", leaseOwner: this.owner, leaseExpiresAt: new Date(now.getTime() + budgetMs + 60_000).toISOString() };
     let etag: string;
     try {
       etag = await this.init.sync.saveJob(claimed, stored.etag);
@@ -82,8 +107,7 @@ export class JobRunner {
       throw error;
     }
 
-    const { leaseOwner: _owner, leaseExpiresAt: _expires, ...released } = claimed;
-    let next: JobEntry;
+    let next: (latest: JobEntry) => JobEntry;
     try {
       let result: string;
       let stoppedEarly = false;
@@ -95,67 +119,131 @@ export class JobRunner {
         result = run.logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
       }
       const finished = this.clock();
-      next = {
-        ...released,
-        status: "Ready",
-        attempts: 0,
-        lastRunAt: finished.toISOString(),
-        nextRunAt: new Date(finished.getTime() + (stoppedEarly ? 0 : claimed.minutesBetweenRuns * 60_000)).toISOString(),
-        lastResult: result,
+      next = (latest) => {
+        const done: JobEntry = {
+          ...withoutLease(latest),
+          status: latest.requestedStatus ?? statusAfter,
+          attempts: 0,
+          lastRunAt: finished.toISOString(),
+          nextRunAt: new Date(finished.getTime() + (stoppedEarly ? 0 : claimed.minutesBetweenRuns * 60_000)).toISOString(),
+          lastResult: result,
+        };
+        delete done.lastError;
+        return done;
       };
-      delete next.lastError;
     } catch (error) {
       const finished = this.clock();
-      const reason = describeFailure(error);
-      if (failureStep(error) === "throttled") {
-        // Throttling is Dataverse asking to wait, not a failure: no attempt is counted.
+      const reason = error instanceof MappingBusyError ? jobMessages.mappingBusy : describeFailure(error);
+      if (error instanceof MappingBusyError || failureStep(error) === "throttled") {
+        // Dataverse asking to wait, or another run of the mapping: not a failure, no attempt counted.
         const wait = error instanceof DataverseRequestError && error.retryAfterMs ? error.retryAfterMs : claimed.rerunDelaySeconds * 1000;
-        next = { ...released, status: "Ready", lastRunAt: finished.toISOString(), nextRunAt: new Date(finished.getTime() + wait).toISOString(), lastError: reason };
+        next = (latest) => ({ ...withoutLease(latest), status: latest.requestedStatus ?? statusAfter, lastRunAt: finished.toISOString(), nextRunAt: new Date(finished.getTime() + wait).toISOString(), lastError: reason });
       } else {
+        await this.logFailure(company, jobId, runId, now, reason);
         const attempts = claimed.attempts + 1;
         const exhausted = attempts >= claimed.maxAttempts;
-        next = {
-          ...released,
-          status: exhausted ? "Error" : "Ready",
+        next = (latest) => ({
+          ...withoutLease(latest),
+          status: exhausted ? "Error" : (latest.requestedStatus ?? statusAfter),
           attempts,
           lastRunAt: finished.toISOString(),
           nextRunAt: new Date(finished.getTime() + claimed.rerunDelaySeconds * 1000).toISOString(),
           lastError: exhausted ? `Failed ${attempts} times; the last time: ${reason}` : reason,
-        };
+        });
       }
     }
-    try {
-      await this.init.sync.saveJob(next, etag);
-    } catch (error) {
-      // The lease lapsed and another worker took the entry over; its result stands.
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
+    await this.finish(company, jobId, etag, claimed, next);
     return "processed";
   }
 
-  /** Full synchronization: jobs On Hold, every mapping in dependency order with uncoupled records, jobs back. */
+  /**
+   * Full synchronization: the job entries are held (with this run as owner and an expiry, so a crash does
+   * not hold them for good), every mapping runs in dependency order with uncoupled records, waiting for a
+   * running job of the same mapping to finish first, then the entries are released.
+   */
   async runFull(company: string, runId: string): Promise<void> {
     const setup = await this.init.setups.get(company);
     if (!setup?.value.isEnabled) return;
-    const before = new Map((await this.init.sync.jobs(company)).map(({ value }) => [value.id, value.status]));
-    await this.init.sync.setStatuses(company, () => "On Hold");
+    const heldUntil = new Date(this.clock().getTime() + fullSyncHoldMs).toISOString();
+    await this.updateJobs(company, (job) => ({ ...job, heldByFullSync: runId, heldUntil }));
     try {
       const order = [...defaultMappings].sort((a, b) => a.dependencyOrder - b.dependencyOrder).map((mapping) => mapping.name);
       const stored = new Set((await this.init.sync.mappings(company)).map(({ value }) => value.name));
       for (const name of order) {
-        if (stored.has(name)) await this.init.runner.runMapping(company, name, { runId, full: true, setup: setup.value });
+        if (stored.has(name)) await this.init.runner.runMapping(company, name, { runId, full: true, setup: setup.value, waitForLeaseMs: 15 * 60_000 });
       }
     } finally {
-      await this.init.sync.setStatuses(company, (job) => before.get(job.id));
+      await this.updateJobs(company, (job) => (job.heldByFullSync === runId ? withoutHold(job) : job));
     }
   }
 
   async queueFull(company: string): Promise<string> {
     requireCompany(company);
-    if (!(await this.init.setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
+    await this.requireEnabled(company);
     const runId = randomUUID();
     await this.init.queue.send({ kind: "full", company, runId });
     return runId;
+  }
+
+  /** Writes the new state over the claimed one; requests made meanwhile (Hold, Ready) are read again first. */
+  private async finish(company: string, jobId: string, etag: string, claimed: JobEntry, next: (latest: JobEntry) => JobEntry): Promise<void> {
+    let current = { value: claimed, etag };
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (current.value.leaseOwner !== this.owner) return; // the lease lapsed and another worker took over; its result stands
+      try {
+        await this.init.sync.saveJob(next(current.value), current.etag);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        const latest = await this.init.sync.job(company, jobId);
+        if (!latest) return;
+        current = latest;
+      }
+    }
+  }
+
+  private async updateJobs(company: string, change: (job: JobEntry) => JobEntry): Promise<void> {
+    for (const stored of await this.init.sync.jobs(company)) {
+      let current: { value: JobEntry; etag: string } | undefined = stored;
+      for (let attempt = 0; current && attempt < 5; attempt++) {
+        try {
+          await this.init.sync.saveJob(change(current.value), current.etag);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError)) throw error;
+          current = await this.init.sync.job(company, stored.value.id);
+        }
+      }
+    }
+  }
+
+  /** A failed run is visible in the log (both directions of the mapping), not only on the job entry. */
+  private async logFailure(company: string, jobId: string, runId: string, started: Date, reason: string): Promise<void> {
+    if (!this.init.logs) return;
+    const stored = await this.init.sync.mapping(company, jobId);
+    const definition = stored ? (JSON.parse(stored.value.definitionJson) as MappingDefinition) : undefined;
+    const directions: ("toCrm" | "fromCrm")[] = !definition || definition.direction === "both" ? ["toCrm", "fromCrm"] : [definition.direction];
+    for (const direction of directions) {
+      await this.init.logs.write(
+        company,
+        { id: SyncLogRepository.newLogId(started, runId, direction), runId, mapping: jobId, direction, startedAt: started.toISOString(), finishedAt: this.clock().toISOString(), ...emptyCounts(), message: `The run failed: ${reason}` },
+        [],
+      );
+    }
+    if (stored) {
+      try {
+        await this.init.sync.saveMapping({ ...stored.value, lastSyncAt: this.clock().toISOString(), lastSyncResult: `Failed: ${reason}` }, stored.etag);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
+  }
+
+  private async requireEnabled(company: string): Promise<void> {
+    requireCompany(company);
+    const setup = await this.init.setups.get(company);
+    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    if (!setup.value.isEnabled) throw conflict(jobMessages.connectionDisabled(company));
   }
 
   private async requireJob(company: string, jobId: string) {
@@ -164,4 +252,24 @@ export class JobRunner {
     if (!stored) throw notFound(`Company "${company}" has no job entry "${jobId}".`);
     return stored;
   }
+}
+
+/** Held by a full synchronization that has not ended nor expired. */
+export function isHeld(job: JobEntry, now: Date): boolean {
+  return job.heldByFullSync !== undefined && job.heldUntil !== undefined && Date.parse(job.heldUntil) > now.getTime();
+}
+
+/** The status users see: a held entry shows On Hold, whatever it will return to. */
+export function displayedStatus(job: JobEntry, now: Date): JobEntry["status"] {
+  return isHeld(job, now) && job.status !== "In Process" ? "On Hold" : job.status;
+}
+
+function withoutLease(job: JobEntry): JobEntry {
+  const { leaseOwner: _owner, leaseExpiresAt: _expires, requestedStatus: _requested, ...rest } = job;
+  return rest;
+}
+
+function withoutHold(job: JobEntry): JobEntry {
+  const { heldByFullSync: _by, heldUntil: _until, ...rest } = job;
+  return rest;
 }

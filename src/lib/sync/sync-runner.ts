@@ -3,29 +3,20 @@ import type { Config } from "../config";
 import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
-import { erpSchemas, type ErpFields } from "../erp/erp-schemas";
+import { type ErpFields, erpSchemas } from "../erp/erp-schemas";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { CouplingRepository } from "../storage/coupling-repository";
-import type { ErpRecordRepository } from "../storage/erp-record-repository";
-import type { SetupRepository } from "../storage/setup-repository";
+import type { ErpRecordRepository, VersionedErpRecord } from "../storage/erp-record-repository";
+import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
+import type { SyncIssueRepository } from "../storage/sync-issue-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { Coupling } from "./coupling";
-import type { MappingDefinition } from "./default-mappings";
+import { type MappingDefinition, type MappingName, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import type { StoredMapping } from "./job-entry";
-import {
-  type CrmRow,
-  type CrmWrite,
-  type ErpChange,
-  type Failure,
-  type Lookups,
-  type SyncCounts,
-  crmColumns,
-  emptyCounts,
-  planFromCrm,
-  planToCrm,
-  syncMessages,
-} from "./sync-plan";
+import { type CrmRow, type CrmSide, type ErpSide, type Lookups, type MissingTarget, type PairPlan, crmColumns, erpIdFor, reconcile, syncMessages } from "./reconcile";
+import { type SyncIssue, issueKey, retriedKinds } from "./sync-issue";
+import { type SyncCounts, emptyCounts } from "./sync-plan";
 
 export interface MappingRunOptions {
   runId?: string;
@@ -35,6 +26,10 @@ export interface MappingRunOptions {
   full?: boolean;
   client?: DataverseClient;
   setup?: ConnectionSetup;
+  /** Wait for another run of the mapping to finish (full synchronization) instead of giving up at once. */
+  waitForLeaseMs?: number;
+  /** Stops the run between waves (a test's "crash", or the host shutting down). */
+  signal?: AbortSignal;
 }
 
 export interface MappingRunResult {
@@ -45,11 +40,19 @@ export interface MappingRunResult {
   stoppedEarly: boolean;
 }
 
+export interface RecordSelection {
+  erpIds?: string[];
+  crmIds?: string[];
+  /** Resolve conflicts of these records this way (a user chose the side). */
+  resolution?: UpdateConflictResolution;
+}
+
 export interface SyncRunnerInit {
   sync: SyncRepository;
   couplings: CouplingRepository;
   erpRecords: ErpRecordRepository;
   logs: SyncLogRepository;
+  issues: SyncIssueRepository;
   connector: CrmConnector;
   setups: SetupRepository;
   config: Pick<Config, "SYNC_BATCH_SIZE" | "SYNC_MAX_PARALLEL">;
@@ -57,12 +60,66 @@ export interface SyncRunnerInit {
   newId?: () => string;
 }
 
-const crmPageSize = 5000;
+/** Another run holds the mapping (a job and a full synchronization never run one mapping at once). */
+export class MappingBusyError extends Error {
+  constructor(mapping: string) {
+    super(`Another synchronization of ${mapping} is running; this run waits for the next turn.`);
+    this.name = "MappingBusyError";
+  }
+}
 
-/** Runs one mapping (BEHAVIOUR §6): CRM changes are read first, then ERP -> CRM, then CRM -> ERP. */
+const crmPageSize = 5000;
+/** Changes are read again from this far before the watermark: stamps of concurrent writers may commit out of order. */
+const watermarkLagMs = 2000;
+const leaseMs = 10 * 60_000;
+const pointReadParallelism = 16;
+
+/** One record pair of a run: what each side is known to be, and where the pair came from. */
+interface Pair {
+  key: string;
+  coupling?: Coupling;
+  erp?: VersionedErpRecord | "missing";
+  crm?: CrmRow | "deleted" | "unchanged";
+  /** The side the change was seen on, for the log's direction. */
+  source: "erp" | "crm";
+  issue?: SyncIssue;
+  /** The record's position in the ERP change feed (the watermark moves past it once it is done). */
+  erpStamp?: string;
+}
+
+interface Outcome {
+  pair: Pair;
+  plan: PairPlan;
+}
+
+/** What a run (or a targeted synchronization of records) works with. */
+interface RunContext {
+  company: string;
+  name: string;
+  runId: string;
+  definition: MappingDefinition;
+  client: DataverseClient;
+  setup: ConnectionSetup;
+  byErp: Map<string, Coupling>;
+  byCrm: Map<string, Coupling>;
+  lookups: Lookups;
+  counts: { toCrm: SyncCounts; fromCrm: SyncCounts };
+  errors: { toCrm: SyncErrorEntry[]; fromCrm: SyncErrorEntry[] };
+  full: boolean;
+  resolution?: UpdateConflictResolution;
+  depth: number;
+}
+
+/**
+ * Runs one mapping (BEHAVIOUR §6). Both change feeds (ERP records since the ERP watermark, CRM rows since
+ * the CRM watermark), CRM deletions (change tracking) and the retry list become record pairs; each pair is
+ * reconciled field by field (reconcile.ts) and the writes go out in bulk. A pair leaves the retry list only
+ * when both sides are reconciled, so a watermark never passes a change that was not applied or reported.
+ */
 export class SyncRunner {
   private readonly clock: () => Date;
   private readonly newId: () => string;
+  private readonly owner = `${process.env.WEBSITE_INSTANCE_ID ?? "local"}-${randomUUID().slice(0, 8)}`;
 
   constructor(private readonly init: SyncRunnerInit) {
     this.clock = init.clock ?? (() => new Date());
@@ -71,227 +128,552 @@ export class SyncRunner {
 
   async runMapping(company: string, name: string, options: MappingRunOptions = {}): Promise<MappingRunResult> {
     const runId = options.runId ?? randomUUID();
-    const stored = await this.init.sync.mapping(company, name);
-    if (!stored) throw new Error(`Company ${company} has no mapping ${name}.`);
-    let mappingEtag = stored.etag;
-    let mappingState = stored.value;
-    const definition = JSON.parse(stored.value.definitionJson) as MappingDefinition;
-    const setup = options.setup ?? (await this.init.setups.get(company))?.value;
-    if (!setup) throw new Error(`Company ${company} has no connection setup.`);
-    const client = options.client ?? (await this.init.connector.client(setup));
-    const integrationUserId = (setup.connectionUserId ?? (await client.whoAmI()).UserId).toLowerCase();
-    const full = options.full === true;
-    const erpWatermark = full ? undefined : mappingState.erpWatermark;
-    const crmWatermark = full ? undefined : mappingState.crmWatermark;
-
-    const [couplingList, lookups] = await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
-    const byErp = new Map(couplingList.map((coupling) => [coupling.erpId, coupling]));
-    const byCrm = new Map(couplingList.map((coupling) => [coupling.crmId.toLowerCase(), coupling]));
-    const saveMapping = async (change: Partial<Pick<StoredMapping, "erpWatermark" | "crmWatermark" | "lastSyncAt" | "lastSyncResult">>) => {
-      mappingState = { ...mappingState, ...change };
-      mappingEtag = await this.init.sync.saveMapping(mappingState, mappingEtag);
-    };
-
-    const logs: SyncLogEntry[] = [];
-    let stoppedEarly = false;
-    const outOfTime = () => options.deadline !== undefined && Date.now() >= options.deadline;
-
-    // CRM changes by others since the last sync; read first so ERP -> CRM can apply the conflict rule.
-    let crmRows: CrmRow[] = [];
-    const crmStarted = this.clock();
-    if (definition.direction !== "toCrm") {
-      const filters = [
-        definition.crmFilter && `(${definition.crmFilter})`,
-        crmWatermark && `modifiedon gt ${new Date(Date.parse(crmWatermark) - 1000).toISOString()}`,
-        `_modifiedby_value ne ${integrationUserId}`,
-      ].filter(Boolean);
-      crmRows = await client.retrieveMultiple(definition.crmEntitySet, { select: crmColumns(definition), filter: filters.join(" and "), orderBy: "modifiedon asc", pageSize: crmPageSize });
+    const lease = await this.acquire(company, name, runId, options.waitForLeaseMs ?? 0);
+    try {
+      return await this.run(company, name, runId, lease, options);
+    } finally {
+      await this.release(lease).catch(() => undefined);
     }
-    const crmChanged = new Map<string, string>();
-    for (const row of crmRows) {
-      const crmId = String(row[definition.crmKey]).toLowerCase();
-      const coupling = byCrm.get(crmId);
-      if (coupling && !(coupling.crmModifiedOn && Date.parse(String(row.modifiedon)) <= Date.parse(coupling.crmModifiedOn))) crmChanged.set(crmId, String(row.modifiedon));
-    }
-
-    // ERP -> CRM
-    const writtenThisRun = new Set<string>();
-    const erpChanges = definition.direction !== "fromCrm" || crmRows.length > 0 ? await this.init.erpRecords.changedSince(company, definition.erpTable, erpWatermark) : [];
-    if (definition.direction !== "fromCrm") {
-      const started = this.clock();
-      const counts = emptyCounts();
-      const errors: SyncErrorEntry[] = [];
-      const waveSize = this.init.config.SYNC_BATCH_SIZE * Math.max(1, this.init.config.SYNC_MAX_PARALLEL);
-      for (let start = 0; start < erpChanges.length; start += waveSize) {
-        if (outOfTime()) {
-          stoppedEarly = true;
-          break;
-        }
-        const wave = erpChanges.slice(start, start + waveSize);
-        const plan = planToCrm({ mapping: definition, changes: wave, couplings: byErp, lookups, crmChanged, includeUncoupled: full, newId: this.newId });
-        const results = await this.applyToCrm(company, definition, client, plan.writes, byErp);
-        const couplingUpdates: Coupling[] = [];
-        for (const write of results.succeeded) {
-          const previous = byErp.get(write.erpId);
-          const coupling: Coupling = {
-            erpId: write.erpId,
-            crmId: write.crmId,
-            pending: false,
-            crmHash: write.hash,
-            erpModifiedAt: write.erpModifiedAt,
-            ...(previous?.crmModifiedOn && { crmModifiedOn: previous.crmModifiedOn }),
-          };
-          couplingUpdates.push(coupling);
-          byErp.set(write.erpId, coupling);
-          byCrm.set(write.crmId.toLowerCase(), coupling);
-          writtenThisRun.add(write.crmId.toLowerCase());
-          if (write.create) counts.inserted++;
-          else counts.modified++;
-        }
-        for (const { erpId, erpModifiedAt } of plan.unchanged) {
-          const coupling = byErp.get(erpId);
-          if (coupling) couplingUpdates.push({ ...coupling, erpModifiedAt });
-        }
-        await this.init.couplings.save(company, name, couplingUpdates);
-        if (plan.deletions.length > 0) {
-          await this.init.couplings.remove(company, name, plan.deletions);
-          for (const erpId of plan.deletions) {
-            const coupling = byErp.get(erpId);
-            byErp.delete(erpId);
-            if (coupling) byCrm.delete(coupling.crmId.toLowerCase());
-          }
-        }
-        counts.unchanged += plan.unchanged.length;
-        counts.deleted += plan.deletions.length;
-        counts.skipped += plan.skipped.length;
-        counts.failed += plan.failed.length + results.failed.length;
-        errors.push(...plan.failed, ...results.failed);
-        await saveMapping({ erpWatermark: wave.at(-1)!.modifiedAt });
-      }
-      const log = this.logEntry(runId, name, "toCrm", started, counts, stoppedEarly);
-      await this.init.logs.write(company, log, errors);
-      logs.push(log);
-    }
-
-    // CRM -> ERP
-    if (definition.direction !== "toCrm") {
-      const counts = emptyCounts();
-      const errors: SyncErrorEntry[] = [];
-      if (crmRows.length > 0 && !stoppedEarly) {
-        const erpAll = await this.init.erpRecords.changedSince(company, definition.erpTable, undefined);
-        const erpRecords = new Map<string, ErpChange>(erpAll.map((record) => [record.id, record]));
-        const erpChanged = new Map(erpChanges.filter((change) => change.modifiedBy === "erp").map((change) => [change.id, change.modifiedAt]));
-        const schema = erpSchemas[definition.erpTable];
-        const validate = (fields: Record<string, unknown>) => {
-          const parsed = schema.safeParse(Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined && value !== null)));
-          return parsed.success
-            ? ({ ok: true, fields: parsed.data as ErpFields } as const)
-            : ({ ok: false, reason: parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ") } as const);
-        };
-        for (let start = 0; start < crmRows.length; start += this.init.config.SYNC_BATCH_SIZE) {
-          if (outOfTime()) {
-            stoppedEarly = true;
-            break;
-          }
-          const rows = crmRows.slice(start, start + this.init.config.SYNC_BATCH_SIZE);
-          const plan = planFromCrm({ mapping: definition, rows, couplingsByCrm: byCrm, erpRecords, lookups, erpChanged, writtenThisRun, includeUncoupled: full, validate });
-          const { written, conflicts } = await this.init.erpRecords.writeFromSync(company, definition.erpTable, plan.writes.map((write) => ({ fields: write.fields, ...(write.etag && { etag: write.etag }) })));
-          const writtenIds = new Set(written.map((record) => record.id));
-          const couplingUpdates: Coupling[] = [];
-          for (const write of plan.writes) {
-            if (!writtenIds.has(write.erpId)) continue;
-            const previous = byCrm.get(write.crmId.toLowerCase());
-            const record = written.find((candidate) => candidate.id === write.erpId)!;
-            const coupling: Coupling = {
-              ...(previous ?? { pending: false }),
-              erpId: write.erpId,
-              crmId: write.crmId,
-              pending: false,
-              erpHash: write.hash,
-              crmModifiedOn: write.crmModifiedOn,
-              erpModifiedAt: record.modifiedAt,
-            };
-            couplingUpdates.push(coupling);
-            byCrm.set(write.crmId.toLowerCase(), coupling);
-            byErp.set(write.erpId, coupling);
-            erpRecords.set(write.erpId, { ...record, etag: "" });
-            if (write.create) counts.inserted++;
-            else counts.modified++;
-          }
-          for (const { crmId, crmModifiedOn } of plan.unchanged) {
-            const coupling = byCrm.get(crmId.toLowerCase());
-            if (coupling) couplingUpdates.push({ ...coupling, crmModifiedOn });
-          }
-          await this.init.couplings.save(company, name, couplingUpdates);
-          const lost: Failure[] = conflicts.map((erpId) => ({
-            sourceId: plan.writes.find((write) => write.erpId === erpId)?.crmId ?? erpId,
-            destinationId: erpId,
-            reason: syncMessages.erpNewer(definition.erpTable, definition.crmEntitySet),
-          }));
-          counts.unchanged += plan.unchanged.length;
-          counts.skipped += plan.skipped.length;
-          counts.failed += plan.failed.length + lost.length;
-          errors.push(...plan.failed, ...lost);
-          await saveMapping({ crmWatermark: String(rows.at(-1)!.modifiedon) });
-        }
-      }
-      const log = this.logEntry(runId, name, "fromCrm", crmStarted, counts, stoppedEarly);
-      await this.init.logs.write(company, log, errors);
-      logs.push(log);
-    }
-
-    const summary = logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
-    await saveMapping({ lastSyncAt: this.clock().toISOString(), lastSyncResult: summary });
-    return { mapping: name, runId, logs, stoppedEarly };
   }
 
   /**
-   * Creates go out as UpsertMultiple with the ids chosen up front (recorded first as pending couplings),
-   * updates as UpdateMultiple; chunks run in parallel. A chunk Dataverse refuses is retried row by row to
-   * find the failing rows; throttling and outages propagate (the run fails and is retried later).
+   * Synchronizes the given records now (a user's "Synchronize now", a resolved conflict, a restored skipped
+   * record, or the lookup targets a run needs first). Uncoupled records are included.
    */
-  private async applyToCrm(company: string, definition: MappingDefinition, client: DataverseClient, writes: CrmWrite[], byErp: Map<string, Coupling>) {
-    const pending = writes.filter((write) => write.create && !byErp.get(write.erpId)?.pending);
-    if (pending.length > 0) {
-      await this.init.couplings.save(
-        company,
-        definition.name,
-        pending.map((write) => ({ erpId: write.erpId, crmId: write.crmId, pending: true })),
-      );
-      for (const write of pending) byErp.set(write.erpId, { erpId: write.erpId, crmId: write.crmId, pending: true });
+  async syncRecords(company: string, name: string, selection: RecordSelection, options: MappingRunOptions & { depth?: number } = {}): Promise<MappingRunResult> {
+    const runId = options.runId ?? randomUUID();
+    const lease = await this.acquire(company, name, runId, options.waitForLeaseMs ?? 0);
+    try {
+      const context = await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0);
+      const started = this.clock();
+      const pairs = await this.pairsOf(context, selection);
+      await this.process(context, pairs, lease, undefined);
+      const logs = await this.writeLogs(context, started, false);
+      return { mapping: name, runId, logs, stoppedEarly: false };
+    } finally {
+      await this.release(lease).catch(() => undefined);
     }
+  }
+
+  // ---------- the run ----------
+
+  private async run(company: string, name: string, runId: string, lease: Lease, options: MappingRunOptions): Promise<MappingRunResult> {
+    const context = await this.context(company, name, runId, lease.state, options, undefined, 0);
+    const { definition, client } = context;
+    const started = this.clock();
+    const full = options.full === true;
+    const state = lease.state;
+
+    const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
+    const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
+    const [erpChanges, crmRows, tracked, issues] = await Promise.all([
+      this.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
+      definition.direction === "toCrm"
+        ? Promise.resolve([] as CrmRow[])
+        : client.retrieveMultiple(definition.crmEntitySet, {
+            select: crmColumns(definition),
+            filter: [definition.crmFilter && `(${definition.crmFilter})`, crmSince && `modifiedon gt ${crmSince}`].filter(Boolean).join(" and ") || undefined,
+            orderBy: "modifiedon asc",
+            pageSize: crmPageSize,
+          }),
+      context.byCrm.size > 0 ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink) : Promise.resolve(undefined),
+      this.init.issues.list(company, name),
+    ]);
+
+    // CRM rows of coupled records that are gone: from the delta link, or (first time) absent from the full list.
+    const deletedCrm = new Set<string>();
+    if (tracked) {
+      if (tracked.initial) {
+        const present = new Set(tracked.present);
+        for (const crmId of context.byCrm.keys()) if (!present.has(crmId)) deletedCrm.add(crmId);
+      } else for (const crmId of tracked.deleted) if (context.byCrm.has(crmId)) deletedCrm.add(crmId);
+    }
+
+    const pairs = new Map<string, Pair>();
+    const pairFor = (coupling: Coupling | undefined, erpId: string | undefined, crmId: string | undefined, source: Pair["source"]): Pair => {
+      const key = coupling ? `e:${coupling.erpId}` : erpId !== undefined ? `e:${erpId}` : `c:${crmId}`;
+      let pair = pairs.get(key);
+      if (!pair) {
+        pair = { key, source, ...(coupling && { coupling }) };
+        pairs.set(key, pair);
+      }
+      return pair;
+    };
+    // The retry list first, then deletions, then the ERP feed in stamp order, then CRM rows in modifiedon order.
+    for (const issue of issues) {
+      if (!retriedKinds.includes(issue.kind)) continue;
+      const coupling = issue.side === "erp" ? context.byErp.get(issue.sourceId) : context.byCrm.get(issue.sourceId);
+      const pair = pairFor(coupling, issue.side === "erp" ? issue.sourceId : coupling?.erpId, issue.side === "crm" ? issue.sourceId : undefined, issue.direction === "toCrm" ? "erp" : "crm");
+      pair.issue = issue;
+    }
+    for (const crmId of deletedCrm) pairFor(context.byCrm.get(crmId), undefined, crmId, "crm").crm = "deleted";
+    for (const change of erpChanges) {
+      const pair = pairFor(context.byErp.get(change.id), change.id, undefined, "erp");
+      pair.erp = change;
+      pair.erpStamp = change.modifiedAt;
+    }
+    for (const row of crmRows) {
+      const crmId = String(row[definition.crmKey]).toLowerCase();
+      if (deletedCrm.has(crmId)) continue;
+      const coupling = context.byCrm.get(crmId);
+      const pair = pairFor(coupling, coupling?.erpId, crmId, "crm");
+      if (pair.crm !== "deleted") pair.crm = row;
+    }
+    await this.complete(context, [...pairs.values()]);
+
+    const ordered = [...pairs.values()];
+    const { stoppedEarly } = await this.process(context, ordered, lease, options);
+    if (!stoppedEarly) {
+      const lastCrm = crmRows.at(-1)?.modifiedon;
+      await lease.save({
+        ...(erpChanges.length > 0 && { erpWatermark: erpChanges.at(-1)!.modifiedAt }),
+        ...(typeof lastCrm === "string" && { crmWatermark: lastCrm }),
+        ...(tracked && { crmDeltaLink: tracked.deltaLink }),
+      });
+    }
+    const logs = await this.writeLogs(context, started, stoppedEarly);
+    const summary = logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
+    await lease.save({ lastSyncAt: this.clock().toISOString(), lastSyncResult: summary });
+    return { mapping: name, runId, logs, stoppedEarly };
+  }
+
+  private async context(company: string, name: string, runId: string, state: StoredMapping, options: MappingRunOptions, resolution: UpdateConflictResolution | undefined, depth: number): Promise<RunContext> {
+    const definition = JSON.parse(state.definitionJson) as MappingDefinition;
+    const setup = options.setup ?? (await this.init.setups.get(company))?.value;
+    if (!setup) throw new Error(`Company ${company} has no connection setup.`);
+    const client = options.client ?? (await this.init.connector.client(setup));
+    const [couplings, lookups] = await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
+    return {
+      company,
+      name,
+      runId,
+      definition: withResolutionDefaults(definition),
+      client,
+      setup,
+      byErp: new Map(couplings.map((coupling) => [coupling.erpId, coupling])),
+      byCrm: new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling])),
+      lookups,
+      counts: { toCrm: emptyCounts(), fromCrm: emptyCounts() },
+      errors: { toCrm: [], fromCrm: [] },
+      full: options.full === true,
+      ...(resolution && { resolution }),
+      depth,
+    };
+  }
+
+  /** Pairs for named records: ERP records by id, CRM rows by id (within the mapping's CRM filter). */
+  private async pairsOf(context: RunContext, selection: RecordSelection): Promise<Pair[]> {
+    const pairs = new Map<string, Pair>();
+    for (const erpId of selection.erpIds ?? []) {
+      const coupling = context.byErp.get(erpId);
+      pairs.set(`e:${erpId}`, { key: `e:${erpId}`, source: "erp", ...(coupling && { coupling }) });
+    }
+    const crmIds = (selection.crmIds ?? []).map((id) => id.toLowerCase());
+    // A coupled row is read as it is; an uncoupled one only if it is within the mapping's CRM filter.
+    const coupledIds = crmIds.filter((id) => context.byCrm.has(id));
+    const uncoupledIds = crmIds.filter((id) => !context.byCrm.has(id));
+    const rows = new Map<string, CrmRow>([
+      ...(coupledIds.length > 0 ? await this.crmRowsByIds(context, coupledIds, false) : []),
+      ...(uncoupledIds.length > 0 ? await this.crmRowsByIds(context, uncoupledIds, true) : []),
+    ]);
+    for (const crmId of crmIds) {
+      const coupling = context.byCrm.get(crmId);
+      const key = coupling ? `e:${coupling.erpId}` : `c:${crmId}`;
+      const row = rows.get(crmId);
+      if (!coupling && !row) continue; // not there, or outside the mapping's filter
+      const pair = pairs.get(key) ?? { key, source: "crm" as const, ...(coupling && { coupling }) };
+      pair.crm = row ?? "deleted";
+      pairs.set(key, pair);
+    }
+    const list = [...pairs.values()];
+    await this.complete(context, list, true);
+    return list;
+  }
+
+  /**
+   * Fills in what each pair still needs: the ERP record of a CRM change, the CRM row of a retried record
+   * (fetched fresh, in bulk), the ERP record a new CRM row matches (same email, same number).
+   */
+  private async complete(context: RunContext, pairs: Pair[], fetchCrm = false): Promise<void> {
+    const { definition } = context;
+    const needErp = pairs.filter((pair) => pair.erp === undefined && (pair.coupling || pair.key.startsWith("e:")));
+    await mapLimit(needErp, pointReadParallelism, async (pair) => {
+      const erpId = pair.coupling?.erpId ?? pair.key.slice(2);
+      pair.erp = (await this.init.erpRecords.get(context.company, definition.erpTable, erpId)) ?? "missing";
+    });
+    const needCrm = pairs.filter((pair) => pair.crm === undefined && (pair.issue || fetchCrm || (pair.coupling && definition.deletionConflictResolution === "restoreRecords" && pair.erp !== undefined && pair.erp !== "missing" && pair.erp.deleted)));
+    const crmIds = needCrm.map((pair) => pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined)).filter((id): id is string => id !== undefined);
+    if (crmIds.length > 0) {
+      const rows = await this.crmRowsByIds(context, crmIds, false);
+      for (const pair of needCrm) {
+        const crmId = (pair.coupling?.crmId ?? pair.key.slice(2)).toLowerCase();
+        const row = rows.get(crmId);
+        pair.crm = row ?? (pair.coupling ? "deleted" : undefined);
+      }
+    }
+    for (const pair of pairs) if (pair.crm === undefined && pair.coupling) pair.crm = "unchanged";
+
+    // An uncoupled CRM row first looks for its ERP record: the same match value, or the id a rerun would give it.
+    const uncoupledCrm = pairs.filter((pair) => !pair.coupling && pair.key.startsWith("c:") && pair.crm && typeof pair.crm === "object");
+    if (uncoupledCrm.length === 0 || definition.direction === "toCrm") return;
+    const coupledErpIds = new Set(context.byErp.keys());
+    let byMatch: Map<string, VersionedErpRecord> | undefined;
+    if (definition.matchOn && definition.matchOn.erp !== "id") {
+      byMatch = new Map();
+      for (const record of await this.init.erpRecords.changedSince(context.company, definition.erpTable, undefined)) {
+        const value = record.fields[definition.matchOn.erp];
+        if (!record.deleted && !coupledErpIds.has(record.id) && typeof value === "string" && value !== "") byMatch.set(value.toLowerCase(), record);
+      }
+    }
+    await mapLimit(uncoupledCrm, pointReadParallelism, async (pair) => {
+      const row = pair.crm as CrmRow;
+      const crmId = String(row[definition.crmKey]).toLowerCase();
+      let record: VersionedErpRecord | undefined;
+      if (definition.matchOn && byMatch) {
+        const value = row[definition.matchOn.crm];
+        if (typeof value === "string" && value !== "") record = byMatch.get(value.toLowerCase());
+        if (record) byMatch.delete(String(value).toLowerCase());
+      } else {
+        const matchValue = definition.matchOn ? row[definition.matchOn.crm] : undefined;
+        for (const candidate of [typeof matchValue === "string" && matchValue !== "" ? matchValue : undefined, erpIdFor(crmId)]) {
+          if (!candidate || coupledErpIds.has(candidate)) continue;
+          const found = await this.init.erpRecords.get(context.company, definition.erpTable, candidate);
+          if (found && !found.deleted) {
+            record = found;
+            break;
+          }
+        }
+      }
+      if (record && !coupledErpIds.has(record.id)) {
+        coupledErpIds.add(record.id);
+        // A match is a new coupling with no common past: the mapping's main direction settles differences.
+        pair.coupling = { erpId: record.id, crmId, pending: false };
+        pair.erp = record;
+      }
+    });
+  }
+
+  private async crmRowsByIds(context: RunContext, crmIds: string[], withFilter: boolean): Promise<Map<string, CrmRow>> {
+    const { definition, client } = context;
+    const rows = await client.retrieveByIds(definition.crmEntitySet, definition.crmKey, crmIds, {
+      select: [...crmColumns(definition), "modifiedon"],
+      ...(withFilter && definition.crmFilter && { filter: definition.crmFilter }),
+    });
+    return new Map(rows.map((row) => [String(row[definition.crmKey]).toLowerCase(), row]));
+  }
+
+  // ---------- planning and writing, wave by wave ----------
+
+  private async process(context: RunContext, pairs: Pair[], lease: Lease, options: MappingRunOptions | undefined): Promise<{ stoppedEarly: boolean }> {
+    const waveSize = this.init.config.SYNC_BATCH_SIZE * Math.max(1, this.init.config.SYNC_MAX_PARALLEL);
+    for (let start = 0; start < pairs.length; start += waveSize) {
+      if (options?.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error("The run was stopped.");
+      if (options?.deadline !== undefined && Date.now() >= options.deadline) return { stoppedEarly: true };
+      const wave = pairs.slice(start, start + waveSize);
+      let outcomes = wave.map((pair) => ({ pair, plan: this.plan(context, pair) }));
+      outcomes = await this.resolveLookupTargets(context, outcomes);
+      await this.apply(context, outcomes);
+      const stamps = wave.map((pair) => pair.erpStamp).filter((stamp): stamp is string => stamp !== undefined);
+      // The ERP feed comes in stamp order: everything up to the wave's last stamp is done.
+      if (options && !options.full && stamps.length > 0 && start + waveSize < pairs.length) await lease.save({ erpWatermark: stamps.sort().at(-1)! });
+      else await lease.renew();
+    }
+    return { stoppedEarly: false };
+  }
+
+  private plan(context: RunContext, pair: Pair): PairPlan {
+    const { definition } = context;
+    const erp: ErpSide | undefined = pair.erp === undefined ? undefined : pair.erp === "missing" || pair.erp.deleted ? { kind: "deleted" } : { kind: "present", fields: pair.erp.fields };
+    const crm: CrmSide | undefined = pair.crm === undefined ? undefined : pair.crm === "deleted" ? { kind: "deleted" } : pair.crm === "unchanged" ? { kind: "unchanged" } : { kind: "present", row: pair.crm };
+    if (!pair.coupling && definition.onlyCoupledRecords && !context.full) {
+      const present = (pair.erp && pair.erp !== "missing" && !pair.erp.deleted) || (pair.crm && typeof pair.crm === "object");
+      return present ? { action: "skip", reason: syncMessages.notCoupled } : { action: "none" };
+    }
+    return reconcile({
+      mapping: definition,
+      ...(pair.coupling && { coupling: pair.coupling }),
+      ...(erp && { erp }),
+      ...(crm && { crm }),
+      lookups: context.lookups,
+      ...(context.resolution && { resolution: context.resolution }),
+    });
+  }
+
+  /**
+   * Records deferred for a lookup whose target is not coupled: the targets are synchronized first where
+   * their mapping allows (once, not recursively), then the records are planned again.
+   */
+  private async resolveLookupTargets(context: RunContext, outcomes: Outcome[]): Promise<Outcome[]> {
+    const deferred = outcomes.filter((outcome) => outcome.plan.action === "defer");
+    if (deferred.length === 0 || context.depth > 0) return outcomes;
+    const targets = new Map<MappingName, { erpIds: Set<string>; crmIds: Set<string> }>();
+    for (const { plan } of deferred) {
+      for (const missing of (plan as Extract<PairPlan, { action: "defer" }>).missing) {
+        const entry = targets.get(missing.mapping) ?? { erpIds: new Set(), crmIds: new Set() };
+        if (missing.erpCode !== undefined) entry.erpIds.add(missing.erpCode);
+        if (missing.crmId !== undefined) entry.crmIds.add(missing.crmId);
+        targets.set(missing.mapping, entry);
+      }
+    }
+    let synchronized = false;
+    for (const [mapping, ids] of targets) {
+      if (mapping === context.name || !(await this.init.sync.mapping(context.company, mapping))) continue;
+      try {
+        await this.syncRecords(context.company, mapping, { erpIds: [...ids.erpIds], crmIds: [...ids.crmIds] }, { runId: context.runId, client: context.client, setup: context.setup, depth: context.depth + 1 });
+        synchronized = true;
+      } catch (error) {
+        // Busy or failing: the records stay deferred and are retried by the next run.
+        if (!(error instanceof MappingBusyError) && !(error instanceof DataverseRequestError)) throw error;
+      }
+    }
+    if (!synchronized) return outcomes;
+    context.lookups = await this.loadLookups(context.company, context.definition);
+    return outcomes.map((outcome) => (outcome.plan.action === "defer" ? { pair: outcome.pair, plan: this.plan(context, outcome.pair) } : outcome));
+  }
+
+  private async apply(context: RunContext, outcomes: Outcome[]): Promise<void> {
+    const { company, name, definition } = context;
+    const couplingUpdates = new Map<string, Coupling>();
+    const couplingRemovals: string[] = [];
+    const issueUpdates: SyncIssue[] = [];
+    const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
+    const now = this.clock().toISOString();
+    const direction = (pair: Pair): "toCrm" | "fromCrm" => (pair.source === "erp" ? "toCrm" : "fromCrm");
+    const sourceIds = (pair: Pair) => {
+      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
+      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
+      return { erpId, crmId, side: (erpId !== undefined ? "erp" : "crm") as SyncIssue["side"], sourceId: (erpId ?? crmId)! };
+    };
+    const resolved = (pair: Pair) => {
+      if (pair.issue) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
+    };
+    const report = (pair: Pair, kind: SyncIssue["kind"], reason: string, extra: Partial<SyncIssue> = {}) => {
+      const ids = sourceIds(pair);
+      const dir = direction(pair);
+      const attempts = (pair.issue?.attempts ?? 0) + (kind === "failed" ? 1 : 0);
+      const finalKind = kind === "failed" && attempts >= definition.maxAttempts ? "skipped" : kind;
+      context.counts[dir].failed++;
+      context.errors[dir].push({ sourceId: dir === "toCrm" ? (ids.erpId ?? ids.sourceId) : (ids.crmId ?? ids.sourceId), ...((dir === "toCrm" ? ids.crmId : ids.erpId) && { destinationId: (dir === "toCrm" ? ids.crmId : ids.erpId)! }), reason });
+      if (pair.issue && pair.issue.side !== ids.side) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
+      issueUpdates.push({
+        id: issueKey(name, ids.side, ids.sourceId),
+        company,
+        mapping: name,
+        side: ids.side,
+        sourceId: ids.sourceId,
+        ...(ids.erpId !== undefined && { erpId: ids.erpId }),
+        ...(ids.crmId !== undefined && { crmId: ids.crmId }),
+        kind: finalKind,
+        attempts,
+        reason,
+        direction: dir,
+        firstAt: pair.issue?.firstAt ?? now,
+        lastAt: now,
+        runId: context.runId,
+        ...extra,
+      });
+    };
+
+    const writes: { pair: Pair; plan: Extract<PairPlan, { action: "write" }>; crmId?: string; erpId?: string; crmOk: boolean; erpOk: boolean }[] = [];
+    for (const { pair, plan } of outcomes) {
+      switch (plan.action) {
+        case "none":
+          resolved(pair);
+          break;
+        case "skip":
+          context.counts[direction(pair)].skipped++;
+          resolved(pair);
+          break;
+        case "defer":
+          report(pair, "deferred", plan.reason);
+          break;
+        case "fail":
+          report(pair, "failed", plan.reason);
+          break;
+        case "conflict":
+          report(pair, "conflict", plan.reason, { conflicts: plan.conflicts });
+          break;
+        case "removeCoupling": {
+          const coupling = pair.coupling!;
+          couplingRemovals.push(coupling.erpId);
+          context.byErp.delete(coupling.erpId);
+          context.byCrm.delete(coupling.crmId.toLowerCase());
+          context.counts[pair.crm === "deleted" ? "fromCrm" : "toCrm"].deleted++;
+          resolved(pair);
+          break;
+        }
+        case "write":
+          writes.push({ pair, plan, crmOk: true, erpOk: true });
+          break;
+      }
+    }
+
+    // CRM creates get their id before the write, recorded as a pending coupling: a rerun after a crash upserts the same row.
+    const pending: Coupling[] = [];
+    for (const write of writes) {
+      if (!write.plan.createCrm) continue;
+      const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? this.newId()).toLowerCase();
+      write.plan.toCrm![definition.crmKey] = crmId;
+      write.crmId = crmId;
+      const erpId = sourceIds(write.pair).erpId!;
+      if (!write.pair.coupling?.pending || write.pair.coupling.crmId !== crmId) pending.push({ erpId, crmId, pending: true });
+    }
+    if (pending.length > 0) await this.init.couplings.save(company, name, pending);
+
+    const crmFailures = await this.writeCrm(context, writes.filter((write) => write.plan.toCrm));
+    for (const write of writes) {
+      const failure = crmFailures.get(write);
+      if (failure) {
+        write.crmOk = false;
+        report(write.pair, "failed", failure);
+      }
+    }
+    const erpFailures = await this.writeErp(context, writes.filter((write) => write.crmOk && write.plan.toErp));
+    for (const write of writes) {
+      if (!write.crmOk) continue;
+      const failure = erpFailures.get(write);
+      if (failure) {
+        write.erpOk = false;
+        report(write.pair, failure.race ? "deferred" : "failed", failure.reason);
+      }
+    }
+
+    for (const write of writes) {
+      if (!write.crmOk) continue;
+      const { pair, plan } = write;
+      const ids = sourceIds(pair);
+      const erpId = write.erpId ?? ids.erpId!;
+      const crmId = (write.crmId ?? ids.crmId!).toLowerCase();
+      // A new ERP record that could not be written makes no coupling; the CRM row is tried again.
+      if (!write.erpOk && plan.createErp) continue;
+      // What the ERP did not take keeps its old synchronized value, so the change is seen again.
+      const synced = { ...plan.synced };
+      if (!write.erpOk) {
+        for (const key of Object.keys(plan.toErp ?? {})) {
+          if (pair.coupling?.synced && key in pair.coupling.synced) synced[key] = pair.coupling.synced[key];
+          else delete synced[key];
+        }
+      }
+      const coupling: Coupling = { erpId, crmId, pending: false, synced, ...(pair.erpStamp && { erpModifiedAt: pair.erpStamp }) };
+      const before = pair.coupling;
+      const changed = !before || before.pending || before.crmId.toLowerCase() !== crmId || JSON.stringify(before.synced) !== JSON.stringify(synced);
+      if (changed) couplingUpdates.set(erpId, coupling);
+      context.byErp.set(erpId, coupling);
+      context.byCrm.set(crmId, coupling);
+      if (write.erpOk) resolved(pair);
+      const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
+      if (plan.createCrm) context.counts.toCrm.inserted++;
+      else if (toCrmColumns.length > 0) context.counts.toCrm.modified++;
+      if (write.erpOk && plan.toErp) {
+        if (plan.createErp) context.counts.fromCrm.inserted++;
+        else context.counts.fromCrm.modified++;
+      }
+      if (!plan.createCrm && !plan.createErp && toCrmColumns.length === 0 && !plan.toErp) context.counts[direction(pair)].unchanged++;
+    }
+
+    await this.init.couplings.save(company, name, [...couplingUpdates.values()]);
+    if (couplingRemovals.length > 0) await this.init.couplings.remove(company, name, couplingRemovals);
+    const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));
+    await this.init.issues.save(company, name, issueUpdates);
+    await this.init.issues.remove(
+      company,
+      name,
+      dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))),
+    );
+  }
+
+  /**
+   * Creates as UpsertMultiple with the ids chosen up front, updates as UpdateMultiple (only the changed
+   * columns); chunks run in parallel. A chunk Dataverse refuses is retried row by row to find the failing
+   * rows; throttling and outages propagate (the run fails and is retried later).
+   */
+  private async writeCrm<T extends { plan: Extract<PairPlan, { action: "write" }> }>(context: RunContext, writes: T[]): Promise<Map<T, string>> {
+    const { definition, client } = context;
     const size = this.init.config.SYNC_BATCH_SIZE;
-    const chunks: { create: boolean; writes: CrmWrite[] }[] = [];
+    const chunks: { create: boolean; writes: T[] }[] = [];
     for (const create of [true, false]) {
-      const selected = writes.filter((write) => write.create === create);
+      const selected = writes.filter((write) => write.plan.createCrm === create && Object.keys(write.plan.toCrm!).some((column) => column !== definition.crmKey || create));
       for (let start = 0; start < selected.length; start += size) chunks.push({ create, writes: selected.slice(start, start + size) });
     }
-    const succeeded: CrmWrite[] = [];
-    const failed: Failure[] = [];
+    const failures = new Map<T, string>();
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
-          if (chunk.create) await client.upsertMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.row));
-          else await client.updateMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.row));
-          succeeded.push(...chunk.writes);
+          if (chunk.create) await client.upsertMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.plan.toCrm!));
+          else await client.updateMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.plan.toCrm!));
         } catch (error) {
           if (!isRowError(error)) throw error;
-          for (const write of chunk.writes) {
+          await mapLimit(chunk.writes, 4, async (write) => {
+            const { [definition.crmKey]: id, ...values } = write.plan.toCrm!;
             try {
-              const { [definition.crmKey]: _key, ...values } = write.row;
-              if (write.create) await client.upsert(definition.crmEntitySet, write.crmId, values);
-              else await client.update(definition.crmEntitySet, write.crmId, values);
-              succeeded.push(write);
+              if (chunk.create) await client.upsert(definition.crmEntitySet, String(id), values);
+              else await client.update(definition.crmEntitySet, String(id), values);
             } catch (single) {
               if (!isRowError(single)) throw single;
-              const reason = single instanceof DataverseRequestError && single.status === 404 ? syncMessages.coupledToDeletedCrm(definition.crmEntitySet) : (single as Error).message;
-              failed.push({ sourceId: write.erpId, destinationId: write.crmId, reason });
+              failures.set(write, single instanceof DataverseRequestError && single.status === 404 ? syncMessages.coupledToDeletedCrm(definition.crmEntitySet) : (single as Error).message);
             }
-          }
+          });
         }
       }),
     );
-    return { succeeded, failed };
+    return failures;
+  }
+
+  /** ERP writes: each only if the record did not change since it was read (a race is retried, not lost). */
+  private async writeErp<T extends { pair: Pair; plan: Extract<PairPlan, { action: "write" }>; erpId?: string }>(context: RunContext, writes: T[]): Promise<Map<T, { reason: string; race: boolean }>> {
+    const { definition, company } = context;
+    const schema = erpSchemas[definition.erpTable];
+    const failures = new Map<T, { reason: string; race: boolean }>();
+    const prepared: { write: T; fields: ErpFields; etag?: string }[] = [];
+    for (const write of writes) {
+      const current = write.pair.erp && write.pair.erp !== "missing" && !write.pair.erp.deleted ? write.pair.erp : undefined;
+      const merged: Record<string, unknown> = { ...(write.plan.createErp ? {} : (current?.fields ?? {})) };
+      for (const [key, value] of Object.entries(write.plan.toErp!)) {
+        if (value === null || value === undefined) delete merged[key];
+        else merged[key] = value;
+      }
+      const parsed = schema.safeParse(merged);
+      if (!parsed.success) {
+        failures.set(write, { reason: parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "), race: false });
+        continue;
+      }
+      write.erpId = (parsed.data as ErpFields).id;
+      const etag = write.pair.erp && write.pair.erp !== "missing" ? write.pair.erp.etag : undefined;
+      prepared.push({ write, fields: parsed.data as ErpFields, ...(etag && { etag }) });
+    }
+    const { written, conflicts } = await this.init.erpRecords.writeFromSync(company, definition.erpTable, prepared.map(({ fields, etag }) => ({ fields, ...(etag && { etag }) })));
+    void written;
+    const lost = new Set(conflicts);
+    for (const { write, fields } of prepared) {
+      if (lost.has(fields.id)) failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
+    }
+    return failures;
+  }
+
+  private async writeLogs(context: RunContext, started: Date, stoppedEarly: boolean): Promise<SyncLogEntry[]> {
+    const logs: SyncLogEntry[] = [];
+    const directions: ("toCrm" | "fromCrm")[] = context.definition.direction === "both" ? ["toCrm", "fromCrm"] : [context.definition.direction];
+    for (const direction of directions) {
+      const counts = context.counts[direction];
+      const finished = this.clock();
+      const log: SyncLogEntry = {
+        id: SyncLogRepository.newLogId(started, context.runId + (context.depth > 0 ? `-${context.name.replace(/[^A-Z0-9]+/gi, "")}` : ""), direction),
+        runId: context.runId,
+        mapping: context.name,
+        direction,
+        startedAt: started.toISOString(),
+        finishedAt: finished.toISOString(),
+        ...counts,
+        message: stoppedEarly
+          ? "The run stopped at its time budget; the next run continues where it stopped."
+          : counts.failed > 0
+            ? `${counts.failed} record(s) failed; see the errors of this run.`
+            : "Completed.",
+      };
+      await this.init.logs.write(context.company, log, context.errors[direction]);
+      logs.push(log);
+    }
+    return logs;
   }
 
   private async loadLookups(company: string, definition: MappingDefinition): Promise<Lookups> {
@@ -299,33 +681,85 @@ export class SyncRunner {
     const lookups: Lookups = {};
     await Promise.all(
       names.map(async (mapping) => {
-        const couplings = await this.init.couplings.load(company, mapping);
+        const couplings = (await this.init.couplings.load(company, mapping)).filter((coupling) => !coupling.pending);
         lookups[mapping] = {
-          toCrm: new Map(couplings.filter((coupling) => !coupling.pending).map((coupling) => [coupling.erpId, coupling.crmId])),
-          toErp: new Map(couplings.filter((coupling) => !coupling.pending).map((coupling) => [coupling.crmId.toLowerCase(), coupling.erpId])),
+          toCrm: new Map(couplings.map((coupling) => [coupling.erpId, coupling.crmId.toLowerCase()])),
+          toErp: new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling.erpId])),
         };
       }),
     );
     return lookups;
   }
 
-  private logEntry(runId: string, mapping: string, direction: "toCrm" | "fromCrm", started: Date, counts: SyncCounts, stoppedEarly: boolean): SyncLogEntry {
-    const finished = this.clock();
-    return {
-      id: SyncLogRepository.newLogId(started, runId, direction),
-      runId,
-      mapping,
-      direction,
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      ...counts,
-      message: stoppedEarly
-        ? "The run stopped at its time budget; the next run continues where it stopped."
-        : counts.failed > 0
-          ? `${counts.failed} record(s) failed; see the errors of this run.`
-          : "Completed.",
-    };
+  // ---------- the mapping's lease ----------
+
+  private async acquire(company: string, name: string, runId: string, waitMs: number): Promise<Lease> {
+    const until = Date.now() + waitMs;
+    for (;;) {
+      const stored = await this.init.sync.mapping(company, name);
+      if (!stored) throw new Error(`Company ${company} has no mapping ${name}.`);
+      const now = this.clock().getTime();
+      const held = stored.value.runLeaseOwner && stored.value.runLeaseOwner !== this.leaseOwner(runId) && Date.parse(stored.value.runLeaseExpiresAt ?? "") > now;
+      if (!held) {
+        const state: StoredMapping = { ...stored.value, runLeaseOwner: this.leaseOwner(runId), runLeaseExpiresAt: new Date(now + leaseMs).toISOString() };
+        try {
+          const etag = await this.init.sync.saveMapping(state, stored.etag);
+          return new Lease(this.init.sync, state, etag, () => this.clock().getTime());
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError)) throw error;
+        }
+      }
+      if (Date.now() >= until) throw new MappingBusyError(name);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
+
+  private leaseOwner(runId: string): string {
+    return `${this.owner}/${runId}`;
+  }
+
+  private async release(lease: Lease): Promise<void> {
+    await lease.save({ runLeaseOwner: undefined, runLeaseExpiresAt: undefined });
+  }
+}
+
+/** A run's hold on its mapping row; every save renews it and goes through the row's ETag. */
+class Lease {
+  constructor(
+    private readonly sync: SyncRepository,
+    public state: StoredMapping,
+    private etag: string,
+    private readonly now: () => number,
+  ) {}
+
+  async save(change: Partial<StoredMapping>): Promise<void> {
+    const next: StoredMapping = { ...this.state, ...change };
+    if (next.runLeaseOwner) next.runLeaseExpiresAt = new Date(this.now() + leaseMs).toISOString();
+    for (const [key, value] of Object.entries(change)) if (value === undefined) delete (next as unknown as Record<string, unknown>)[key];
+    this.etag = await this.sync.saveMapping(next, this.etag);
+    this.state = next;
+  }
+
+  renew(): Promise<void> {
+    return this.save({});
+  }
+}
+
+/** Default mappings stored before the conflict settings existed get BC's defaults. */
+function withResolutionDefaults(definition: MappingDefinition): MappingDefinition {
+  const fallback = defaultMappings.find((mapping) => mapping.name === definition.name);
+  return {
+    ...definition,
+    updateConflictResolution: definition.updateConflictResolution ?? "none",
+    deletionConflictResolution: definition.deletionConflictResolution ?? "none",
+    maxAttempts: definition.maxAttempts ?? fallback?.maxAttempts ?? 5,
+  };
+}
+
+/** A change stamp (`ISO-sequence`) moved back by the lag, to read late commits again. */
+function lagged(stamp: string): string {
+  const time = Date.parse(stamp.slice(0, 24));
+  return Number.isNaN(time) ? stamp : `${new Date(time - watermarkLagMs).toISOString()}-000000`;
 }
 
 /** Errors that belong to rows (bad data, a deleted row) rather than to the service. */
@@ -333,6 +767,21 @@ function isRowError(error: unknown): boolean {
   return error instanceof DataverseRequestError && error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 403 && error.status !== 429;
 }
 
+async function mapLimit<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
+}
+
+function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
+  return [...new Map(keys.map((key) => [`${key.side}~${key.sourceId}`, key])).values()];
+}
+
 export function describeCounts(counts: SyncCounts): string {
   return `${counts.inserted} inserted, ${counts.modified} modified, ${counts.deleted} deleted, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`;
 }
+
+export type { MissingTarget };

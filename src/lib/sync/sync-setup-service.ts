@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { conflict, notFound } from "../http/problem";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncRepository } from "../storage/sync-repository";
@@ -9,6 +10,7 @@ export const syncSetupMessages = {
   confirmReplace:
     "This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { \"confirm\": true } to go ahead.",
   completed: "The default setup for Dynamics 365 for Sales synchronization has completed successfully.",
+  inProgress: "The default synchronization setup is being installed for this company by another request. Try again when it has finished.",
 } as const;
 
 /** Default synchronization setup (BEHAVIOUR §5) and the job controls used by enable/disable. */
@@ -19,9 +21,20 @@ export class SyncSetupService {
     requireCompany(company);
     const setup = await this.init.setups.get(company);
     if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    // Two installs at once would delete each other's rows: one goes ahead, the others are told to wait.
+    const owner = randomUUID();
+    if (!(await this.init.sync.tryLock(company, "default-setup", owner, 60_000))) throw conflict(syncSetupMessages.inProgress);
+    try {
+      return await this.install(company, setup.value.isEnabled, options);
+    } finally {
+      await this.init.sync.unlock(company, "default-setup", owner);
+    }
+  }
+
+  private async install(company: string, isEnabled: boolean, options: { confirm?: boolean }): Promise<{ message: string; mappings: number; jobs: JobEntry[] }> {
     if (!options.confirm && (await this.init.sync.hasMappings(company))) throw conflict(syncSetupMessages.confirmReplace);
     const now = (this.init.clock?.() ?? new Date()).toISOString();
-    const status = setup.value.isEnabled ? "Ready" : "On Hold";
+    const status = isEnabled ? "Ready" : "On Hold";
     const mappings: StoredMapping[] = defaultMappings.map((definition) => ({ company, name: definition.name, definitionJson: JSON.stringify(definition) }));
     const jobs: JobEntry[] = [
       ...defaultMappings.map(
