@@ -77,6 +77,8 @@ export function checkWrite(table: TableMetadata, body: Row, kind: WriteKind, res
 export function checkRequired(table: TableMetadata, row: Row): void {
   for (const attribute of table.attributes) {
     if (attribute.requiredLevel !== "SystemRequired" || !attribute.isValidForCreate || attribute.logicalName === table.primaryIdAttribute) continue;
+    // State and status always get the table's initial values when not given.
+    if (attribute.type === "State" || attribute.type === "Status") continue;
     const property = isLookup(attribute) ? `_${attribute.logicalName}_value` : attribute.logicalName;
     if (row[property] === undefined || row[property] === null || row[property] === "") {
       throw new DataverseError(400, "0x80040200", `Attribute '${attribute.logicalName}' of entity '${table.logicalName}' is required and cannot be empty (it is SystemRequired).`);

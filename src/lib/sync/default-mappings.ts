@@ -26,6 +26,8 @@ export interface FieldMapping {
   lookup?: { mapping: MappingName; entitySet: string; navigation: string; required?: boolean };
   /** Sent when the CRM row is created only: Dataverse does not let it change afterwards (not valid for update). */
   createOnly?: boolean;
+  /** Not valid for create in Dataverse (e.g. invoice totals): sent in an update right after the row is created. */
+  afterCreate?: boolean;
 }
 
 /** BC's "Integration Update Conflict Resolution": when both sides changed the same field. */
@@ -273,9 +275,10 @@ export const defaultMappings: readonly MappingDefinition[] = [
     minutesBetweenRuns: 30,
     dependencyOrder: 9,
     fields: [
-      toCrm("id", "invoicenumber"),
+      // invoicenumber can be set only on create; totalamount only by an update (Dataverse computes it otherwise).
+      { ...toCrm("id", "invoicenumber"), createOnly: true },
       toCrm("description", "name"),
-      toCrm("amount", "totalamount"),
+      { ...toCrm("amount", "totalamount"), afterCreate: true },
       toCrm("dueDate", "duedate"),
       { ...toCrm("customerNo", "_customerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "customerid_account" } },
     ],

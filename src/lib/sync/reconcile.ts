@@ -51,7 +51,7 @@ export interface MissingTarget {
 export type PairPlan =
   | { action: "none" }
   | { action: "skip"; reason: string }
-  | { action: "write"; toCrm?: CrmRow; toErp?: Record<string, unknown>; createCrm: boolean; createErp: boolean; synced: SyncedValues }
+  | { action: "write"; toCrm?: CrmRow; toErp?: Record<string, unknown>; createCrm: boolean; createErp: boolean; synced: SyncedValues; afterCreate?: CrmRow }
   | { action: "conflict"; conflicts: FieldConflict[]; reason: string }
   | { action: "defer"; missing: MissingTarget[]; reason: string }
   | { action: "fail"; reason: string }
@@ -215,6 +215,7 @@ function createInCrm(input: PairInput, fields: ErpFields, crmId?: string): PairP
   const { mapping, lookups, coupling } = input;
   if (mapping.direction === "fromCrm" || !matchesErpFilter(fields, mapping)) return { action: "none" };
   const row: CrmRow = { ...mapping.crmDefaults };
+  const afterCreate: CrmRow = {};
   const synced: SyncedValues = {};
   const missing: MissingTarget[] = [];
   for (const field of mapping.fields) {
@@ -227,13 +228,20 @@ function createInCrm(input: PairInput, fields: ErpFields, crmId?: string): PairP
     const columns = crmColumnsOf(field, value, lookups);
     if ("missing" in columns) missing.push(columns.missing);
     else {
-      Object.assign(row, columns.columns);
+      Object.assign(field.afterCreate ? afterCreate : row, columns.columns);
       synced[field.erp] = value;
     }
   }
   if (missing.length > 0) return deferral(mapping, missing);
   const id = crmId ?? coupling?.crmId;
-  return { action: "write", toCrm: id ? { ...row, [mapping.crmKey]: id } : row, createCrm: true, createErp: false, synced };
+  return {
+    action: "write",
+    toCrm: id ? { ...row, [mapping.crmKey]: id } : row,
+    createCrm: true,
+    createErp: false,
+    synced,
+    ...(Object.keys(afterCreate).length > 0 && { afterCreate }),
+  };
 }
 
 /** An uncoupled CRM row: a new ERP record; its id is the mapped CRM value (the product number) when the mapping has one. */
@@ -280,7 +288,7 @@ export function erpIdFor(crmId: string): string {
 
 /** The columns to $select on the CRM side. */
 export function crmColumns(mapping: MappingDefinition): string[] {
-  const columns = new Set<string>([mapping.crmKey, "modifiedon"]);
+  const columns = new Set<string>([mapping.crmKey, "modifiedon", "_modifiedby_value"]);
   for (const field of mapping.fields) if (field.direction !== "toCrm" && !field.createOnly) columns.add(field.crm);
   if (mapping.matchOn) columns.add(mapping.matchOn.crm);
   return [...columns];

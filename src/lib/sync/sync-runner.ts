@@ -108,6 +108,8 @@ interface RunContext {
   full: boolean;
   resolution?: UpdateConflictResolution;
   depth: number;
+  /** Named records (synchronize now, restore, resolve): skipped ones are tried too. */
+  targeted: boolean;
 }
 
 /**
@@ -144,7 +146,7 @@ export class SyncRunner {
     const runId = options.runId ?? randomUUID();
     const lease = await this.acquire(company, name, runId, options.waitForLeaseMs ?? 0);
     try {
-      const context = await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0);
+      const context = { ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)), targeted: true };
       const started = this.clock();
       const pairs = await this.pairsOf(context, selection);
       await this.process(context, pairs, lease, undefined);
@@ -200,6 +202,7 @@ export class SyncRunner {
       return pair;
     };
     // The retry list first, then deletions, then the ERP feed in stamp order, then CRM rows in modifiedon order.
+    const heldBack = new Map(issues.filter((issue) => !retriedKinds.includes(issue.kind)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
     for (const issue of issues) {
       if (!retriedKinds.includes(issue.kind)) continue;
       const coupling = issue.side === "erp" ? context.byErp.get(issue.sourceId) : context.byCrm.get(issue.sourceId);
@@ -212,12 +215,24 @@ export class SyncRunner {
       pair.erp = change;
       pair.erpStamp = change.modifiedAt;
     }
+    const integrationUserId = (context.setup.connectionUserId ?? (await client.whoAmI()).UserId).toLowerCase();
     for (const row of crmRows) {
       const crmId = String(row[definition.crmKey]).toLowerCase();
       if (deletedCrm.has(crmId)) continue;
       const coupling = context.byCrm.get(crmId);
+      // An uncoupled row the integration user wrote last belongs to another ERP company synchronized with this
+      // organization (or to a run that crashed before its coupling, which a pending coupling covers): not ours.
+      if (!coupling && String(row._modifiedby_value ?? "").toLowerCase() === integrationUserId) continue;
       const pair = pairFor(coupling, coupling?.erpId, crmId, "crm");
       if (pair.crm !== "deleted") pair.crm = row;
+    }
+    // Skipped records and open conflicts seen in the feeds keep their row (a skipped one is not even tried).
+    for (const pair of pairs.values()) {
+      if (pair.issue) continue;
+      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
+      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
+      const issue = (erpId !== undefined && heldBack.get(`erp:${erpId}`)) || (crmId !== undefined && heldBack.get(`crm:${crmId.toLowerCase()}`)) || undefined;
+      if (issue) pair.issue = issue;
     }
     await this.complete(context, [...pairs.values()]);
 
@@ -258,6 +273,7 @@ export class SyncRunner {
       full: options.full === true,
       ...(resolution && { resolution }),
       depth,
+      targeted: false,
     };
   }
 
@@ -284,6 +300,13 @@ export class SyncRunner {
       const pair = pairs.get(key) ?? { key, source: "crm" as const, ...(coupling && { coupling }) };
       pair.crm = row ?? "deleted";
       pairs.set(key, pair);
+    }
+    const issues = new Map((await this.init.issues.list(context.company, context.name)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
+    for (const pair of pairs.values()) {
+      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
+      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
+      const issue = (erpId !== undefined && issues.get(`erp:${erpId}`)) || (crmId !== undefined && issues.get(`crm:${crmId.toLowerCase()}`)) || undefined;
+      if (issue) pair.issue = issue;
     }
     const list = [...pairs.values()];
     await this.complete(context, list, true);
@@ -385,6 +408,7 @@ export class SyncRunner {
     const { definition } = context;
     const erp: ErpSide | undefined = pair.erp === undefined ? undefined : pair.erp === "missing" || pair.erp.deleted ? { kind: "deleted" } : { kind: "present", fields: pair.erp.fields };
     const crm: CrmSide | undefined = pair.crm === undefined ? undefined : pair.crm === "deleted" ? { kind: "deleted" } : pair.crm === "unchanged" ? { kind: "unchanged" } : { kind: "present", row: pair.crm };
+    if (pair.issue?.kind === "skipped" && !context.targeted) return { action: "skip", reason: pair.issue.reason };
     if (!pair.coupling && definition.onlyCoupledRecords && !context.full) {
       const present = (pair.erp && pair.erp !== "missing" && !pair.erp.deleted) || (pair.crm && typeof pair.crm === "object");
       return present ? { action: "skip", reason: syncMessages.notCoupled } : { action: "none" };
@@ -447,9 +471,9 @@ export class SyncRunner {
     const resolved = (pair: Pair) => {
       if (pair.issue) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
     };
-    const report = (pair: Pair, kind: SyncIssue["kind"], reason: string, extra: Partial<SyncIssue> = {}) => {
+    const report = (pair: Pair, kind: SyncIssue["kind"], reason: string, extra: Partial<SyncIssue> = {}, towards?: "toCrm" | "fromCrm") => {
       const ids = sourceIds(pair);
-      const dir = direction(pair);
+      const dir = towards ?? direction(pair);
       const attempts = (pair.issue?.attempts ?? 0) + (kind === "failed" ? 1 : 0);
       const finalKind = kind === "failed" && attempts >= definition.maxAttempts ? "skipped" : kind;
       context.counts[dir].failed++;
@@ -482,13 +506,14 @@ export class SyncRunner {
           break;
         case "skip":
           context.counts[direction(pair)].skipped++;
-          resolved(pair);
+          if (pair.issue?.kind !== "skipped") resolved(pair);
           break;
         case "defer":
-          report(pair, "deferred", plan.reason);
+          report(pair, "deferred", plan.reason, {}, plan.missing[0]!.erpCode !== undefined ? "toCrm" : "fromCrm");
           break;
         case "fail":
-          report(pair, "failed", plan.reason);
+          // A deletion: noticed on the side where the row is gone.
+          report(pair, "failed", plan.reason, {}, pair.crm === "deleted" ? "fromCrm" : pair.erp === "missing" || pair.erp?.deleted === true ? "toCrm" : undefined);
           break;
         case "conflict":
           report(pair, "conflict", plan.reason, { conflicts: plan.conflicts });
@@ -521,11 +546,16 @@ export class SyncRunner {
     if (pending.length > 0) await this.init.couplings.save(company, name, pending);
 
     const crmFailures = await this.writeCrm(context, writes.filter((write) => write.plan.toCrm));
+    // Columns Dataverse takes only in an update go right after their row was created.
+    const followUps = writes
+      .filter((write) => write.plan.afterCreate && !crmFailures.has(write))
+      .map((write) => ({ write, plan: { ...write.plan, createCrm: false, toCrm: { ...write.plan.afterCreate, [definition.crmKey]: write.plan.toCrm![definition.crmKey] } } }));
+    for (const [followUp, reason] of await this.writeCrm(context, followUps)) crmFailures.set(followUp.write, reason);
     for (const write of writes) {
       const failure = crmFailures.get(write);
       if (failure) {
         write.crmOk = false;
-        report(write.pair, "failed", failure);
+        report(write.pair, "failed", failure, {}, "toCrm");
       }
     }
     const erpFailures = await this.writeErp(context, writes.filter((write) => write.crmOk && write.plan.toErp));
@@ -534,7 +564,7 @@ export class SyncRunner {
       const failure = erpFailures.get(write);
       if (failure) {
         write.erpOk = false;
-        report(write.pair, failure.race ? "deferred" : "failed", failure.reason);
+        report(write.pair, failure.race ? "deferred" : "failed", failure.reason, {}, "fromCrm");
       }
     }
 
