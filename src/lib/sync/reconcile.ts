@@ -220,7 +220,12 @@ function createInCrm(input: PairInput, fields: ErpFields, crmId?: string): PairP
   const missing: MissingTarget[] = [];
   for (const field of mapping.fields) {
     const value = erpValue(fields, field);
-    if (value === absent || !toCrmAllowed(mapping, field)) continue;
+    if (!toCrmAllowed(mapping, field)) continue;
+    // A new row has nothing in a column it was not sent: that is the common starting point of the field.
+    if (value === absent) {
+      if (!(field.crm in mapping.crmDefaults)) synced[field.erp] = null;
+      continue;
+    }
     if (value === null && field.lookup) {
       synced[field.erp] = null;
       continue;
@@ -258,7 +263,10 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
       missing.push(value.missing);
       continue;
     }
-    if (value.value === null) continue;
+    if (value.value === null) {
+      synced[field.erp] = null;
+      continue;
+    }
     fields[field.erp] = value.value;
     synced[field.erp] = value.value;
   }
