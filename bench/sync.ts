@@ -68,6 +68,10 @@ async function main(): Promise<void> {
     };
 
     const initial = await measure(`initial sync, ${customers} customers ERP -> CRM`, customers);
+    // The first run after a sync reads back that sync's own writes once (the CRM feed does not filter them out,
+    // so a user's edit racing a write is never lost); after that, a run with nothing to do is what every timer
+    // tick costs.
+    const readBack = await measure("next run (reads back its own writes once)", 0);
     const idle = await measure("run with 0 changes", 0);
 
     const changed = seed.slice(0, changes).map((record) => ({ ...record, city: "Bergen" }));
@@ -85,7 +89,7 @@ async function main(): Promise<void> {
     const byExecutionTime = limits.executionTimeMsPerWindow / perRecordMs / limits.windowSeconds;
     const bound = Math.min(byLatency, byRequestLimit, byExecutionTime);
 
-    const rows = [initial, idle, mixed].map((figures) => ({
+    const rows = [initial, readBack, idle, mixed].map((figures) => ({
       run: figures.run,
       "records/s": figures.records > 0 ? Math.round(figures.records / figures.seconds) : "-",
       seconds: figures.seconds.toFixed(2),
@@ -105,7 +109,7 @@ async function main(): Promise<void> {
       ["at most 0.02 Dataverse requests per record on the initial sync", initial.dataverseRequests / initial.records <= 0.02],
       ["at least 1,000 records/s on the initial sync", initialRate >= 1000],
       ["a 0-change run costs at most one Dataverse request per direction", idle.dataverseRequests <= 2],
-      ["0 failed records under all three service protection limits", [initial, idle, mixed].every((figures) => figures.failed === 0)],
+      ["0 failed records under all three service protection limits", [initial, readBack, idle, mixed].every((figures) => figures.failed === 0)],
     ] as const;
     console.log("");
     for (const [target, met] of checks) console.log(`${met ? "PASS" : "FAIL"}  ${target}`);

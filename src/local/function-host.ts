@@ -107,7 +107,12 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     url,
     async processQueues() {
       let handled = 0;
-      for (const poller of pollers) handled += await poller.poll();
+      for (const poller of pollers) {
+        // A background receive may have started before the caller queued its message and come back empty:
+        // joining it is not enough. Let it finish, then receive afresh until nothing is waiting.
+        handled += await poller.poll();
+        for (let received = await poller.poll(); received > 0; received = await poller.poll()) handled += received;
+      }
       return handled;
     },
     async fireTimer(name) {

@@ -160,7 +160,8 @@ export class SyncRunner {
   // ---------- the run ----------
 
   private async run(company: string, name: string, runId: string, lease: Lease, options: MappingRunOptions): Promise<MappingRunResult> {
-    const context = await this.context(company, name, runId, lease.state, options, undefined, 0);
+    // Couplings are read only when there is something to do: a run with no changes costs the same at any size.
+    const context = await this.context(company, name, runId, lease.state, { ...options, withoutCouplings: true }, undefined, 0);
     const { definition, client } = context;
     const started = this.clock();
     const full = options.full === true;
@@ -168,7 +169,7 @@ export class SyncRunner {
 
     const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
     const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
-    const [erpChanges, crmRows, tracked, issues] = await Promise.all([
+    const [erpChanges, crmRows, delta, issues] = await Promise.all([
       this.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
       definition.direction === "toCrm"
         ? Promise.resolve([] as CrmRow[])
@@ -178,9 +179,21 @@ export class SyncRunner {
             orderBy: "modifiedon asc",
             pageSize: crmPageSize,
           }),
-      context.byCrm.size > 0 ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink) : Promise.resolve(undefined),
+      state.crmDeltaLink ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink) : Promise.resolve(undefined),
       this.init.issues.list(company, name),
     ]);
+    const quiet = erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
+    if (quiet && state.crmDeltaLink) {
+      const logs = await this.writeLogs(context, started, false);
+      await lease.save({ ...(delta && { crmDeltaLink: delta.deltaLink }), lastSyncAt: this.clock().toISOString(), lastSyncResult: logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ") });
+      return { mapping: name, runId, logs, stoppedEarly: false };
+    }
+    const [couplings, lookups] = await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
+    context.byErp = new Map(couplings.map((coupling) => [coupling.erpId, coupling]));
+    context.byCrm = new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling]));
+    context.lookups = lookups;
+    // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
+    const tracked = delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
 
     // CRM rows of coupled records that are gone: from the delta link, or (first time) absent from the full list.
     const deletedCrm = new Set<string>();
@@ -252,12 +265,20 @@ export class SyncRunner {
     return { mapping: name, runId, logs, stoppedEarly };
   }
 
-  private async context(company: string, name: string, runId: string, state: StoredMapping, options: MappingRunOptions, resolution: UpdateConflictResolution | undefined, depth: number): Promise<RunContext> {
+  private async context(
+    company: string,
+    name: string,
+    runId: string,
+    state: StoredMapping,
+    options: MappingRunOptions & { withoutCouplings?: boolean },
+    resolution: UpdateConflictResolution | undefined,
+    depth: number,
+  ): Promise<RunContext> {
     const definition = JSON.parse(state.definitionJson) as MappingDefinition;
     const setup = options.setup ?? (await this.init.setups.get(company))?.value;
     if (!setup) throw new Error(`Company ${company} has no connection setup.`);
     const client = options.client ?? (await this.init.connector.client(setup));
-    const [couplings, lookups] = await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
+    const [couplings, lookups] = options.withoutCouplings ? [[], {}] : await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
     return {
       company,
       name,
