@@ -15,9 +15,12 @@ param namePrefix string = 'd365conn'
 @description('Tags for every resource.')
 param tags object = {}
 
-@description('Node.js version of the function app.')
-@allowed(['20', '22'])
-param nodeVersion string = '20'
+@description('Node.js version of the function app (Node.js 20 is past its end of life).')
+@allowed(['22'])
+param nodeVersion string = '22'
+
+@description('Changes every generated resource name. Set it to redeploy into a re-created resource group while the old Key Vault name is still held by soft delete (90 days).')
+param nameSalt string = ''
 
 @description('Most instances Flex Consumption may scale out to.')
 param maximumInstanceCount int = 40
@@ -30,8 +33,8 @@ param instanceMemoryMB int = 2048
 @description('Extra Dataverse hosts the service may call besides Dynamics 365 online (comma-separated).')
 param dataverseAllowedHosts string = ''
 
-@description('Entra ID authority host for signing in to Dataverse.')
-param authorityHost string = 'https://login.microsoftonline.com'
+@description('Entra ID authority host for signing in to Dataverse (this cloud\'s login endpoint by default).')
+param authorityHost string = environment().authentication.loginEndpoint
 
 @description('Unique name of the CRM integration solution.')
 param integrationSolutionName string = 'MicrosoftDynamicsNavIntegration'
@@ -70,7 +73,12 @@ param authClientId string = ''
 @description('Tenant of that app registration.')
 param authTenantId string = subscription().tenantId
 
-var suffix = uniqueString(resourceGroup().id)
+var suffix = uniqueString(resourceGroup().id, nameSalt)
+
+// App Service authentication with no app registration would accept the audiences 'api://' and '': refuse to deploy it.
+var checkedAuthClientId = enableAppServiceAuthentication && empty(trim(authClientId))
+  ? fail('authClientId is required when enableAppServiceAuthentication is true.')
+  : authClientId
 var appName = '${namePrefix}-${suffix}'
 var storageAccountName = take(toLower(replace('${namePrefix}${suffix}', '-', '')), 24)
 var keyVaultName = take('${namePrefix}-kv-${suffix}', 24)
@@ -118,16 +126,16 @@ var appSettings = {
   ERP_WEB_URL_DEFAULT: erpWebUrlDefault
   ERP_LOCAL_CURRENCY: erpLocalCurrency
   SYNC_SCHEDULE: syncSchedule
-  SYNC_SCHEDULE_SALESPEOPLE: contains(jobSchedules, 'SALESPEOPLE') ? jobSchedules.SALESPEOPLE : syncSchedule
-  SYNC_SCHEDULE_CURRENCY: contains(jobSchedules, 'CURRENCY') ? jobSchedules.CURRENCY : syncSchedule
-  SYNC_SCHEDULE_UNIT_OF_MEASURE: contains(jobSchedules, 'UNIT OF MEASURE') ? jobSchedules['UNIT OF MEASURE'] : syncSchedule
-  SYNC_SCHEDULE_CUSTOMER: contains(jobSchedules, 'CUSTOMER') ? jobSchedules.CUSTOMER : syncSchedule
-  SYNC_SCHEDULE_CONTACT: contains(jobSchedules, 'CONTACT') ? jobSchedules.CONTACT : syncSchedule
-  SYNC_SCHEDULE_ITEM_PRODUCT: contains(jobSchedules, 'ITEM-PRODUCT') ? jobSchedules['ITEM-PRODUCT'] : syncSchedule
-  SYNC_SCHEDULE_RESOURCE_PRODUCT: contains(jobSchedules, 'RESOURCE-PRODUCT') ? jobSchedules['RESOURCE-PRODUCT'] : syncSchedule
-  SYNC_SCHEDULE_CUSTPRCGRP_PRICE: contains(jobSchedules, 'CUSTPRCGRP-PRICE') ? jobSchedules['CUSTPRCGRP-PRICE'] : syncSchedule
-  SYNC_SCHEDULE_POSTEDSALESINV_INV: contains(jobSchedules, 'POSTEDSALESINV-INV') ? jobSchedules['POSTEDSALESINV-INV'] : syncSchedule
-  SYNC_SCHEDULE_CUSTOMER_STATISTICS: contains(jobSchedules, 'CUSTOMER STATISTICS') ? jobSchedules['CUSTOMER STATISTICS'] : syncSchedule
+  SYNC_SCHEDULE_SALESPEOPLE: jobSchedules.?SALESPEOPLE ?? syncSchedule
+  SYNC_SCHEDULE_CURRENCY: jobSchedules.?CURRENCY ?? syncSchedule
+  SYNC_SCHEDULE_UNIT_OF_MEASURE: jobSchedules[?'UNIT OF MEASURE'] ?? syncSchedule
+  SYNC_SCHEDULE_CUSTOMER: jobSchedules.?CUSTOMER ?? syncSchedule
+  SYNC_SCHEDULE_CONTACT: jobSchedules.?CONTACT ?? syncSchedule
+  SYNC_SCHEDULE_ITEM_PRODUCT: jobSchedules[?'ITEM-PRODUCT'] ?? syncSchedule
+  SYNC_SCHEDULE_RESOURCE_PRODUCT: jobSchedules[?'RESOURCE-PRODUCT'] ?? syncSchedule
+  SYNC_SCHEDULE_CUSTPRCGRP_PRICE: jobSchedules[?'CUSTPRCGRP-PRICE'] ?? syncSchedule
+  SYNC_SCHEDULE_POSTEDSALESINV_INV: jobSchedules[?'POSTEDSALESINV-INV'] ?? syncSchedule
+  SYNC_SCHEDULE_CUSTOMER_STATISTICS: jobSchedules[?'CUSTOMER STATISTICS'] ?? syncSchedule
   SYNC_BATCH_SIZE: syncBatchSize
   SYNC_MAX_PARALLEL: syncMaxParallel
   SYNC_TIME_BUDGET_SECONDS: syncTimeBudgetSeconds
@@ -145,7 +153,7 @@ module functionApp 'modules/function-app.bicep' = {
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appSettings: appSettings
     enableAppServiceAuthentication: enableAppServiceAuthentication
-    authClientId: authClientId
+    authClientId: checkedAuthClientId
     authTenantId: authTenantId
   }
 }

@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { zipEntryName } from "./zip-entry-name";
 import { zipSync } from "fflate";
 
 /**
@@ -14,7 +15,7 @@ const files: Record<string, Uint8Array> = {
 };
 for (const folder of ["dist", "dist/vendor", "dist/setup-page"]) {
   for (const name of readdirSync(folder, { withFileTypes: true })) {
-    if (name.isFile() && /\.(js|map|txt|html|css)$/.test(name.name)) files[join(folder, name.name)] = readFileSync(join(folder, name.name));
+    if (name.isFile() && /\.(js|map|txt|html|css)$/.test(name.name)) files[zipEntryName(folder, name.name)] = readFileSync(join(folder, name.name));
   }
 }
 const zip = zipSync(files, { level: 9 });

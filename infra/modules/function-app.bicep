@@ -86,7 +86,7 @@ resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (enableAppS
         enabled: true
         registration: {
           clientId: authClientId
-          openIdIssuer: 'https://login.microsoftonline.com/${authTenantId}/v2.0'
+          openIdIssuer: '${environment().authentication.loginEndpoint}${authTenantId}/v2.0'
         }
         validation: {
           allowedAudiences: [

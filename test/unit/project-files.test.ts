@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { functionDefinitions } from "../../src/functions/definitions";
 import { settings } from "../../src/lib/config";
 import { localSettingsExample, settingsMarkdownTable } from "../../src/lib/settings-docs";
+import { zipEntryName } from "../../scripts/zip-entry-name";
 
 describe("project files follow config.ts and the definitions", () => {
   it("local.settings.example.json lists every setting (regenerate: npm run settings:example)", () => {
@@ -43,5 +44,12 @@ describe("project files follow config.ts and the definitions", () => {
   it("package.json main points at the compiled functions entry that func start loads", () => {
     const pkg = JSON.parse(readFileSync("package.json", "utf8"));
     expect(pkg.main).toBe("dist/main.js");
+  });
+});
+
+describe("the deployment zip", () => {
+  it("names entries with / whatever the platform's separator", async () => {
+    expect(zipEntryName("dist\\vendor", "msal.js")).toBe("dist/vendor/msal.js");
+    expect(zipEntryName("dist/setup-page", "setup.css")).toBe("dist/setup-page/setup.css");
   });
 });
