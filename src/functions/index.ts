@@ -1,8 +1,20 @@
 import { app } from "@azure/functions";
+import { loadConfig } from "../lib/config";
 import { functionDefinitions } from "./definitions";
 
 // The Functions runtime loads this file (package.json "main"); it registers the one list of definitions.
 app.setup({ enableHttpStream: false });
+
+// Settings are checked when the app starts, not on the first request: a bad one is logged with its rule
+// (and /api/health answers 503 naming it) instead of surfacing as 500s and poison messages later.
+app.hook.appStart(() => {
+  try {
+    loadConfig();
+  } catch (error) {
+    // The start hook has no logger; the host collects the worker's stderr into the app's logs.
+    console.error(`Invalid settings: ${error instanceof Error ? error.message : String(error)}`);
+  }
+});
 
 for (const definition of functionDefinitions) {
   if (definition.trigger === "http") {

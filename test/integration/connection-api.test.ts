@@ -208,9 +208,26 @@ describe("storage budget", () => {
 });
 
 describe("GET /health", () => {
-  it("answers ok when storage answers", async () => {
+  it("answers ok when storage answers, probing it with a data-plane read the app's roles allow", async () => {
+    app.storage.reset();
     const response = await app.call("GET", "/api/health");
     expect(response.status).toBe(200);
-    expect(response.json).toEqual({ status: "ok", checks: { storage: "ok" }, secretStore: { kind: "local", encrypted: true } });
+    expect(response.json).toEqual({ status: "ok", checks: { settings: "ok", storage: "ok" }, secretStore: { kind: "local", encrypted: true } });
+    // Get Table Service Properties needs more than Storage Table Data Contributor: in Azure it would always fail.
+    expect(app.storage.requests.filter((request) => /restype=service/.test(request.url))).toEqual([]);
+    expect(app.storage.requests.some((request) => request.method === "GET" && /\/syncjobs\(\)/.test(new URL(request.url).pathname))).toBe(true);
+  });
+
+  it("answers 503 naming a bad setting and its rule", async () => {
+    const previous = process.env.SYNC_BATCH_SIZE;
+    process.env.SYNC_BATCH_SIZE = "lots";
+    try {
+      const response = await app.call("GET", "/api/health");
+      expect(response.status).toBe(503);
+      expect(response.json).toMatchObject({ status: "misconfigured", checks: { settings: expect.stringContaining("SYNC_BATCH_SIZE") } });
+    } finally {
+      if (previous === undefined) delete process.env.SYNC_BATCH_SIZE;
+      else process.env.SYNC_BATCH_SIZE = previous;
+    }
   });
 });

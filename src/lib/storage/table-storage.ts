@@ -31,6 +31,15 @@ export class TableStorage {
     return client;
   }
 
+  /**
+   * Reads one row of a table: a data-plane call the app's "Storage Table Data Contributor" role allows (the
+   * service-level Get Table Service Properties is not granted by that role, so a probe with it fails in Azure).
+   */
+  async probe(timeoutMs = 5000): Promise<void> {
+    const table = await this.table("syncjobs");
+    await table.listEntities({ queryOptions: { select: ["PartitionKey"] }, abortSignal: AbortSignal.timeout(timeoutMs) }).byPage({ maxPageSize: 1 }).next();
+  }
+
   serviceClient(): TableServiceClient {
     const options = this.clientOptions();
     return "connectionString" in this.access
