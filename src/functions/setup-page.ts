@@ -35,7 +35,8 @@ function asset(name: string): { body: Buffer; etag: string } {
 export async function setupPage(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
     const name = request.params.file || "index.html";
-    const file = files[name];
+    // Own properties only: "__proto__" or "constructor" are no asset names.
+    const file = Object.hasOwn(files, name) ? files[name] : undefined;
     if (!file) throw notFound(`No page asset "${name}".`);
     const { body, etag } = asset(name);
     const headers = {

@@ -110,14 +110,19 @@ export class EntityStore {
   }
 
   /** For change sets and bulk messages: all or nothing. */
-  snapshot(): { sets: Map<string, Map<string, Row>>; version: number } {
-    return { sets: new Map([...this.sets].map(([set, rows]) => [set, new Map(rows)])), version: this.version };
+  snapshot(): { sets: Map<string, Map<string, Row>>; deleted: Map<string, Map<string, number>>; version: number } {
+    return {
+      sets: new Map([...this.sets].map(([set, rows]) => [set, new Map(rows)])),
+      deleted: new Map([...this.deleted].map(([set, ids]) => [set, new Map(ids)])),
+      version: this.version,
+    };
   }
 
-  restore(snapshot: { sets: Map<string, Map<string, Row>>; version: number }): void {
+  /** Rolls back rows and deletions alike: a rolled-back delete is not reported by change tracking. */
+  restore(snapshot: { sets: Map<string, Map<string, Row>>; deleted: Map<string, Map<string, number>>; version: number }): void {
     this.sets = snapshot.sets;
-    // Deletions rolled back are not deletions.
-    for (const [set, ids] of this.deleted) for (const id of [...ids.keys()]) if (snapshot.sets.get(set)?.has(id)) ids.delete(id);
+    this.deleted.clear();
+    for (const [set, ids] of snapshot.deleted) this.deleted.set(set, ids);
   }
 
   /** Dataverse creates rows Active: statecode 0 and the default status of that state. */

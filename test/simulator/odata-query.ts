@@ -189,8 +189,9 @@ export interface OrderKey {
 
 export function parseOrderKeys(text: string, property: (name: string) => void = () => {}): OrderKey[] {
   return text.split(",").map((part) => {
-    const [field, direction = "asc"] = part.trim().split(/\s+/);
-    if (!field || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(field) || !/^(asc|desc)$/i.test(direction)) {
+    const words = part.trim().split(/\s+/);
+    const [field, direction = "asc"] = words;
+    if (words.length > 2 || !field || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(field) || !/^(asc|desc)$/i.test(direction)) {
       throw new ODataQueryError(`Invalid $orderby: '${part.trim()}'.`);
     }
     property(field);

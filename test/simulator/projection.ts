@@ -29,10 +29,10 @@ export function unknownProperty(table: TableMetadata, name: string): DataverseEr
 /** `$select=a,b`: every name must be a readable property of the table. */
 export function parseSelect(table: TableMetadata, text: string | null): string[] | undefined {
   if (text === null) return undefined;
-  const fields = text
-    .split(",")
-    .map((field) => field.trim())
-    .filter(Boolean);
+  const fields = text.split(",").map((field) => field.trim());
+  if (fields.some((field) => field === "")) throw new DataverseError(400, "0x0", `Syntax error in $select: '${text}' has an empty item.`);
+  const duplicate = fields.find((field, index) => fields.indexOf(field) !== index);
+  if (duplicate) throw new DataverseError(400, "0x0", `Found multiple select terms for '${duplicate}'. Each property may be selected once.`);
   for (const field of fields) if (!readableProperty(table, field)) throw unknownProperty(table, field);
   return fields;
 }

@@ -33,7 +33,7 @@ export function payloadError(table: TableMetadata, inner: string): DataverseErro
   );
 }
 
-export function checkWrite(table: TableMetadata, body: Row, kind: WriteKind, resolveReference: (set: string, id: string) => boolean): CheckedWrite {
+export function checkWrite(table: TableMetadata, body: Row, kind: WriteKind, resolveReference: (set: string, id: string) => boolean, serviceRoot: string): CheckedWrite {
   const columns: Row = {};
   const bindings: ResolvedBinding[] = [];
   for (const [name, value] of Object.entries(body)) {
@@ -45,7 +45,7 @@ export function checkWrite(table: TableMetadata, body: Row, kind: WriteKind, res
     }
     if (name.startsWith("@odata.")) continue;
     if (name.endsWith("@odata.bind")) {
-      bindings.push(checkBinding(table, name.slice(0, -"@odata.bind".length), value, resolveReference));
+      bindings.push(checkBinding(table, name.slice(0, -"@odata.bind".length), value, resolveReference, serviceRoot));
       continue;
     }
     if (name.includes("@")) continue; // instance annotations (e.g. formatted values echoed back) are ignored
@@ -86,7 +86,7 @@ export function checkRequired(table: TableMetadata, row: Row): void {
   }
 }
 
-function checkBinding(table: TableMetadata, name: string, value: unknown, resolveReference: (set: string, id: string) => boolean): ResolvedBinding {
+function checkBinding(table: TableMetadata, name: string, value: unknown, resolveReference: (set: string, id: string) => boolean, serviceRoot: string): ResolvedBinding {
   const navigation = navigationOf(table, name);
   if (!navigation) {
     throw payloadError(
@@ -96,7 +96,11 @@ function checkBinding(table: TableMetadata, name: string, value: unknown, resolv
   }
   const attribute = attributeOf(table, navigation.attribute);
   if (value === null) return { attribute: navigation.attribute, target: navigation.target, id: null };
-  const reference = /^\/?([A-Za-z_]+)\(([0-9a-fA-F-]{36})\)$/.exec(String(value).replace(/^https:\/\/[^/]+\/api\/data\/v9\.\d\//, "/"));
+  // An absolute reference must name this organization's service root; relative ones are resolved against it.
+  const text = String(value);
+  const root = `${serviceRoot}/api/data/v9.2/`;
+  const relative = text.toLowerCase().startsWith(root.toLowerCase()) ? `/${text.slice(root.length)}` : text;
+  const reference = /^\/?([A-Za-z_]+)\(([0-9a-fA-F-]{36})\)$/.exec(relative);
   if (typeof value !== "string" || !reference) {
     throw payloadError(table, `Microsoft.OData.ODataException: The value '${String(value)}' of '${name}@odata.bind' is not a valid entity reference URL.`);
   }
@@ -151,9 +155,19 @@ function checkValue(table: TableMetadata, attribute: AttributeMetadata, value: u
     case "Boolean":
       if (typeof value !== "boolean") throw conversionError(table, attribute);
       return value;
-    case "DateTime":
-      if (typeof value !== "string" || !isoDate.test(value) || Number.isNaN(Date.parse(value))) throw conversionError(table, attribute);
-      return new Date(value.length === 10 ? `${value}T00:00:00Z` : value).toISOString().replace(/\.000Z$/, "Z");
+    case "DateTime": {
+      if (typeof value !== "string" || !isoDate.test(value)) throw conversionError(table, attribute);
+      // No offset means UTC (never the server's local time); the day must exist; Dataverse starts at 1753.
+      const withZone = value.length === 10 ? `${value}T00:00:00Z` : /(Z|[+-]\d{2}:\d{2})$/.test(value) ? value : `${value}Z`;
+      const time = Date.parse(withZone);
+      const [year, month, day] = value.slice(0, 10).split("-").map(Number) as [number, number, number];
+      const calendar = new Date(Date.UTC(year, month - 1, day));
+      if (Number.isNaN(time) || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) throw conversionError(table, attribute);
+      if (year < 1753) {
+        throw new DataverseError(400, "0x80044330", `A validation error occurred. The value of '${attribute.logicalName}' on record of type '${table.logicalName}' is outside the valid range. Dates start at 1/1/1753.`);
+      }
+      return new Date(time).toISOString().replace(/\.000Z$/, "Z");
+    }
     case "Uniqueidentifier":
       if (typeof value !== "string" || !guid.test(value)) throw conversionError(table, attribute);
       return value.toLowerCase();

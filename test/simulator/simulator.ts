@@ -9,7 +9,7 @@ import { SecurityModel } from "./security";
 import { type Fixture, type FixtureApplication, demoFixture, objectIdOf } from "./fixture";
 import type { InnerResponse } from "./multipart";
 import { ServiceProtection, type ServiceProtectionLimits, documentedLimits } from "./service-protection";
-import { WebApi, type WebApiOptions, type WebApiResponse, apiPath, businessUnitId } from "./web-api";
+import { WebApi, type WebApiOptions, type WebApiResponse, apiPath, businessUnitId, preferences } from "./web-api";
 
 export type { ServiceProtectionLimits } from "./service-protection";
 
@@ -93,7 +93,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
       });
       return;
     }
-    if (!url.pathname.startsWith(apiPath)) {
+    if (url.pathname !== apiPath && !url.pathname.startsWith(`${apiPath}/`)) {
       request.resume();
       send(response, api.error(404, "0x8006088a", `Resource not found for the segment '${url.pathname}'.`));
       return;
@@ -136,7 +136,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
         const headers = headersOf(request);
         answer =
           url.pathname === `${apiPath}/$batch` && method === "POST"
-            ? api.batch(headers["content-type"], body, caller, /odata\.continue-on-error/.test(headers["prefer"] ?? ""))
+            ? api.batch(headers["content-type"], body, caller, preferences(headers["prefer"]).has("odata.continue-on-error"), headers)
             : api.handle({ method, url: `${url.pathname}${url.search}`, headers, body }, caller);
         const cost = protection.costOf(answer.rows ?? 0);
         if (options.spendExecutionTime && cost >= 1) await sleep(cost);

@@ -80,6 +80,7 @@ export class WebApi {
     if (error instanceof DataverseError) return this.error(error.status, error.code, error.message, error.headers);
     if (error instanceof ODataQueryError) return this.error(400, "0x0", error.message);
     if (error instanceof SyntaxError) return this.error(400, "0x80048d19", `Error identified in Payload provided by the user: the body is not valid JSON (${error.message}).`);
+    if (error instanceof URIError || (error instanceof TypeError && /Invalid URL/.test(error.message))) return this.error(400, "0x80060888", "Bad Request - Error in query syntax: the request URL is not valid.");
     throw error;
   }
 
@@ -107,7 +108,7 @@ export class WebApi {
       return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse`, Version: this.fixture.organization.version });
     }
     const action = /^([a-z_]+)\/(Microsoft\.Dynamics\.CRM\.[A-Za-z]+)$/.exec(path);
-    if (action && method === "POST") return this.bulk(this.table(action[1]!), action[2]!, JSON.parse(request.body || "{}") as { Targets?: Row[] }, principal);
+    if (action && method === "POST") return this.bulk(this.table(action[1]!), action[2]!, objectBody(request.body), principal);
 
     const count = /^([a-z_]+)\/\$count$/.exec(path);
     if (count && method === "GET") {
@@ -130,7 +131,7 @@ export class WebApi {
       }
       if (method === "POST") {
         this.supports(table, "Create");
-        const row = this.createRow(table, JSON.parse(request.body || "{}") as Row, principal);
+        const row = this.createRow(table, objectBody(request.body), principal);
         return this.written(table, row, 201, request.headers, url);
       }
       return this.error(405, "0x80060888", `The HTTP method '${method}' is not allowed for the resource '${table.entitySetName}'.`);
@@ -153,6 +154,9 @@ export class WebApi {
     const objectId = headers["callerobjectid"];
     const callerId = headers["mscrmcallerid"];
     if (!objectId && !callerId) return { user, roles };
+    if (objectId && callerId) throw new DataverseError(400, "0x80040203", "Send either CallerObjectId or MSCRMCallerID, not both.");
+    const impersonated = objectId ?? callerId!;
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(impersonated)) throw new DataverseError(400, "0x80040203", `'${impersonated}' is not a valid GUID for impersonation.`);
     this.security.requireMisc(user, roles, "prvActOnBehalfOfAnotherUser");
     const target = objectId
       ? this.store.rows("systemusers").find((row) => String(row.azureactivedirectoryobjectid ?? "").toLowerCase() === objectId.toLowerCase())
@@ -274,7 +278,7 @@ export class WebApi {
           throw new DataverseError(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.");
         }
         if (ifNoneMatch === "*" && existing) throw new DataverseError(412, "0x80040237", "A record with matching key values already exists.");
-        const body = JSON.parse(request.body || "{}") as Row;
+        const body = objectBody(request.body);
         if (existing) {
           this.supports(table, "Update");
           const row = this.updateRow(table, existing, body, principal);
@@ -337,7 +341,7 @@ export class WebApi {
           }),
         )
       : body;
-    return checkWrite(table, filtered, kind, (set, id) => this.store.get(set, id) !== undefined);
+    return checkWrite(table, filtered, kind, (set, id) => this.store.get(set, id) !== undefined, this.baseUrl());
   }
 
   createRow(table: TableMetadata, body: Row, principal: Principal): Row {
@@ -394,7 +398,7 @@ export class WebApi {
 
   private written(table: TableMetadata, row: Row, status: 200 | 201, headers: Record<string, string>, url: URL): WebApiResponse {
     const entityId = `${this.baseUrl()}${apiPath}/${table.entitySetName}(${row[table.primaryIdAttribute]})`;
-    if (/return=representation/.test(headers["prefer"] ?? "")) {
+    if (preferences(headers["prefer"]).get("return") === "representation") {
       const shape: Shape = { select: parseSelect(table, url.searchParams.get("$select")), expand: [], annotations: annotationFilter(headers["prefer"]).filter };
       return this.json(status, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, row, shape) }, { "OData-EntityId": entityId, ETag: this.store.etag(row) });
     }
@@ -404,7 +408,10 @@ export class WebApi {
   // ---------- queries ----------
 
   private checkOptions(url: URL, allowed: Set<string>): void {
+    const seen = new Set<string>();
     for (const name of url.searchParams.keys()) {
+      if (name.startsWith("$") && seen.has(name)) throw new DataverseError(400, "0x0", `Query option '${name}' was specified more than once, but it must be specified at most once.`);
+      seen.add(name);
       if (unsupportedOptions[name]) throw new DataverseError(400, "0x0", unsupportedOptions[name]!);
       if (name.startsWith("$") && !allowed.has(name)) throw new DataverseError(400, "0x0", `The query parameter ${name} is not supported here.`);
       if (name.startsWith("@")) throw new DataverseError(400, "0x0", `The simulator does not support parameter aliases ('${name}').`);
@@ -437,9 +444,10 @@ export class WebApi {
     if (!table.changeTracking) throw new DataverseError(400, "0x80060888", `Change tracking is not enabled for the entity '${table.logicalName}'.`);
     const select = parseSelect(table, params.get("$select"));
     const token = params.get("$deltatoken");
-    const since = token === null ? undefined : Number(token.split("!")[0]);
-    if (token !== null && !Number.isInteger(since)) throw new DataverseError(400, "0x80060888", "The delta token is not valid.");
-    const requested = /odata\.maxpagesize=(\d+)/.exec(headers["prefer"] ?? "")?.[1];
+    // Tokens are what this organization gave out: "<version>!<time>", never from the future.
+    const since = token === null ? undefined : /^(\d+)!\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.exec(token)?.[1] !== undefined ? Number(token.split("!")[0]) : Number.NaN;
+    if (token !== null && (!Number.isInteger(since) || since! < 1 || since! > this.store.currentVersion)) throw new DataverseError(400, "0x80060888", "The delta token is not valid. Use the @odata.deltaLink of the previous change-tracking response unchanged.");
+    const requested = preferences(headers["prefer"]).get("odata.maxpagesize");
     const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
     const changed = this.store
       .rows(table.entitySetName)
@@ -469,8 +477,10 @@ export class WebApi {
 
   private query(table: TableMetadata, url: URL, headers: Record<string, string>): InnerResponse {
     const params = url.searchParams;
-    if (/odata\.track-changes/.test(headers["prefer"] ?? "") || params.has("$deltatoken")) return this.trackChanges(table, url, headers);
+    if (preferences(headers["prefer"]).has("odata.track-changes") || params.has("$deltatoken")) return this.trackChanges(table, url, headers);
     this.checkOptions(url, supportedOptions);
+    const countOption = params.get("$count");
+    if (countOption !== null && countOption !== "true" && countOption !== "false") throw new DataverseError(400, "0x0", `'${countOption}' is not a valid count option.`);
     const select = parseSelect(table, params.get("$select"));
     const expand = parseExpand(table, params.get("$expand"));
     const keys = params.get("$orderby")
@@ -484,13 +494,14 @@ export class WebApi {
     const count = rows.length;
 
     const prefer = headers["prefer"] ?? "";
-    const requested = /odata\.maxpagesize=(\d+)/.exec(prefer)?.[1];
+    const requested = preferences(prefer).get("odata.maxpagesize");
+    if (requested !== undefined && !/^\d+$/.test(requested)) throw new DataverseError(400, "0x80060888", `The value '${requested}' of the preference odata.maxpagesize is not a positive whole number.`);
     // Larger page sizes are ignored (5,000); with a page size, $top is ignored (documented).
     const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
     const top = params.get("$top");
     let limit: number | undefined;
     if (top !== null) {
-      const value = Number(top);
+      const value = /^\d+$/.test(top) ? Number(top) : Number.NaN;
       if (!Number.isInteger(value) || value < 0) throw new DataverseError(400, "0x0", `Invalid value '${top}' for $top query option found. The $top query option requires a non-negative integer value.`);
       if (!requested) limit = Math.min(value, maxPageSize);
     }
@@ -534,13 +545,18 @@ export class WebApi {
    * only on tables that have them; every target names its type; all or nothing on standard tables.
    * CreateMultiple answers the ids, UpdateMultiple and UpsertMultiple answer 204.
    */
-  private bulk(table: TableMetadata, action: string, body: { Targets?: Row[] }, principal: Principal): WebApiResponse {
+  private bulk(table: TableMetadata, action: string, body: Row, principal: Principal): WebApiResponse {
     const message = action.replace("Microsoft.Dynamics.CRM.", "");
     if (!["CreateMultiple", "UpdateMultiple", "UpsertMultiple"].includes(message) || !table.bulkMessages) {
       throw new DataverseError(404, "0x8006088a", `Resource not found for the segment '${action}'.`);
     }
-    const targets = body.Targets;
+    const targets = body.Targets as Row[] | undefined;
+    for (const name of Object.keys(body)) {
+      if (name !== "Targets") throw new DataverseError(400, "0x80060888", `'${name}' is not a valid parameter for the operation '${message}'.`);
+    }
     if (!Array.isArray(targets) || targets.length === 0) throw new DataverseError(400, "0x80040203", "Required field 'Targets' is missing or empty.");
+    const notObject = targets.findIndex((target) => typeof target !== "object" || target === null || Array.isArray(target));
+    if (notObject >= 0) throw payloadError(table, `Microsoft.OData.ODataException: Targets[${notObject}] is not an entity (a JSON object was expected).`);
     const snapshot = this.store.snapshot();
     try {
       const ids: string[] = [];
@@ -588,24 +604,40 @@ export class WebApi {
    * URLs and `@odata.bind` values; the first failure stops the batch (outer 400) unless
    * `Prefer: odata.continue-on-error` (outer 200).
    */
-  batch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean): WebApiResponse {
+  batch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean, outerHeaders: Record<string, string> = {}): WebApiResponse {
+    try {
+      return this.runBatch(contentType, body, caller, continueOnError, outerHeaders);
+    } catch (error) {
+      return this.answerFor(error);
+    }
+  }
+
+  private runBatch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean, outerHeaders: Record<string, string>): WebApiResponse {
     const boundary = boundaryOf(contentType);
     if (!boundary) return this.error(400, "0x80048d19", "The batch request must have a multipart/mixed content type with a boundary.");
     const parts = splitParts(body, boundary);
     const operations = parts.reduce((sum, part) => {
-      const inner = boundaryOf(part.headers["content-type"]);
-      return sum + (inner ? splitParts(part.body, inner).length : 1);
+      const changeSet = boundaryOf(part.headers["content-type"]);
+      return sum + (changeSet ? splitParts(part.body, changeSet).length : 1);
     }, 0);
     if (operations > maxBatchOperations) {
       return this.error(400, "0x80048d19", `The current batch message contains too many parts. Only batch messages with a maximum number of '${maxBatchOperations}' query operations, including changeset operations, are allowed.`);
     }
+    if (parts.length === 0) return this.error(400, "0x80048d19", "The batch request holds no parts (is the boundary right?).");
+    // Parts address the service root when relative, and act as the batch's caller (impersonation included).
+    const inner = (part: { headers: Record<string, string>; body: string }) => {
+      const request = parseInnerRequest(part);
+      if (!/^(https?:\/\/|\/|\$)/.test(request.url)) request.url = `${apiPath}/${request.url}`;
+      for (const name of ["callerobjectid", "mscrmcallerid"]) if (outerHeaders[name] && !request.headers[name]) request.headers[name] = outerHeaders[name]!;
+      return request;
+    };
     const results: (InnerResponse | { changeSet: InnerResponse[] })[] = [];
     let failed = false;
     for (const part of parts) {
       if (failed && !continueOnError) break;
-      const inner = boundaryOf(part.headers["content-type"]);
-      if (!inner) {
-        const response = this.handle(parseInnerRequest(part), caller);
+      const changeSetBoundary = boundaryOf(part.headers["content-type"]);
+      if (!changeSetBoundary) {
+        const response = this.handle(inner(part), caller);
         if (response.status >= 400) failed = true;
         results.push(stripRows(response));
         continue;
@@ -613,16 +645,23 @@ export class WebApi {
       const snapshot = this.store.snapshot();
       const responses: InnerResponse[] = [];
       const references = new Map<string, string>();
-      for (const changePart of splitParts(part.body, inner)) {
-        const request = parseInnerRequest(changePart);
+      const contentIds = new Set<string>();
+      for (const changePart of splitParts(part.body, changeSetBoundary)) {
+        if (boundaryOf(changePart.headers["content-type"])) throw new DataverseError(400, "0x80048d19", "Change sets cannot be nested in a batch request.");
+        const request = inner(changePart);
         let response: InnerResponse;
-        if (request.method === "GET") {
+        if (request.contentId !== undefined && contentIds.has(request.contentId)) {
+          response = this.error(400, "0x80048d19", `The content ID '${request.contentId}' was found more than once in the same change set. Content IDs must be unique within a change set.`);
+        } else if (request.method === "GET") {
           response = this.error(400, "0x80048d19", "GET requests are not allowed inside a change set.");
         } else {
           const resolved = resolveReferences(request, references, this.baseUrl());
           response = resolved instanceof DataverseError ? this.answerFor(resolved) : stripRows(this.handle(resolved, caller));
         }
-        if (request.contentId !== undefined) response = { ...response, contentId: request.contentId };
+        if (request.contentId !== undefined) {
+          contentIds.add(request.contentId);
+          response = { ...response, contentId: request.contentId };
+        }
         if (response.status >= 400) {
           this.store.restore(snapshot);
           responses.splice(0, responses.length, response);
@@ -665,7 +704,12 @@ function resolveReferences(request: InnerRequest, references: Map<string, string
   let body = request.body;
   if (body) {
     let problem: DataverseError | undefined;
-    const parsed = JSON.parse(body) as Row;
+    let parsed: Row;
+    try {
+      parsed = objectBody(body);
+    } catch (error) {
+      return error instanceof DataverseError ? error : new DataverseError(400, "0x80048d19", "Error identified in Payload provided by the user: the body is not valid JSON.");
+    }
     for (const [name, value] of Object.entries(parsed)) {
       if (name.endsWith("@odata.bind") && typeof value === "string" && /^\$\d+$/.test(value)) {
         const target = lookup(value);
@@ -677,6 +721,31 @@ function resolveReferences(request: InnerRequest, references: Map<string, string
     body = JSON.stringify(parsed);
   }
   return { ...request, url, body };
+}
+
+/** The preferences of a Prefer header, by name (`odata.maxpagesize=10` -> "odata.maxpagesize" => "10"). */
+export function preferences(header: string | undefined): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const part of (header ?? "").split(",")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name) found.set(name.trim().toLowerCase(), value.join("=").trim().replace(/^"|"$/g, ""));
+  }
+  return found;
+}
+
+/** A request body must be one JSON object (an empty body is an empty object). */
+function objectBody(text: string | undefined): Row {
+  if (!text || text.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new DataverseError(400, "0x80048d19", `Error identified in Payload provided by the user: the body is not valid JSON (${(error as Error).message}).`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new DataverseError(400, "0x80048d19", "Error identified in Payload provided by the user: a JSON object was expected for the entity.");
+  }
+  return parsed as Row;
 }
 
 function stripRows(response: WebApiResponse): InnerResponse {

@@ -1,3 +1,4 @@
+import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import * as z from "zod";
 import type { CallerPrincipal } from "../http/caller-principal";
 import { badRequest, conflict, fieldErrorsFromZod, forbidden, notFound } from "../http/problem";
@@ -51,10 +52,18 @@ export async function readCrmData(
     client = client.impersonate(crmUser.systemuserid);
     actingAs = { systemuserid: crmUser.systemuserid };
   }
-  const value = await client.retrieveMultiple(entitySet, {
-    ...(input.data.$select && { select: input.data.$select.split(",") }),
-    ...(input.data.$filter && { filter: input.data.$filter }),
-    top: input.data.$top,
-  });
-  return { value, actingAs };
+  try {
+    const value = await client.retrieveMultiple(entitySet, {
+      ...(input.data.$select && { select: input.data.$select.split(",") }),
+      ...(input.data.$filter && { filter: input.data.$filter }),
+      top: input.data.$top,
+    });
+    return { value, actingAs };
+  } catch (error) {
+    // Dynamics 365 refused the query itself (a malformed $filter, an unknown column): the caller's input is at fault.
+    if (error instanceof DataverseRequestError && error.status === 400) {
+      throw badRequest([{ path: input.data.$filter ? "$filter" : "$select", message: `Dynamics 365 refused the query: ${error.message.slice(0, 300)}` }]);
+    }
+    throw error;
+  }
 }

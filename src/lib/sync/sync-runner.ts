@@ -400,7 +400,7 @@ export class SyncRunner {
   private async crmRowsByIds(context: RunContext, crmIds: string[], withFilter: boolean): Promise<Map<string, CrmRow>> {
     const { definition, client } = context;
     const rows = await client.retrieveByIds(definition.crmEntitySet, definition.crmKey, crmIds, {
-      select: [...crmColumns(definition), "modifiedon"],
+      select: crmColumns(definition),
       ...(withFilter && definition.crmFilter && { filter: definition.crmFilter }),
     });
     return new Map(rows.map((row) => [String(row[definition.crmKey]).toLowerCase(), row]));
