@@ -97,8 +97,9 @@ function crmValue(row: CrmRow, field: FieldMapping, lookups: Lookups): { value: 
   if (value === null || value === undefined || value === "") return { value: null };
   const code = lookups[field.lookup.mapping]?.toErp.get(String(value).toLowerCase());
   if (code !== undefined) return { value: code };
-  // A row's owner that is no salesperson (the integration user, an application user) means "no salesperson".
-  if (field.lookup.required) return { value: null };
+  // A row's owner that is not (yet) a coupled salesperson says nothing about the ERP salesperson: an owner is
+  // always set in CRM, so it is not a missing target that holds the record back, and not an empty value either.
+  if (field.lookup.required) return { value: absent };
   return { missing: { mapping: field.lookup.mapping, crmId: String(value).toLowerCase() } };
 }
 
@@ -263,6 +264,7 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
       missing.push(value.missing);
       continue;
     }
+    if (value.value === absent) continue;
     if (value.value === null) {
       synced[field.erp] = null;
       continue;

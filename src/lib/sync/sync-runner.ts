@@ -169,7 +169,7 @@ export class SyncRunner {
 
     const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
     const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
-    const [erpChanges, crmRows, delta, issues] = await Promise.all([
+    const [erpFeed, crmFeed, delta, issues] = await Promise.all([
       this.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
       definition.direction === "toCrm"
         ? Promise.resolve([] as CrmRow[])
@@ -182,6 +182,11 @@ export class SyncRunner {
       state.crmDeltaLink ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink) : Promise.resolve(undefined),
       this.init.issues.list(company, name),
     ]);
+    // Entries read again only because of the lag, and already processed by the last run, are left out.
+    const seenErp = new Set(full ? [] : parseList(state.erpLagSeen));
+    const seenCrm = new Set(full ? [] : parseList(state.crmLagSeen));
+    const erpChanges = erpFeed.filter((change) => !seenErp.has(`${change.id}@${change.modifiedAt}`));
+    const crmRows = crmFeed.filter((row) => !seenCrm.has(`${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`));
     const quiet = erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
     if (quiet && state.crmDeltaLink) {
       const logs = await this.writeLogs(context, started, false);
@@ -252,11 +257,22 @@ export class SyncRunner {
     const ordered = [...pairs.values()];
     const { stoppedEarly } = await this.process(context, ordered, lease, options);
     if (!stoppedEarly) {
-      const lastCrm = crmRows.at(-1)?.modifiedon;
+      const erpWatermark = erpFeed.at(-1)?.modifiedAt ?? state.erpWatermark;
+      const lastCrm = crmFeed.at(-1)?.modifiedon;
+      const crmWatermark = typeof lastCrm === "string" ? lastCrm : state.crmWatermark;
       await lease.save({
-        ...(erpChanges.length > 0 && { erpWatermark: erpChanges.at(-1)!.modifiedAt }),
-        ...(typeof lastCrm === "string" && { crmWatermark: lastCrm }),
+        ...(erpWatermark && { erpWatermark }),
+        ...(crmWatermark && { crmWatermark }),
         ...(tracked && { crmDeltaLink: tracked.deltaLink }),
+        // What the next run will read again because of the lag, and need not process again.
+        erpLagSeen: seenList(erpWatermark ? erpFeed.filter((change) => change.modifiedAt > lagged(erpWatermark)).map((change) => `${change.id}@${change.modifiedAt}`) : []),
+        crmLagSeen: seenList(
+          crmWatermark
+            ? crmFeed
+                .filter((row) => Date.parse(String(row.modifiedon)) > Date.parse(crmWatermark) - watermarkLagMs)
+                .map((row) => `${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`)
+            : [],
+        ),
       });
     }
     const logs = await this.writeLogs(context, started, stoppedEarly);
@@ -355,7 +371,20 @@ export class SyncRunner {
         pair.crm = row ?? (pair.coupling ? "deleted" : undefined);
       }
     }
-    for (const pair of pairs) if (pair.crm === undefined && pair.coupling) pair.crm = "unchanged";
+    // A pending coupling whose row exists was created by a run that died before it recorded the coupling:
+    // finish the coupling and compare, rather than create again (create-only columns would be refused).
+    const pendingPairs = pairs.filter((pair) => pair.coupling?.pending && (pair.crm === undefined || pair.crm === "unchanged"));
+    if (pendingPairs.length > 0) {
+      const rows = await this.crmRowsByIds(context, pendingPairs.map((pair) => pair.coupling!.crmId), false);
+      for (const pair of pendingPairs) {
+        const row = rows.get(pair.coupling!.crmId.toLowerCase());
+        if (!row) continue;
+        const { synced: _synced, ...rest } = pair.coupling!;
+        pair.coupling = { ...rest, pending: false };
+        pair.crm = row;
+      }
+    }
+    for (const pair of pairs) if (pair.crm === undefined && pair.coupling && !pair.coupling.pending) pair.crm = "unchanged";
 
     // An uncoupled CRM row first looks for its ERP record: the same match value, or the id a rerun would give it.
     const uncoupledCrm = pairs.filter((pair) => !pair.coupling && pair.key.startsWith("c:") && pair.crm && typeof pair.crm === "object");
@@ -410,6 +439,11 @@ export class SyncRunner {
 
   private async process(context: RunContext, pairs: Pair[], lease: Lease, options: MappingRunOptions | undefined): Promise<{ stoppedEarly: boolean }> {
     const waveSize = this.init.config.SYNC_BATCH_SIZE * Math.max(1, this.init.config.SYNC_MAX_PARALLEL);
+    // The ERP watermark may move only past a prefix of the feed (in stamp order) that is entirely done:
+    // retried records come first, so the waves are not in stamp order.
+    const stamped = pairs.filter((pair) => pair.erpStamp !== undefined).sort((a, b) => (a.erpStamp! < b.erpStamp! ? -1 : a.erpStamp! > b.erpStamp! ? 1 : 0));
+    const done = new Set<Pair>();
+    let prefix = 0;
     for (let start = 0; start < pairs.length; start += waveSize) {
       if (options?.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error("The run was stopped.");
       if (options?.deadline !== undefined && Date.now() >= options.deadline) return { stoppedEarly: true };
@@ -417,9 +451,10 @@ export class SyncRunner {
       let outcomes = wave.map((pair) => ({ pair, plan: this.plan(context, pair) }));
       outcomes = await this.resolveLookupTargets(context, outcomes);
       await this.apply(context, outcomes);
-      const stamps = wave.map((pair) => pair.erpStamp).filter((stamp): stamp is string => stamp !== undefined);
-      // The ERP feed comes in stamp order: everything up to the wave's last stamp is done.
-      if (options && !options.full && stamps.length > 0 && start + waveSize < pairs.length) await lease.save({ erpWatermark: stamps.sort().at(-1)! });
+      for (const pair of wave) done.add(pair);
+      const before = prefix;
+      while (prefix < stamped.length && done.has(stamped[prefix]!)) prefix++;
+      if (options && !options.full && prefix > before && start + waveSize < pairs.length) await lease.save({ erpWatermark: stamped[prefix - 1]!.erpStamp! });
       else await lease.renew();
     }
     return { stoppedEarly: false };
@@ -805,6 +840,22 @@ function withResolutionDefaults(definition: MappingDefinition): MappingDefinitio
     deletionConflictResolution: definition.deletionConflictResolution ?? "none",
     maxAttempts: definition.maxAttempts ?? fallback?.maxAttempts ?? 5,
   };
+}
+
+/** The lag lists stay small (one table property); a list too long is not kept, and those entries are processed again. */
+function seenList(entries: string[]): string | undefined {
+  const text = JSON.stringify(entries);
+  return entries.length > 0 && text.length < 30_000 ? text : undefined;
+}
+
+function parseList(text: string | undefined): string[] {
+  if (!text) return [];
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return Array.isArray(parsed) ? parsed.map(String) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** A change stamp (`ISO-sequence`) moved back by the lag, to read late commits again. */

@@ -1,0 +1,139 @@
+// Found by an independent review of the sync engine; each failed before its fix.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
+import { SyncRunner, type MappingRunOptions } from "../../src/lib/sync/sync-runner";
+import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";
+import { demoUsers, webApiAs } from "../support/raw-dataverse";
+
+let demo: DemoApp;
+let jane: Awaited<ReturnType<typeof webApiAs>>;
+let admin: Awaited<ReturnType<typeof webApiAs>>;
+beforeAll(async () => {
+  demo = await startDemoApp();
+  jane = await webApiAs(demo.simulator, demoUsers.jane);
+  admin = await webApiAs(demo.simulator, demoUsers.admin);
+});
+afterAll(() => demo.close());
+
+async function enabledCompany(): Promise<string> {
+  const company = await setUpDemoCompany(demo);
+  const enabled = await demo.app.call("POST", `/api/companies/${company}/connection/enable`, { body: { useDefaultSyncSetup: true } });
+  if (enabled.status !== 200) throw new Error(enabled.text);
+  return company;
+}
+const put = async (company: string, table: string, records: unknown[]) => {
+  const response = await demo.app.call("PUT", `/api/companies/${company}/erp/${table}`, { body: records });
+  if (response.status !== 200) throw new Error(response.text);
+};
+const erp = async (company: string, table: string, id: string) => (await demo.app.services.erpRecordStore.get(company, table as "customers", id))?.fields;
+const run = (company: string, mapping: string) => demo.app.services.runner.runMapping(company, mapping);
+const couplingOf = async (company: string, mapping: string, erpId: string) => (await demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId);
+const crmRow = (set: string, id: string) => demo.simulator.store.get(set, id);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A runner with one pair per wave whose `hook` runs after each coupling save (i.e. after each wave's apply). */
+function runnerWith(hook: () => void, batch = 1, before?: () => void) {
+  const s = demo.app.services;
+  const real = new CouplingRepository(s.tables);
+  const couplings = Object.create(real) as CouplingRepository;
+  couplings.save = async (...args) => {
+    before?.();
+    await real.save(...args);
+    hook();
+  };
+  return new SyncRunner({ sync: s.sync, couplings, erpRecords: s.erpRecordStore, logs: s.syncLog, issues: s.syncIssues, connector: s.connector, setups: s.setups, config: { SYNC_BATCH_SIZE: batch, SYNC_MAX_PARALLEL: 1 } });
+}
+
+describe("regressions found in an independent review of the sync", () => {
+  it("a record retried first does not move the ERP watermark past changes of later waves", async () => {
+    const company = await enabledCompany();
+    // A is deferred: its salesperson XX is not coupled (SALESPEOPLE couples coupled records only).
+    await put(company, "customers", [{ id: "A", name: `${company} A`, salespersonCode: "XX" }]);
+    await run(company, "CUSTOMER");
+    expect((await demo.app.services.syncIssues.list(company, "CUSTOMER")).map((issue) => issue.kind)).toEqual(["deferred"]);
+    await put(company, "customers", [{ id: "B", name: `${company} B` }]); // stamp t1
+    await sleep(2500);
+    await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t2 > t1 + 2 s
+    // The run's time budget runs out after its first wave (A, from the retry list, with stamp t2).
+    const options: MappingRunOptions = { deadline: Date.now() + 60_000 };
+    const result = await runnerWith(() => (options.deadline = 0)).runMapping(company, "CUSTOMER", options);
+    expect(result.stoppedEarly).toBe(true);
+    // "the next run continues from there"
+    await run(company, "CUSTOMER");
+    await run(company, "CUSTOMER");
+    expect(await couplingOf(company, "CUSTOMER", "B"), "B was never sent to CRM, and is not reported").toBeDefined();
+  });
+
+  it("a crash after the CRM create of a unit group: the rerun finishes the coupling instead of sending a create-only column again", async () => {
+    const company = await enabledCompany();
+    await put(company, "unitsOfMeasure", [{ id: "PCS", description: "Pieces" }]);
+    let saves = 0;
+    // The process dies at the coupling save after the CRM write (save 1 = pending coupling, save 2 = final).
+    await runnerWith(() => undefined, 100, () => {
+      if (++saves === 1) return;
+      throw new Error("process died");
+    }).runMapping(company, "UNIT OF MEASURE").catch(() => undefined);
+    const stored = await demo.app.services.sync.mapping(company, "UNIT OF MEASURE");
+    await demo.app.services.sync.saveMapping({ ...stored!.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored!.etag);
+    expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(true);
+    for (let i = 0; i < 3; i++) await run(company, "UNIT OF MEASURE");
+    const issues = await demo.app.services.syncIssues.list(company, "UNIT OF MEASURE");
+    expect(issues.map((issue) => issue.reason), "the rerun fails on baseuomname").toEqual([]);
+    expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(false);
+  });
+
+  it("removeCoupling stays done when the last changes are read again (watermark lag)", async () => {
+    const company = await enabledCompany();
+    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    await put(company, "customers", [{ id: "C1", name: `${company} Gone`, homePage: company }]);
+    await run(company, "CUSTOMER");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    expect((await admin("DELETE", `accounts(${accountId})`)).status).toBe(204);
+    await run(company, "CUSTOMER"); // removes the coupling; the ERP record stays, uncoupled
+    expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
+    await run(company, "CUSTOMER"); // nothing changed anywhere
+    expect(demo.simulator.store.rows("accounts").filter((row) => row.websiteurl === company), "a new account appeared").toHaveLength(0);
+  });
+
+  it("after removeCoupling of an ERP deletion, the CRM row read again does not come back as a new customer", async () => {
+    const company = await enabledCompany();
+    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    await put(company, "customers", [{ id: "C1", name: `${company} Gone` }]);
+    await run(company, "CUSTOMER");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    await jane("PATCH", `accounts(${accountId})`, { body: { telephone1: "+47 1" } });
+    await run(company, "CUSTOMER");
+    await demo.app.call("DELETE", `/api/companies/${company}/erp/customers/C1`);
+    await run(company, "CUSTOMER"); // removes the coupling
+    await run(company, "CUSTOMER");
+    const resurrected = (await demo.app.services.erpRecordStore.changedSince(company, "customers")).filter((record) => !record.deleted);
+    expect(resurrected.map((record) => record.id), "the deleted customer came back under a new number").toEqual([]);
+  });
+
+  it("a CRM owner who is not (yet) a coupled salesperson leaves the ERP customer's salesperson as it is", async () => {
+    const company = await enabledCompany();
+    await put(company, "salespeople", [{ id: "JS", name: "Jane S.", email: "jane@demo.example" }]);
+    await run(company, "SALESPEOPLE");
+    expect(await couplingOf(company, "SALESPEOPLE", "JS")).toBeDefined();
+    await put(company, "customers", [{ id: "C1", name: `${company} Owned`, salespersonCode: "JS" }]);
+    await run(company, "CUSTOMER");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    const adminId = demo.simulator.store.rows("systemusers").find((row) => row.internalemailaddress === "admin@demo.example")!.systemuserid;
+    expect((await admin("PATCH", `accounts(${accountId})`, { body: { "ownerid@odata.bind": `/systemusers(${String(adminId)})` } })).status).toBe(204);
+    await run(company, "CUSTOMER");
+    expect((await erp(company, "customers", "C1"))!.salespersonCode, "salesperson wiped because the new owner is not coupled").toBe("JS");
+  });
+
+  it("an open conflict is reported once, not again by every later run", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} One` }]);
+    await run(company, "CUSTOMER");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    await put(company, "customers", [{ id: "C1", name: "ERP name" }]);
+    await jane("PATCH", `accounts(${accountId})`, { body: { name: "CRM name" } });
+    await run(company, "CUSTOMER"); // reports the conflict once
+    const later = [];
+    for (let i = 0; i < 3; i++) later.push((await run(company, "CUSTOMER")).logs.reduce((sum, log) => sum + log.failed, 0));
+    expect(later, "nothing changed, yet every run logs the conflict as a new failure").toEqual([0, 0, 0]);
+  });
+});
