@@ -136,4 +136,44 @@ describe("regressions found in an independent review of the sync", () => {
     for (let i = 0; i < 3; i++) later.push((await run(company, "CUSTOMER")).logs.reduce((sum, log) => sum + log.failed, 0));
     expect(later, "nothing changed, yet every run logs the conflict as a new failure").toEqual([0, 0, 0]);
   });
+
+  it("a mapping setting changed by an admin during a run neither fails the run nor locks the mapping", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", Array.from({ length: 6 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })));
+    let patched = false;
+    const runner = runnerWith(() => {
+      if (patched) return;
+      patched = true;
+      void demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } });
+    }, 2);
+    const result = await runner.runMapping(company, "CUSTOMER");
+    expect(result.logs.find((log) => log.direction === "toCrm")!.inserted).toBe(6);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const mapping = (await demo.app.services.sync.mapping(company, "CUSTOMER"))!.value;
+    expect(JSON.parse(mapping.definitionJson).maxAttempts).toBe(7);
+    expect(mapping.runLeaseOwner).toBeUndefined();
+  });
+
+  it("a delta link Dataverse no longer honours is replaced by a fresh listing, and deletions are still found", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} One` }]);
+    await run(company, "CUSTOMER");
+    await run(company, "CUSTOMER"); // starts change tracking
+    const stored = (await demo.app.services.sync.mapping(company, "CUSTOMER"))!;
+    await demo.app.services.sync.saveMapping({ ...stored.value, crmDeltaLink: `${demo.simulator.url}/api/data/v9.2/accounts?$select=accountid&$deltatoken=1!2000-01-01T00:00:00Z` }, stored.etag);
+    await admin("DELETE", `accounts(${(await couplingOf(company, "CUSTOMER", "C1"))!.crmId})`);
+    const result = await run(company, "CUSTOMER");
+    expect(result.logs.find((log) => log.direction === "fromCrm")!.failed).toBe(1);
+  });
+
+  it("a CRM-born product whose number belongs to a deleted item restores that item instead of failing forever", async () => {
+    const company = await enabledCompany();
+    const number = `R-${company.slice(-6)}`;
+    await put(company, "items", [{ id: number, description: "Old item" }]);
+    await demo.app.call("DELETE", `/api/companies/${company}/erp/items/${number}`);
+    expect((await admin("POST", "products", { body: { name: "CRM item", productnumber: number, producttypecode: 1 } })).status).toBe(204);
+    await run(company, "ITEM-PRODUCT");
+    expect(await erp(company, "items", number)).toMatchObject({ description: "CRM item" });
+    expect(await demo.app.services.syncIssues.list(company, "ITEM-PRODUCT")).toEqual([]);
+  });
 });

@@ -179,7 +179,13 @@ export class SyncRunner {
             orderBy: "modifiedon asc",
             pageSize: crmPageSize,
           }),
-      state.crmDeltaLink ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink) : Promise.resolve(undefined),
+      // A delta link Dataverse no longer honours (expired, refused) is replaced by a fresh listing below.
+      state.crmDeltaLink
+        ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink).catch((error: unknown) => {
+            if (error instanceof DataverseRequestError && (error.status === 400 || error.status === 410)) return undefined;
+            throw error;
+          })
+        : Promise.resolve(undefined),
       this.init.issues.list(company, name),
     ]);
     // Entries read again only because of the lag, and already processed by the last run, are left out.
@@ -188,7 +194,7 @@ export class SyncRunner {
     const erpChanges = erpFeed.filter((change) => !seenErp.has(`${change.id}@${change.modifiedAt}`));
     const crmRows = crmFeed.filter((row) => !seenCrm.has(`${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`));
     const quiet = erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
-    if (quiet && state.crmDeltaLink) {
+    if (quiet && state.crmDeltaLink && delta) {
       const logs = await this.writeLogs(context, started, false);
       await lease.save({ ...(delta && { crmDeltaLink: delta.deltaLink }), lastSyncAt: this.clock().toISOString(), lastSyncResult: logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ") });
       return { mapping: name, runId, logs, stoppedEarly: false };
@@ -408,13 +414,16 @@ export class SyncRunner {
         if (record) byMatch.delete(String(value).toLowerCase());
       } else {
         const matchValue = definition.matchOn ? row[definition.matchOn.crm] : undefined;
-        for (const candidate of [typeof matchValue === "string" && matchValue !== "" ? matchValue : undefined, erpIdFor(crmId)]) {
-          if (!candidate || coupledErpIds.has(candidate)) continue;
+        const candidates = [typeof matchValue === "string" && matchValue !== "" ? matchValue : undefined, erpIdFor(crmId)].filter((candidate): candidate is string => candidate !== undefined);
+        for (const candidate of candidates) {
+          if (coupledErpIds.has(candidate)) continue;
           const found = await this.init.erpRecords.get(context.company, definition.erpTable, candidate);
           if (found && !found.deleted) {
             record = found;
             break;
           }
+          // A deleted record under the id the new record will get: it is written over (restored), not created.
+          if (found?.deleted && candidate === candidates[0]) pair.erp = found;
         }
       }
       if (record && !coupledErpIds.has(record.id)) {
@@ -730,8 +739,11 @@ export class SyncRunner {
     const { written, conflicts } = await this.init.erpRecords.writeFromSync(company, definition.erpTable, prepared.map(({ fields, etag }) => ({ fields, ...(etag && { etag }) })));
     void written;
     const lost = new Set(conflicts);
-    for (const { write, fields } of prepared) {
-      if (lost.has(fields.id)) failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
+    for (const { write, fields, etag } of prepared) {
+      if (!lost.has(fields.id)) continue;
+      // With an ETag the record changed meanwhile (a race, retried); without one, a record with that id exists.
+      if (etag) failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
+      else failures.set(write, { reason: `An ERP ${definition.erpTable} record with the id ${fields.id} exists already and is not coupled to this CRM row. Couple them by hand or change one of the ids.`, race: false });
     }
     return failures;
   }
@@ -818,12 +830,28 @@ class Lease {
     private readonly now: () => number,
   ) {}
 
+  /**
+   * Saves the run's changes (watermarks, lease). An admin may change the mapping's settings meanwhile: the
+   * row is read again and the run's changes applied over it, as long as this run still holds the lease.
+   */
   async save(change: Partial<StoredMapping>): Promise<void> {
-    const next: StoredMapping = { ...this.state, ...change };
-    if (next.runLeaseOwner) next.runLeaseExpiresAt = new Date(this.now() + leaseMs).toISOString();
-    for (const [key, value] of Object.entries(change)) if (value === undefined) delete (next as unknown as Record<string, unknown>)[key];
-    this.etag = await this.sync.saveMapping(next, this.etag);
-    this.state = next;
+    for (let attempt = 0; ; attempt++) {
+      const next: StoredMapping = { ...this.state, ...change };
+      if (next.runLeaseOwner) next.runLeaseExpiresAt = new Date(this.now() + leaseMs).toISOString();
+      for (const [key, value] of Object.entries(change)) if (value === undefined) delete (next as unknown as Record<string, unknown>)[key];
+      try {
+        this.etag = await this.sync.saveMapping(next, this.etag);
+        this.state = next;
+        return;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= 4) throw error;
+        const latest = await this.sync.mapping(this.state.company, this.state.name);
+        if (!latest || latest.value.runLeaseOwner !== this.state.runLeaseOwner) throw new MappingBusyError(this.state.name);
+        const { definitionJson } = latest.value;
+        this.state = { ...this.state, definitionJson };
+        this.etag = latest.etag;
+      }
+    }
   }
 
   renew(): Promise<void> {
