@@ -76,7 +76,7 @@ describe("PUT and GET /connection", () => {
     ["missing URL", { userName: "a@b.com" }, "serverAddress", "is required (the Dynamics 365 for Sales URL)"],
     ["AD user without domain", { serverAddress: "https://crm.contoso.local", userName: "svc" }, "userName", setupMessages.userNameNeedsDomain],
     ["bad client id", { serverAddress: "https://o.crm.dynamics.com", clientId: "xyz" }, "clientId", "must be a GUID"],
-    ["unknown field", { serverAddress: "https://o.crm.dynamics.com", pasword: "x" }, "", 'Unrecognized key: "pasword"'],
+    ["unknown field", { serverAddress: "https://o.crm.dynamics.com", pasword: "x" }, "pasword", "is not a known field"],
   ])("refuses a %s with problem+json naming the field, and stores nothing", async (_case, body, field, message) => {
     const company = uniqueCompany();
     const response = await app.call("PUT", path(company), { body });
@@ -229,5 +229,28 @@ describe("GET /health", () => {
       if (previous === undefined) delete process.env.SYNC_BATCH_SIZE;
       else process.env.SYNC_BATCH_SIZE = previous;
     }
+  });
+});
+
+describe("hostile input answers 4xx, never 500", () => {
+  it.each(["__proto__", "constructor", "toString", "hasOwnProperty"])("GET /api/setup/%s is 404", async (name) => {
+    expect((await app.call("GET", `/api/setup/${name}`)).status).toBe(404);
+  });
+
+  it("refuses a continuation token it did not give out with 400 naming it", async () => {
+    const company = uniqueCompany();
+    await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "b@o.com" } });
+    const response = await app.call("GET", `/api/companies/${company}/erp/customers?continuationToken=garbage`);
+    expect(response.status).toBe(400);
+    expect(response.json.errors).toEqual([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+  });
+
+  it("names the body when a rule is about the whole request", async () => {
+    const company = uniqueCompany();
+    await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "b@o.com" } });
+    await app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: { confirm: true } });
+    const response = await app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: {} });
+    expect(response.status).toBe(400);
+    expect(response.json.errors.every((error: { path: string }) => error.path !== "")).toBe(true);
   });
 });

@@ -294,6 +294,16 @@ describe("advanced settings", () => {
 });
 
 describe("GET /crm/{entitySet} on behalf of the caller", () => {
+  it("answers 400 naming $filter when Dynamics 365 refuses the query (not 500)", async () => {
+    const company = await setUpDemoCompany(demo);
+    await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: false } });
+    for (const filter of ["name eq", "nosuchcolumn eq 'x'"]) {
+      const response = await demo.app.call("GET", `/api/companies/${company}/crm/accounts?$filter=${encodeURIComponent(filter)}`);
+      expect(response.status, filter).toBe(400);
+      expect(response.json.errors[0].path).toBe("$filter");
+    }
+  });
+
   it("reads as the connection user, or impersonates the mapped CRM user, or answers 403", async () => {
     const company = await setUpDemoCompany(demo);
     await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: false } });

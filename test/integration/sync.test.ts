@@ -268,7 +268,7 @@ describe("ERP records API", () => {
     expect(response.json.errors).toEqual(
       expect.arrayContaining([
         { path: "[1].name", message: "is required" },
-        { path: "[2]", message: 'Unrecognized key: "colour"' },
+        { path: "[2].colour", message: "is not a known field" },
         { path: "[2].email", message: "must be an email address" },
         { path: "[3].id", message: "repeats the id of record [0]" },
       ]),

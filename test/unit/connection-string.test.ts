@@ -45,12 +45,14 @@ describe("parseConnectionString", () => {
   });
 
   it.each([
-    ["Url=https://x;Pasword=x", /"Pasword" is not a connection string key/],
-    ["Url=https://x;Server=https://y", /repeats "Url"/],
+    ["Url=https://x;Pasword=x", /The key of pair 2 is not a connection string key/],
+    ["Url=https://x;Server=https://y", /Pair 2 repeats the key Url/],
+    ["Url=https://x;__proto__=y", /The key of pair 2 is not a connection string key/],
+    ["Url=https://x;constructor=y", /The key of pair 2 is not a connection string key/],
     ["Password='abc", /no closing quote/],
     ["Password='abc'x;Url=y", /text after its closing quote/],
-    ["justtext", /has no "=" and value/],
-    ["=value", /A key is missing/],
+    ["justtext", /Pair 1 has no "=" and value/],
+    ["=value", /The key of pair 1 is missing/],
     ["AuthType=Kerberos", /not one of Office365/],
   ])("refuses %j", (text, message) => {
     expect(() => parseConnectionString(text)).toThrow(ConnectionStringError);
@@ -126,5 +128,24 @@ describe("buildConnectionString", () => {
     expect(text).toContain("UserName='CON;TOSO\\o''brien';");
     expect(parseConnectionString(text).userName).toBe("CON;TOSO\\o'brien");
     expect(parseConnectionString(text).domain).toBe("CON;TOSO");
+  });
+});
+
+describe("connection string errors never quote a secret", () => {
+  it.each([
+    "Url=https://x;Password=hunter2;secretpart;UserName=a",
+    "Url=https://x;Password=hunter2;secretpart=more",
+    "Url=https://x;ClientSecret='hunter2",
+    "Url=https://x;ClientSecret='hunter2'secretpart",
+    "AuthType=hunter2secret;Url=https://x",
+  ])("%s", (text) => {
+    let message = "";
+    try {
+      parseConnectionString(text);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).not.toBe("");
+    expect(message).not.toMatch(/hunter2|secretpart|more/);
   });
 });

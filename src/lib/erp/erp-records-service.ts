@@ -39,7 +39,7 @@ export class ErpRecordsService {
     body.forEach((item, index) => {
       const parsed = schema.safeParse(item);
       if (!parsed.success) {
-        errors.push(...fieldErrorsFromZod(parsed.error).map((error) => ({ ...error, path: `[${index}]${error.path ? `.${error.path}` : ""}` })));
+        errors.push(...fieldErrorsFromZod(parsed.error, [`[${index}]`]));
         return;
       }
       const record = parsed.data as ErpFields;

@@ -53,10 +53,12 @@ function describeErrors(errors: FieldError[]): string {
 
 /** zod issues -> field errors, with the path as the caller's field name. */
 export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path.map(String)].join("."),
-    message: issue.message,
-  }));
+  // Every error names where it applies: an unknown field by its own name, a rule on the whole input the body.
+  return error.issues.flatMap((issue) => {
+    const base = [...prefix, ...issue.path.map(String)];
+    if (issue.code === "unrecognized_keys") return issue.keys.map((key) => ({ path: [...base, key].join("."), message: "is not a known field" }));
+    return [{ path: base.join(".") || "body", message: issue.message }];
+  });
 }
 
 export function problemResponse(problem: Problem): HttpResponseInit {

@@ -66,58 +66,66 @@ export class ConnectionStringError extends Error {
 export function parseConnectionString(text: string): ParsedConnectionString {
   const result: ParsedConnectionString = {};
   const seen = new Map<ConnectionStringKey, string>();
-  for (const { key, value } of splitPairs(text)) {
+  for (const { key, value, pair } of splitPairs(text)) {
     const folded = key.replace(/\s+/g, "").toLowerCase();
     if (ignoredKeys.has(folded)) continue;
-    const canonical = aliases[folded];
-    if (!canonical) throw new ConnectionStringError(`"${key}" is not a connection string key this service knows.`);
+    // Own keys only ("__proto__" or "constructor" are no keys). An unknown key is not quoted back: with an
+    // unquoted ";" in a secret, what looks like a key is part of the secret.
+    const canonical = Object.hasOwn(aliases, folded) ? aliases[folded] : undefined;
+    if (!canonical) throw new ConnectionStringError(`The key of pair ${pair} is not a connection string key this service knows (quote values that contain ";").`);
     const earlier = seen.get(canonical);
-    if (earlier !== undefined) throw new ConnectionStringError(`"${key}" repeats "${earlier}".`);
+    if (earlier !== undefined) throw new ConnectionStringError(`Pair ${pair} repeats the key ${canonicalName(canonical)}.`);
     seen.set(canonical, key);
     result[canonical] = value;
   }
   if (result.authType !== undefined) {
     const type = parseAuthenticationType(result.authType);
-    if (!type) throw new ConnectionStringError(`AuthType "${result.authType}" is not one of Office365, OAuth, ClientSecret, Certificate, AD, IFD.`);
+    if (!type) throw new ConnectionStringError("AuthType is not one of Office365, OAuth, ClientSecret, Certificate, AD, IFD.");
     result.authTypeValue = type;
   }
   return result;
 }
 
-function* splitPairs(text: string): Generator<{ key: string; value: string }> {
+function canonicalName(key: ConnectionStringKey): string {
+  return key.charAt(0).toUpperCase() + key.slice(1);
+}
+
+function* splitPairs(text: string): Generator<{ key: string; value: string; pair: number }> {
   let position = 0;
+  let pair = 0;
   while (position < text.length) {
+    pair++;
     const separator = text.indexOf("=", position);
     const nextSemicolon = text.indexOf(";", position);
     if (separator < 0 || (nextSemicolon >= 0 && nextSemicolon < separator)) {
       const stray = text.slice(position, nextSemicolon < 0 ? text.length : nextSemicolon).trim();
-      if (stray.length > 0) throw new ConnectionStringError(`"${stray}" has no "=" and value.`);
+      if (stray.length > 0) throw new ConnectionStringError(`Pair ${pair} has no "=" and value.`);
       position = nextSemicolon < 0 ? text.length : nextSemicolon + 1;
       continue;
     }
     const key = text.slice(position, separator).trim();
-    if (key.length === 0) throw new ConnectionStringError("A key is missing before \"=\".");
+    if (key.length === 0) throw new ConnectionStringError(`The key of pair ${pair} is missing before "=".`);
     let cursor = separator + 1;
     while (cursor < text.length && /\s/.test(text[cursor]!)) cursor++;
     const quote = text[cursor];
     let value: string;
     if (quote === "'" || quote === '"') {
-      ({ value, cursor } = readQuoted(text, cursor + 1, quote, key));
+      ({ value, cursor } = readQuoted(text, cursor + 1, quote, pair));
       while (cursor < text.length && /\s/.test(text[cursor]!)) cursor++;
       if (cursor < text.length && text[cursor] !== ";") {
-        throw new ConnectionStringError(`The value of "${key}" has text after its closing quote.`);
+        throw new ConnectionStringError(`The value of pair ${pair} has text after its closing quote.`);
       }
     } else {
       const end = text.indexOf(";", cursor);
       value = text.slice(cursor, end < 0 ? text.length : end).trim();
       cursor = end < 0 ? text.length : end;
     }
-    yield { key, value };
+    yield { key, value, pair };
     position = cursor + 1;
   }
 }
 
-function readQuoted(text: string, start: number, quote: string, key: string): { value: string; cursor: number } {
+function readQuoted(text: string, start: number, quote: string, pair: number): { value: string; cursor: number } {
   let value = "";
   let cursor = start;
   while (cursor < text.length) {
@@ -133,7 +141,7 @@ function readQuoted(text: string, start: number, quote: string, key: string): { 
     value += char;
     cursor++;
   }
-  throw new ConnectionStringError(`The value of "${key}" has no closing quote.`);
+  throw new ConnectionStringError(`The value of pair ${pair} has no closing quote.`);
 }
 
 /** The fields a connection string is built from; secrets are never among them. */
