@@ -295,3 +295,20 @@ describe("the job queue under concurrency and crashes", () => {
     expect((await demo.app.call("POST", `/api/companies/${company}/sync/full`)).status).toBe(409);
   });
 });
+
+describe("what the API stores and shows", () => {
+  it("refuses ERP ids a route cannot address, and shows no storage endpoint in job answers or rows", async () => {
+    const company = await enabledCompany();
+    for (const id of ["..", ".", "a/b", "a?b", "a#b", "a%2Fb"]) {
+      const response = await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: [{ id, name: "x" }] });
+      expect(response.status, id).toBe(400);
+      expect(response.json.errors[0].path).toBe("[0].id");
+    }
+    const held = await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`);
+    expect(held.text).not.toMatch(/odata|127\.0\.0\.1|devstoreaccount/);
+    const jobs = await demo.app.call("GET", `/api/companies/${company}/sync/jobs`);
+    expect(jobs.text).not.toMatch(/odata\.metadata|devstoreaccount/);
+    const stored = await demo.app.services.sync.job(company, "CUSTOMER");
+    expect(Object.keys(stored!.value).some((key) => key.includes("odata"))).toBe(false);
+  });
+});

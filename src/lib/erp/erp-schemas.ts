@@ -6,8 +6,12 @@ import type { ErpTable } from "../sync/default-mappings";
  * use (BEHAVIOUR §5, API.md "ERP records"). `id` is the ERP's No./Code; `modifiedAt` is set by the service.
  */
 const text = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);
-const code = text(20);
-const id = z.string().trim().min(1, "is required").max(20, "must be 1-20 characters");
+// Ids and codes are addressed in routes (/erp/{table}/{id}): no "/", "\\", "?", "#", "%" or control characters,
+// and not "." or "..", which a URL path cannot hold as a segment.
+const addressable = (schema: z.ZodString) =>
+  schema.regex(/^[^/\\?#%\u0000-\u001f\u007f]*$/, 'must not contain / \\ ? # % or control characters').refine((value) => value !== "." && value !== "..", 'must not be "." or ".."');
+const code = addressable(text(20));
+const id = addressable(z.string().trim().min(1, "is required").max(20, "must be 1-20 characters"));
 const money = z.number().finite("must be a number").min(0, "must not be negative");
 
 const customers = z.strictObject({

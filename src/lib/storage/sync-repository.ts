@@ -191,5 +191,8 @@ function mappingFromRow(row: Record<string, unknown>): StoredMapping {
 
 function stripTableFields(row: Record<string, unknown>): Record<string, unknown> {
   const { partitionKey, rowKey: _rowKey, etag: _etag, timestamp: _timestamp, ...rest } = row;
+  // The service's own annotations ("odata.metadata" carries the storage endpoint URL) are not the row's data:
+  // kept, they would be written back into rows and shown in answers.
+  for (const key of Object.keys(rest)) if (key.startsWith("odata.") || key.includes("@odata.")) delete rest[key];
   return { ...rest, company: partitionKey };
 }
