@@ -133,6 +133,21 @@ describe("PUT and GET /connection", () => {
     expect(await app.services.secrets.get({ name: String(second!.passwordSecretName), version: String(second!.passwordSecretVersion) })).toBe("second");
   });
 
+  it("of 20 saves racing with one If-Match, one wins and the losers leave no secret version behind", async () => {
+    const company = uniqueCompany();
+    const created = await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: "first" } });
+    const etag = created.headers.get("etag")!;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: `racer-${index}` }, headers: { "if-match": etag } }),
+      ),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, ...Array<number>(19).fill(412)]);
+    const versions = [];
+    for await (const row of (await app.services.tables.table("localsecrets")).listEntities({ queryOptions: { filter: `PartitionKey eq 'crm-${company}-password'` } })) versions.push(row);
+    expect(versions).toHaveLength(2); // the first save's and the winner's
+  });
+
   it("answers 412 for a stale If-Match and 200 for the current one", async () => {
     const company = uniqueCompany();
     const created = await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com" } });

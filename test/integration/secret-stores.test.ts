@@ -47,6 +47,15 @@ describe("Key Vault secret store (real SDK against an HTTPS stand-in)", () => {
     expect(await store.get(second)).toBe("second");
   });
 
+  it("discards one version by disabling it: it can no longer be read, the others still can", async () => {
+    const name = secretName(uniqueCompany(), "password");
+    const kept = await store.set(name, "kept");
+    const lost = await store.set(name, "lost");
+    await store.discard(lost);
+    await expect(store.get(lost)).rejects.toThrow();
+    expect(await store.get(kept)).toBe("kept");
+  });
+
   it("reports a missing secret as SecretNotFoundError", async () => {
     await expect(store.get({ name: "crm-nobody-password", version: "0".repeat(32) })).rejects.toBeInstanceOf(SecretNotFoundError);
   });

@@ -8,6 +8,7 @@ interface Version {
   id: string;
   value: string;
   contentType?: string;
+  enabled?: boolean;
   created: number;
 }
 
@@ -29,7 +30,7 @@ export async function startKeyVaultStandIn(options: { tenantId?: string; token?:
     value: version.value,
     id: `${baseUrl}/secrets/${name}/${version.id}`,
     ...(version.contentType && { contentType: version.contentType }),
-    attributes: { enabled: true, created: version.created, updated: version.created, recoveryLevel: "Recoverable" },
+    attributes: { enabled: version.enabled !== false, created: version.created, updated: version.created, recoveryLevel: "Recoverable" },
   });
   const deletedBundle = (name: string) => {
     const entry = deleted.get(name)!;
@@ -69,7 +70,17 @@ export async function startKeyVaultStandIn(options: { tenantId?: string; token?:
       if (request.method === "GET") {
         const version = action ? versions?.find((candidate) => candidate.id === action) : versions?.at(-1);
         if (!version) return error(response, 404, "SecretNotFound", `A secret with (name/id) ${name}/${action ?? ""} was not found in this key vault.`);
+        if (version.enabled === false) return error(response, 403, "Forbidden", "Operation get is not allowed on a disabled secret.", "SecretDisabled");
         return send(response, 200, bundle(name, version));
+      }
+      if (request.method === "PATCH" && action) {
+        // Update Secret (properties only): used to disable one version.
+        const version = versions?.find((candidate) => candidate.id === action);
+        if (!version) return error(response, 404, "SecretNotFound", `A secret with (name/id) ${name}/${action} was not found in this key vault.`);
+        const parsed = JSON.parse(body || "{}") as { attributes?: { enabled?: boolean } };
+        if (parsed.attributes?.enabled !== undefined) version.enabled = parsed.attributes.enabled;
+        const { value: _value, ...withoutValue } = bundle(name, version);
+        return send(response, 200, withoutValue);
       }
       if (request.method === "DELETE") {
         if (!versions) return error(response, 404, "SecretNotFound", `A secret with (name/id) ${name} was not found in this key vault.`);

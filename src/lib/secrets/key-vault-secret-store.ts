@@ -39,6 +39,10 @@ export class KeyVaultSecretStore implements SecretStore {
     }
   }
 
+  async discard(ref: SecretRef): Promise<void> {
+    await this.client.updateSecretProperties(ref.name, ref.version, { enabled: false });
+  }
+
   async remove(name: string): Promise<void> {
     try {
       // Starting the delete is enough: the vault finishes it; waiting for the poller adds nothing.

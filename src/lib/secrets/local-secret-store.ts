@@ -55,6 +55,13 @@ export class LocalSecretStore implements SecretStore {
     return Buffer.concat([decipher.update(Buffer.from(String(row.ciphertext), "base64")), decipher.final()]).toString("utf8");
   }
 
+  async discard(ref: SecretRef): Promise<void> {
+    const table = await this.tables.table(tableName);
+    await table.deleteEntity(ref.name, ref.version).catch((error: unknown) => {
+      if (storageStatus(error) !== 404) throw error;
+    });
+  }
+
   async remove(name: string): Promise<void> {
     const table = await this.tables.table(tableName);
     const versions = table.listEntities({ queryOptions: { filter: `PartitionKey eq '${name.replace(/'/g, "''")}'`, select: ["RowKey"] } });

@@ -18,6 +18,11 @@ export interface SecretStore {
   get(ref: SecretRef): Promise<string>;
   /** Removes the secret with all its versions; removing a missing secret is not an error. */
   remove(name: string): Promise<void>;
+  /**
+   * Takes back one version written for a save that then lost (a stale If-Match): it must not linger as a
+   * usable copy. Key Vault cannot delete one version, so it is disabled; the local store deletes it.
+   */
+  discard(ref: SecretRef): Promise<void>;
 }
 
 export class SecretNotFoundError extends Error {

@@ -87,7 +87,16 @@ export class SetupService {
       usersMustMapToCrmUsers: authenticationTypeChanged ? false : (previous?.usersMustMapToCrmUsers ?? false),
       updatedAt: this.clock().toISOString(),
     };
-    const etag = await this.saveRow(setup, existing?.etag);
+    let etag: string;
+    try {
+      etag = await this.saveRow(setup, existing?.etag);
+    } catch (error) {
+      // Lost to a concurrent save (or failed): the secret versions written for it are taken back.
+      const stored = existing?.value.secrets ?? {};
+      const written = Object.entries(secrets).filter(([ref, value]) => value && stored[ref as keyof typeof stored]?.version !== value.version);
+      await Promise.all(written.map(([, value]) => this.init.secrets.discard(value!).catch(() => undefined)));
+      throw error;
+    }
     return { view: this.view({ value: setup, etag }, jobs, notices), created: existing === undefined };
   }
 
