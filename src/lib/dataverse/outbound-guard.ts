@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
-import { BlockList, isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 
 /**
  * The Sales URL is user input that this service calls with credentials, so outbound calls go only to
@@ -16,32 +16,20 @@ export class OutboundGuardError extends Error {
   }
 }
 
-const privateRanges = new BlockList();
-for (const [network, prefix] of [
-  ["0.0.0.0", 8],
-  ["10.0.0.0", 8],
-  ["100.64.0.0", 10],
-  ["127.0.0.0", 8],
-  ["169.254.0.0", 16],
-  ["172.16.0.0", 12],
-  ["192.168.0.0", 16],
-] as const) {
-  privateRanges.addSubnet(network, prefix, "ipv4");
-}
-for (const [network, prefix] of [
-  ["::", 128],
-  ["::1", 128],
-  ["fc00::", 7],
-  ["fe80::", 10],
-] as const) {
-  privateRanges.addSubnet(network, prefix, "ipv6");
-}
-
+/**
+ * Only public unicast addresses are called: every special-purpose range (private, loopback, link-local,
+ * carrier-grade NAT, benchmarking 198.18/15, multicast, reserved, site-local fec0::/10, unique-local) and every
+ * IPv6 form that embeds an IPv4 address (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo, IPv4-compatible ::a.b.c.d)
+ * is refused. ipaddr.js keeps the IANA special-purpose registries; an IPv4-mapped ::ffff:a.b.c.d (how
+ * dual-stack resolvers return IPv4) is judged as the IPv4 address it maps.
+ */
 export function isPrivateAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return privateRanges.check(mapped, "ipv4");
-  const family = isIP(address);
-  return family === 0 ? true : privateRanges.check(address, family === 4 ? "ipv4" : "ipv6");
+  if (!ipaddr.isValid(address)) return true;
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === "ipv6" && /^::ffff:/i.test(address) && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (parsed as ipaddr.IPv6).toIPv4Address().range() !== "unicast";
+  }
+  return parsed.range() !== "unicast";
 }
 
 export type Lookup = typeof dnsLookup;
