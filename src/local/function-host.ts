@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpRequest, HttpResponse, type HttpResponseInit, InvocationContext, type LogLevel, type Timer } from "@azure/functions";
@@ -19,6 +20,11 @@ export interface FunctionHostInit {
   /** false: timers fire only through fireTimer (tests). */
   startTimers?: boolean;
   log?: (line: string) => void;
+  /**
+   * When set, routes with authLevel "function" need it (x-functions-key header or ?code=), as in Azure;
+   * unset, the local host serves them without a key.
+   */
+  functionKey?: string;
 }
 
 export interface RunningFunctionHost {
@@ -44,7 +50,7 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
   const timers = init.definitions.filter((definition): definition is TimerFunctionDefinition => definition.trigger === "timer");
 
   const server = createServer((incoming, outgoing) => {
-    serve(incoming, outgoing, routes, log).catch((error: unknown) => {
+    serve(incoming, outgoing, routes, log, init.functionKey).catch((error: unknown) => {
       const problem = error instanceof Problem ? error : new Problem(500, "Internal error.", "The local host could not serve the request.");
       if (!(error instanceof Problem)) log(`local host: ${error instanceof Error ? error.message : String(error)}`);
       if (!outgoing.headersSent) outgoing.writeHead(problem.status, { "content-type": "application/problem+json" });
@@ -137,13 +143,17 @@ async function serve(
   outgoing: ServerResponse,
   routes: { definition: HttpFunctionDefinition; compiled: CompiledRoute }[],
   log: (line: string) => void,
+  keyRequired: string | undefined,
 ): Promise<void> {
   const started = performance.now();
-  const url = new URL(incoming.url ?? "/", `http://${incoming.headers.host ?? "localhost"}`);
+  const url = new URL(incoming.url ?? "/", "http://localhost");
   const method = (incoming.method ?? "GET").toUpperCase();
   let response: HttpResponse;
   let functionName = "-";
-  if (!url.pathname.startsWith("/api/")) {
+  const refusal = localRefusal(incoming, method);
+  if (refusal) {
+    response = new HttpResponse(problemResponse(refusal));
+  } else if (!url.pathname.startsWith("/api/")) {
     response = new HttpResponse(problemResponse(new Problem(404, "Not found.", "Functions are served under /api.")));
   } else {
     const path = url.pathname.slice("/api".length);
@@ -155,6 +165,8 @@ async function serve(
         allowed.length > 0
           ? new HttpResponse({ ...problemResponse(new Problem(405, "Method not allowed.", `Use ${allowed.join(", ")}.`)), headers: { "content-type": "application/problem+json", allow: allowed.join(", ") } })
           : new HttpResponse(problemResponse(new Problem(404, "Not found.", `No function serves ${url.pathname}.`)));
+    } else if (match.definition.authLevel !== "anonymous" && keyRequired !== undefined && !hasKey(incoming, url, keyRequired)) {
+      response = new HttpResponse(problemResponse(new Problem(401, "Unauthorized.", "This function needs a function key: send the x-functions-key header or ?code=.")));
     } else {
       functionName = match.definition.name;
       const body = await readBody(incoming);
@@ -187,6 +199,40 @@ function invocationContext(functionName: string, log: (line: string) => void): I
     invocationId: randomUUID(),
     logHandler: (level: LogLevel, ...args: unknown[]) => log(`[${functionName}] ${level}: ${args.map(String).join(" ")}`),
   });
+}
+
+/**
+ * The local host serves this machine only: the Host must name it (a page on another site that rebinds its
+ * DNS name to 127.0.0.1 sends its own name), and a browser's cross-site write (an Origin of another site)
+ * is refused, so a web page cannot reach disable or delete.
+ */
+function localRefusal(incoming: IncomingMessage, method: string): Problem | undefined {
+  const host = hostNameOf(incoming.headers.host);
+  if (!host || !localNames.has(host)) return new Problem(400, "Bad request.", "The Host header must name this machine (localhost, 127.0.0.1 or [::1]).");
+  const origin = incoming.headers.origin;
+  if (origin && !["GET", "HEAD", "OPTIONS"].includes(method)) {
+    let originHost: string | undefined;
+    try {
+      originHost = new URL(origin).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    } catch {
+      originHost = undefined;
+    }
+    if (!originHost || !localNames.has(originHost)) return new Problem(403, "Forbidden.", "A page of another origin may not change anything here.");
+  }
+  return undefined;
+}
+
+const localNames = new Set(["localhost", "127.0.0.1", "::1"]);
+
+function hostNameOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^(\[[^\]]+\]|[^:]+)(:\d+)?$/.exec(header.trim());
+  return match?.[1]?.replace(/^\[|\]$/g, "").toLowerCase();
+}
+
+function hasKey(incoming: IncomingMessage, url: URL, key: string): boolean {
+  const given = incoming.headers["x-functions-key"] ?? url.searchParams.get("code") ?? "";
+  return typeof given === "string" && given.length === key.length && timingSafeEqual(Buffer.from(given), Buffer.from(key));
 }
 
 function headersOf(incoming: IncomingMessage): Record<string, string> {

@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     definitions: functionDefinitions,
     port: Number(options.port),
     schedules,
+    ...(process.env.LOCAL_FUNCTION_KEY && { functionKey: process.env.LOCAL_FUNCTION_KEY }),
     ...(config.AzureWebJobsStorage && { queues: { connectionString: config.AzureWebJobsStorage } }),
   });
   const credentialStore = services.secrets.description;

@@ -1,3 +1,6 @@
+import { request as httpRequest } from "node:http";
+import { functionDefinitions } from "../../src/functions/definitions";
+import { startFunctionHost } from "../../src/local/function-host";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { setupMessages } from "../../src/lib/setup/messages";
 import { enabledConflict } from "../../src/lib/setup/setup-service";
@@ -267,5 +270,47 @@ describe("hostile input answers 4xx, never 500", () => {
     const response = await app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: {} });
     expect(response.status).toBe(400);
     expect(response.json.errors.every((error: { path: string }) => error.path !== "")).toBe(true);
+  });
+});
+
+describe("the local host serves this machine only", () => {
+  const raw = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const target = new URL(app.url);
+      const request = httpRequest({ host: "127.0.0.1", port: target.port, method, path, headers }, (response) => {
+        let text = "";
+        response.on("data", (chunk) => (text += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+      });
+      request.on("error", reject);
+      if (body !== undefined) request.end(body);
+      else request.end();
+    });
+
+  it("refuses a Host that is not this machine (DNS rebinding)", async () => {
+    expect((await raw("GET", "/api/health", { host: "evil.example:7071" })).status).toBe(400);
+    expect((await raw("GET", "/api/health", { host: `localhost:${new URL(app.url).port}` })).status).toBe(200);
+  });
+
+  it("refuses a write from a page of another origin, and a body that is not JSON", async () => {
+    const company = uniqueCompany();
+    const port = new URL(app.url).port;
+    const fromPage = await raw("POST", `/api/companies/${company}/connection/disable`, { host: `localhost:${port}`, origin: "https://evil.example", "content-type": "text/plain" }, '{"reason":"x"}');
+    expect(fromPage.status).toBe(403);
+    const textPlain = await raw("PUT", `/api/companies/${company}/connection`, { host: `localhost:${port}`, "content-type": "text/plain" }, JSON.stringify({ serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com" }));
+    expect(textPlain.status).toBe(415);
+    expect((await app.call("GET", path(company))).status).toBe(404);
+  });
+
+  it("asks for the function key when one is configured, as Azure does", async () => {
+    const keyed = await startFunctionHost({ definitions: functionDefinitions.filter((definition) => definition.trigger === "http"), port: 0, startTimers: false, functionKey: "local-key-123", log: () => {} });
+    try {
+      expect((await fetch(`${keyed.url}/api/health`)).status).toBe(200); // anonymous
+      expect((await fetch(`${keyed.url}/api/companies/${uniqueCompany()}/connection`)).status).toBe(401);
+      expect((await fetch(`${keyed.url}/api/companies/${uniqueCompany()}/connection`, { headers: { "x-functions-key": "local-key-123" } })).status).toBe(404);
+      expect((await fetch(`${keyed.url}/api/companies/${uniqueCompany()}/connection?code=local-key-123`)).status).toBe(404);
+    } finally {
+      await keyed.close();
+    }
   });
 });

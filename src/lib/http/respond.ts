@@ -20,6 +20,11 @@ export async function respond(context: InvocationContext, body: () => Promise<Ht
 export async function readJson(request: HttpRequest): Promise<unknown> {
   const text = await request.text();
   if (text.trim().length === 0) return {};
+  // A JSON body says so: a form or text/plain post (what any web page can send) is not taken as JSON.
+  const type = (request.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json" && !type.endsWith("+json")) {
+    throw new Problem(415, "Unsupported media type.", "Send the body as application/json.", [{ path: "content-type", message: "must be application/json" }]);
+  }
   try {
     return JSON.parse(text);
   } catch {
