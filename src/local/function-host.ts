@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpRequest, HttpResponse, type HttpResponseInit, InvocationContext, type LogLevel, type Timer } from "@azure/functions";
@@ -83,7 +85,14 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
   const jobs = (init.startTimers === false ? [] : timers).map((definition) => {
     const schedule = init.schedules?.[definition.scheduleSetting];
     if (!schedule) throw new Error(`Timer ${definition.name}: no schedule in setting ${definition.scheduleSetting}`);
-    const job: Cron = new Cron(schedule, { protect: true }, () => fire(definition, false, job.nextRun()));
+    // The Functions host reads NCRONTAB in UTC (unless WEBSITE_TIME_ZONE says otherwise), whatever the machine's zone.
+    let due = new Cron(schedule, { timezone: "UTC" }).nextRun();
+    const job: Cron = new Cron(schedule, { protect: true, timezone: process.env.WEBSITE_TIME_ZONE ?? "UTC" }, () => {
+      // Past due, as the host reports it, when the tick comes noticeably later than scheduled (a busy or sleeping machine).
+      const pastDue = due !== null && Date.now() - due.getTime() > 1000;
+      due = job.nextRun();
+      return fire(definition, pastDue, due);
+    });
     return job;
   });
 
@@ -161,10 +170,10 @@ async function serve(
     const match = matches.find((route) => route.definition.methods.includes(method as never));
     if (!match) {
       const allowed = [...new Set(matches.flatMap((route) => route.definition.methods))];
-      response =
-        allowed.length > 0
-          ? new HttpResponse({ ...problemResponse(new Problem(405, "Method not allowed.", `Use ${allowed.join(", ")}.`)), headers: { "content-type": "application/problem+json", allow: allowed.join(", ") } })
-          : new HttpResponse(problemResponse(new Problem(404, "Not found.", `No function serves ${url.pathname}.`)));
+      // The Functions host answers 404 for a route whose function does not take this method, as for no route.
+      response = new HttpResponse(
+        problemResponse(new Problem(404, "Not found.", allowed.length > 0 ? `No function serves ${method} ${url.pathname} (it takes ${allowed.join(", ")}).` : `No function serves ${url.pathname}.`)),
+      );
     } else if (match.definition.authLevel !== "anonymous" && keyRequired !== undefined && !hasKey(incoming, url, keyRequired)) {
       response = new HttpResponse(problemResponse(new Problem(401, "Unauthorized.", "This function needs a function key: send the x-functions-key header or ?code=.")));
     } else {
@@ -264,7 +273,13 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
-const maxDequeueCount = 5;
+/** Queue retry settings of host.json (extensions.queues), which the Functions host applies in Azure too. */
+const queueSettings = (() => {
+  const settings = (JSON.parse(readFileSync(join(process.cwd(), "host.json"), "utf8")) as { extensions?: { queues?: { maxDequeueCount?: number; visibilityTimeout?: string } } }).extensions?.queues ?? {};
+  const [hours = 0, minutes = 0, seconds = 0] = (settings.visibilityTimeout ?? "00:00:00").split(":").map(Number);
+  return { maxDequeueCount: settings.maxDequeueCount ?? 5, visibilityTimeoutSeconds: hours * 3600 + minutes * 60 + seconds };
+})();
+const maxDequeueCount = queueSettings.maxDequeueCount;
 
 /** Polls one Storage queue like the Functions host: base64 JSON messages, retry, poison queue after 5 tries. */
 class QueuePoller {
@@ -313,7 +328,7 @@ class QueuePoller {
             await this.poison.sendMessage(message.messageText);
             await this.queue.deleteMessage(message.messageId, message.popReceipt);
           } else {
-            await this.queue.updateMessage(message.messageId, message.popReceipt, undefined, 5);
+            await this.queue.updateMessage(message.messageId, message.popReceipt, undefined, queueSettings.visibilityTimeoutSeconds);
           }
         }
       }),
