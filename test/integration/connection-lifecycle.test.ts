@@ -14,8 +14,11 @@ beforeAll(async () => {
     vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void consoleLines.push(args.map(String).join(" ")));
   }
   demo = await startDemoApp({ env: { ERP_WEB_URL_DEFAULT: "https://erp.example.com" } });
+  // As behind App Service authentication, which sets x-ms-client-principal from a validated sign-in.
+  process.env.WEBSITE_AUTH_ENABLED = "True";
 });
 afterAll(async () => {
+  delete process.env.WEBSITE_AUTH_ENABLED;
   await demo.close();
   vi.restoreAllMocks();
 });
@@ -328,5 +331,27 @@ describe("secrets during the lifecycle", () => {
     expect(everything).not.toContain(demoPassword);
     expect(everything).not.toContain("Wrong-Passw0rd!");
     expect(everything).not.toContain(demoClientSecret);
+  });
+});
+
+describe("who calls, without App Service authentication", () => {
+  it("ignores a forged x-ms-client-principal and refuses to require user mapping", async () => {
+    const company = await setUpDemoCompany(demo);
+    await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: false } });
+    await demo.app.call("PATCH", connection(company, "/settings"), { body: { usersMustMapToCrmUsers: true } });
+    delete process.env.WEBSITE_AUTH_ENABLED;
+    try {
+      // Anyone with a function key could otherwise act as the administrator.
+      const forged = await demo.app.call("GET", `/api/companies/${company}/crm/salesorders?$select=name`, { headers: principal("admin@demo.example") });
+      expect(forged.status).toBe(403);
+      expect(forged.json.detail).toBe(crmDataMessages.signInRequired);
+      const other = await setUpDemoCompany(demo);
+      await demo.app.call("POST", connection(other, "/enable"), { body: { useDefaultSyncSetup: false } });
+      const refused = await demo.app.call("PATCH", connection(other, "/settings"), { body: { usersMustMapToCrmUsers: true } });
+      expect(refused.status).toBe(400);
+      expect(refused.json.errors).toEqual([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+    } finally {
+      process.env.WEBSITE_AUTH_ENABLED = "True";
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { platformAuthenticationEnabled } from "../http/caller-principal";
 import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
@@ -65,7 +66,11 @@ export class AdvancedSettings {
       else next.erpWebUrl = changes.erpWebUrl;
       notices.push(await this.publishErpWebUrl(setup, next.erpWebUrl, crm));
     }
-    if (changes.usersMustMapToCrmUsers !== undefined) next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
+    if (changes.usersMustMapToCrmUsers !== undefined) {
+      // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
+      if (changes.usersMustMapToCrmUsers && !platformAuthenticationEnabled()) throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+      next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
+    }
 
     const etag = await this.init.setup.saveRow(next, stored.etag);
     return this.init.setup.view({ value: next, etag }, await this.init.setup.jobs(company), notices);

@@ -33,6 +33,8 @@ export const connectionMessages = {
   erpWebUrlPending: "The ERP web client URL is saved; it is written to Dynamics 365 Sales when the connection is enabled with the integration solution imported.",
   integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
   integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
+  usersMustMapNeedsAuthentication:
+    "Users can be required to map to Dynamics 365 Sales users only when the app knows who calls: turn on App Service authentication (enableAppServiceAuthentication in the Bicep parameters) first.",
   /** What to do about a sign-in an unattended service can never complete (interactive challenges). */
   signInNeedsInteraction: {
     AADSTS50076:

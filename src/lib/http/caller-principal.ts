@@ -8,7 +8,17 @@ export interface CallerPrincipal {
 
 const emailClaims = ["preferred_username", "email", "emails", "upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"];
 
-export function callerPrincipal(request: HttpRequest): CallerPrincipal | undefined {
+/**
+ * Whether the platform's authentication (App Service "Easy Auth") is on: only then does the front end strip
+ * any x-ms-client-principal a client sends and set it from a validated sign-in. Without it the header is
+ * whatever the caller typed, so it is not trusted.
+ */
+export function platformAuthenticationEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return (env.WEBSITE_AUTH_ENABLED ?? "").toLowerCase() === "true";
+}
+
+export function callerPrincipal(request: HttpRequest, env: NodeJS.ProcessEnv = process.env): CallerPrincipal | undefined {
+  if (!platformAuthenticationEnabled(env)) return undefined;
   const header = request.headers.get("x-ms-client-principal");
   if (header) {
     try {
