@@ -152,6 +152,21 @@ describe("crashes, overlaps and outages", () => {
     expect(accountsNamed(company)).toHaveLength(30);
   });
 
+  it("logs one structured line per run, with counts, duration and Dataverse requests, for Application Insights", async () => {
+    const company = await enabledCompanyWithDefaultSync();
+    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(3, company) });
+    const lines: string[] = [];
+    const runner = new SyncRunner({ ...runnerInit(), log: (line) => lines.push(line) });
+    await runner.runMapping(company, "CUSTOMER");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.startsWith("sync-run {")).toBe(true);
+    const record = JSON.parse(lines[0]!.slice("sync-run ".length));
+    expect(record).toMatchObject({ event: "sync-run", company, mapping: "CUSTOMER", full: false, stoppedEarly: false, throttled: 0, counts: { toCrm: { inserted: 3, failed: 0 }, fromCrm: { failed: 0 } } });
+    expect(record.dataverseRequests).toBeGreaterThan(0);
+    expect(record.durationMs).toBeGreaterThanOrEqual(0);
+    expect(lines[0]).not.toMatch(/password|secret/i);
+  });
+
   it("two overlapping runs of one entry: one processes, the other yields", async () => {
     const company = await enabledCompanyWithDefaultSync();
     await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(2, company) });

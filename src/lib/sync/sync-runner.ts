@@ -58,6 +58,22 @@ export interface SyncRunnerInit {
   config: Pick<Config, "SYNC_BATCH_SIZE" | "SYNC_MAX_PARALLEL">;
   clock?: () => Date;
   newId?: () => string;
+  /** Where the one structured line per run goes (the Functions host sends console output to Application Insights). */
+  log?: (line: string) => void;
+}
+
+/** The structured record of one run, logged as `sync-run {json}` for Application Insights (README has a KQL query). */
+export interface SyncRunRecord {
+  event: "sync-run";
+  company: string;
+  mapping: string;
+  runId: string;
+  full: boolean;
+  durationMs: number;
+  stoppedEarly: boolean;
+  dataverseRequests: number;
+  throttled: number;
+  counts: Record<"toCrm" | "fromCrm", { inserted: number; modified: number; deleted: number; unchanged: number; skipped: number; failed: number } | undefined>;
 }
 
 /** Another run holds the mapping (a job and a full synchronization never run one mapping at once). */
@@ -162,6 +178,31 @@ export class SyncRunner {
   private async run(company: string, name: string, runId: string, lease: Lease, options: MappingRunOptions): Promise<MappingRunResult> {
     // Couplings are read only when there is something to do: a run with no changes costs the same at any size.
     const context = await this.context(company, name, runId, lease.state, { ...options, withoutCouplings: true }, undefined, 0);
+    const startedAt = Date.now();
+    const before = { ...context.client.stats };
+    const result = await this.runWith(context, lease, options);
+    const counts = (direction: "toCrm" | "fromCrm") => {
+      const log = result.logs.find((entry) => entry.direction === direction);
+      return log && { inserted: log.inserted, modified: log.modified, deleted: log.deleted, unchanged: log.unchanged, skipped: log.skipped, failed: log.failed };
+    };
+    const record: SyncRunRecord = {
+      event: "sync-run",
+      company,
+      mapping: name,
+      runId,
+      full: options.full === true,
+      durationMs: Date.now() - startedAt,
+      stoppedEarly: result.stoppedEarly,
+      dataverseRequests: context.client.stats.requests - before.requests,
+      throttled: context.client.stats.throttled - before.throttled,
+      counts: { toCrm: counts("toCrm"), fromCrm: counts("fromCrm") },
+    };
+    (this.init.log ?? ((line: string) => console.info(line)))(`sync-run ${JSON.stringify(record)}`);
+    return result;
+  }
+
+  private async runWith(context: RunContext, lease: Lease, options: MappingRunOptions): Promise<MappingRunResult> {
+    const { company, name, runId } = context;
     const { definition, client } = context;
     const started = this.clock();
     const full = options.full === true;
