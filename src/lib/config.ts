@@ -40,7 +40,7 @@ export const ncrontab = z
 function jobSchedule(job: string) {
   return define({
     schema: ncrontab.optional(),
-    description: `Schedule of the ${job} job's timer; when unset, SYNC_SCHEDULE.`,
+    description: `Schedule of the ${job} job's timer. The Functions host reads it itself when it registers the timer, so in Azure it must be set (Bicep sets every one, from syncSchedule or jobSchedules); the local host uses SYNC_SCHEDULE when it is unset.`,
     localExample: "0 */1 * * * *",
   });
 }
@@ -174,6 +174,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else problems.push(`${name}: ${parsed.error.issues.map((issue) => issue.message).join("; ")}`);
   }
   const runningInAzure = Boolean(env.WEBSITE_INSTANCE_ID);
+  // In Azure a timer whose %SYNC_SCHEDULE_<JOB>% is unset cannot be registered: say so at start, by name.
+  if (runningInAzure) {
+    for (const name of Object.keys(settings).filter((setting) => setting.startsWith("SYNC_SCHEDULE_"))) {
+      if (!env[name]) problems.push(`${name}: must be set in Azure (the Functions host reads it to register the timer; Bicep sets it)`);
+    }
+  }
   if (!values.AzureWebJobsStorage && !values.AzureWebJobsStorage__tableServiceUri) {
     problems.push("AzureWebJobsStorage: set a storage connection string or AzureWebJobsStorage__tableServiceUri (identity-based)");
   }
