@@ -1,5 +1,5 @@
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { zipEntryName } from "./zip-entry-name";
 import { zipSync } from "fflate";
 
@@ -21,3 +21,10 @@ for (const folder of ["dist", "dist/vendor", "dist/setup-page"]) {
 const zip = zipSync(files, { level: 9 });
 writeFileSync("function-app.zip", zip);
 console.log(`function-app.zip: ${(zip.length / 1024).toFixed(0)} KiB, ${Object.keys(files).length} files`);
+
+// The same files as a folder, which azd packages for the function app (azure.yaml: dist: deploy).
+rmSync("deploy", { recursive: true, force: true });
+for (const [name, content] of Object.entries(files)) {
+  mkdirSync(dirname(join("deploy", name)), { recursive: true });
+  writeFileSync(join("deploy", name), content);
+}

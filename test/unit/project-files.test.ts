@@ -53,3 +53,17 @@ describe("the deployment zip", () => {
     expect(zipEntryName("dist/setup-page", "setup.css")).toBe("dist/setup-page/setup.css");
   });
 });
+
+describe("azure.yaml (azd up)", () => {
+  it("names the Bicep entry point, the service the function app is tagged for, and the folder npm run package writes", () => {
+    const azure = readFileSync("azure.yaml", "utf8");
+    const path = /^\s+path:\s*(\S+)/m.exec(azure)?.[1];
+    const module = /^\s+module:\s*(\S+)/m.exec(azure)?.[1];
+    expect(readFileSync(`${path}/${module}.bicep`, "utf8")).toContain("module functionApp");
+    const service = /^services:\n\s+(\w+):/m.exec(azure)?.[1];
+    expect(readFileSync("infra/modules/function-app.bicep", "utf8")).toContain(`'azd-service-name': '${service}'`);
+    const dist = /^\s+dist:\s*(\S+)/m.exec(azure)?.[1];
+    expect(readFileSync("scripts/package.ts", "utf8")).toContain(`join("${dist}", name)`);
+    expect(azure).toMatch(/host: function/);
+  });
+});
