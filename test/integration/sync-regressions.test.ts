@@ -1,39 +1,17 @@
 // Found by an independent review of the sync engine; each failed before its fix.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { SyncRunner, type MappingRunOptions } from "../../src/lib/sync/sync-runner";
-import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";
-import { demoUsers, webApiAs } from "../support/raw-dataverse";
+import { useSyncHarness } from "../support/sync-harness";
 
-let demo: DemoApp;
-let jane: Awaited<ReturnType<typeof webApiAs>>;
-let admin: Awaited<ReturnType<typeof webApiAs>>;
-beforeAll(async () => {
-  demo = await startDemoApp();
-  jane = await webApiAs(demo.simulator, demoUsers.jane);
-  admin = await webApiAs(demo.simulator, demoUsers.admin);
-});
-afterAll(() => demo.close());
-
-async function enabledCompany(): Promise<string> {
-  const company = await setUpDemoCompany(demo);
-  const enabled = await demo.app.call("POST", `/api/companies/${company}/connection/enable`, { body: { useDefaultSyncSetup: true } });
-  if (enabled.status !== 200) throw new Error(enabled.text);
-  return company;
-}
-const put = async (company: string, table: string, records: unknown[]) => {
-  const response = await demo.app.call("PUT", `/api/companies/${company}/erp/${table}`, { body: records });
-  if (response.status !== 200) throw new Error(response.text);
-};
-const erp = async (company: string, table: string, id: string) => (await demo.app.services.erpRecordStore.get(company, table as "customers", id))?.fields;
-const run = (company: string, mapping: string) => demo.app.services.runner.runMapping(company, mapping);
-const couplingOf = async (company: string, mapping: string, erpId: string) => (await demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId);
-const crmRow = (set: string, id: string) => demo.simulator.store.get(set, id);
+const harness = useSyncHarness();
+const { jane, admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 
 /** A runner with one pair per wave whose `hook` runs after each coupling save (i.e. after each wave's apply). */
 function runnerWith(hook: () => void, batch = 1, before?: () => void) {
-  const s = demo.app.services;
+  const s = harness.demo.app.services;
   const real = new CouplingRepository(s.tables);
   const couplings = Object.create(real) as CouplingRepository;
   couplings.save = async (...args) => {
@@ -50,7 +28,7 @@ describe("regressions found in an independent review of the sync", () => {
     // A is deferred: its salesperson XX is not coupled (SALESPEOPLE couples coupled records only).
     await put(company, "customers", [{ id: "A", name: `${company} A`, salespersonCode: "XX" }]);
     await run(company, "CUSTOMER");
-    expect((await demo.app.services.syncIssues.list(company, "CUSTOMER")).map((issue) => issue.kind)).toEqual(["deferred"]);
+    expect((await harness.demo.app.services.syncIssues.list(company, "CUSTOMER")).map((issue) => issue.kind)).toEqual(["deferred"]);
     await put(company, "customers", [{ id: "B", name: `${company} B` }]); // stamp t1
     await sleep(2500);
     await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t2 > t1 + 2 s
@@ -73,18 +51,18 @@ describe("regressions found in an independent review of the sync", () => {
       if (++saves === 1) return;
       throw new Error("process died");
     }).runMapping(company, "UNIT OF MEASURE").catch(() => undefined);
-    const stored = await demo.app.services.sync.mapping(company, "UNIT OF MEASURE");
-    await demo.app.services.sync.saveMapping({ ...stored!.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored!.etag);
+    const stored = await harness.demo.app.services.sync.mapping(company, "UNIT OF MEASURE");
+    await harness.demo.app.services.sync.saveMapping({ ...stored!.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored!.etag);
     expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(true);
     for (let i = 0; i < 3; i++) await run(company, "UNIT OF MEASURE");
-    const issues = await demo.app.services.syncIssues.list(company, "UNIT OF MEASURE");
+    const issues = await harness.demo.app.services.syncIssues.list(company, "UNIT OF MEASURE");
     expect(issues.map((issue) => issue.reason), "the rerun fails on baseuomname").toEqual([]);
     expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(false);
   });
 
   it("removeCoupling stays done when the last changes are read again (watermark lag)", async () => {
     const company = await enabledCompany();
-    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
     await put(company, "customers", [{ id: "C1", name: `${company} Gone`, homePage: company }]);
     await run(company, "CUSTOMER");
     const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
@@ -92,21 +70,21 @@ describe("regressions found in an independent review of the sync", () => {
     await run(company, "CUSTOMER"); // removes the coupling; the ERP record stays, uncoupled
     expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
     await run(company, "CUSTOMER"); // nothing changed anywhere
-    expect(demo.simulator.store.rows("accounts").filter((row) => row.websiteurl === company), "a new account appeared").toHaveLength(0);
+    expect(harness.demo.simulator.store.rows("accounts").filter((row) => row.websiteurl === company), "a new account appeared").toHaveLength(0);
   });
 
   it("after removeCoupling of an ERP deletion, the CRM row read again does not come back as a new customer", async () => {
     const company = await enabledCompany();
-    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
     await put(company, "customers", [{ id: "C1", name: `${company} Gone` }]);
     await run(company, "CUSTOMER");
     const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
     await jane("PATCH", `accounts(${accountId})`, { body: { telephone1: "+47 1" } });
     await run(company, "CUSTOMER");
-    await demo.app.call("DELETE", `/api/companies/${company}/erp/customers/C1`);
+    await harness.demo.app.call("DELETE", `/api/companies/${company}/erp/customers/C1`);
     await run(company, "CUSTOMER"); // removes the coupling
     await run(company, "CUSTOMER");
-    const resurrected = (await demo.app.services.erpRecordStore.changedSince(company, "customers")).filter((record) => !record.deleted);
+    const resurrected = (await harness.demo.app.services.erpRecordStore.changedSince(company, "customers")).filter((record) => !record.deleted);
     expect(resurrected.map((record) => record.id), "the deleted customer came back under a new number").toEqual([]);
   });
 
@@ -118,7 +96,7 @@ describe("regressions found in an independent review of the sync", () => {
     await put(company, "customers", [{ id: "C1", name: `${company} Owned`, salespersonCode: "JS" }]);
     await run(company, "CUSTOMER");
     const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
-    const adminId = demo.simulator.store.rows("systemusers").find((row) => row.internalemailaddress === "admin@demo.example")!.systemuserid;
+    const adminId = harness.demo.simulator.store.rows("systemusers").find((row) => row.internalemailaddress === "admin@demo.example")!.systemuserid;
     expect((await admin("PATCH", `accounts(${accountId})`, { body: { "ownerid@odata.bind": `/systemusers(${String(adminId)})` } })).status).toBe(204);
     await run(company, "CUSTOMER");
     expect((await erp(company, "customers", "C1"))!.salespersonCode, "salesperson wiped because the new owner is not coupled").toBe("JS");
@@ -144,12 +122,12 @@ describe("regressions found in an independent review of the sync", () => {
     const runner = runnerWith(() => {
       if (patched) return;
       patched = true;
-      void demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } });
+      void harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } });
     }, 2);
     const result = await runner.runMapping(company, "CUSTOMER");
     expect(result.logs.find((log) => log.direction === "toCrm")!.inserted).toBe(6);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const mapping = (await demo.app.services.sync.mapping(company, "CUSTOMER"))!.value;
+    const mapping = (await harness.demo.app.services.sync.mapping(company, "CUSTOMER"))!.value;
     expect(JSON.parse(mapping.definitionJson).maxAttempts).toBe(7);
     expect(mapping.runLeaseOwner).toBeUndefined();
   });
@@ -159,8 +137,8 @@ describe("regressions found in an independent review of the sync", () => {
     await put(company, "customers", [{ id: "C1", name: `${company} One` }]);
     await run(company, "CUSTOMER");
     await run(company, "CUSTOMER"); // starts change tracking
-    const stored = (await demo.app.services.sync.mapping(company, "CUSTOMER"))!;
-    await demo.app.services.sync.saveMapping({ ...stored.value, crmDeltaLink: `${demo.simulator.url}/api/data/v9.2/accounts?$select=accountid&$deltatoken=1!2000-01-01T00:00:00Z` }, stored.etag);
+    const stored = (await harness.demo.app.services.sync.mapping(company, "CUSTOMER"))!;
+    await harness.demo.app.services.sync.saveMapping({ ...stored.value, crmDeltaLink: `${harness.demo.simulator.url}/api/data/v9.2/accounts?$select=accountid&$deltatoken=1!2000-01-01T00:00:00Z` }, stored.etag);
     await admin("DELETE", `accounts(${(await couplingOf(company, "CUSTOMER", "C1"))!.crmId})`);
     const result = await run(company, "CUSTOMER");
     expect(result.logs.find((log) => log.direction === "fromCrm")!.failed).toBe(1);
@@ -170,10 +148,10 @@ describe("regressions found in an independent review of the sync", () => {
     const company = await enabledCompany();
     const number = `R-${company.slice(-6)}`;
     await put(company, "items", [{ id: number, description: "Old item" }]);
-    await demo.app.call("DELETE", `/api/companies/${company}/erp/items/${number}`);
+    await harness.demo.app.call("DELETE", `/api/companies/${company}/erp/items/${number}`);
     expect((await admin("POST", "products", { body: { name: "CRM item", productnumber: number, producttypecode: 1 } })).status).toBe(204);
     await run(company, "ITEM-PRODUCT");
     expect(await erp(company, "items", number)).toMatchObject({ description: "CRM item" });
-    expect(await demo.app.services.syncIssues.list(company, "ITEM-PRODUCT")).toEqual([]);
+    expect(await harness.demo.app.services.syncIssues.list(company, "ITEM-PRODUCT")).toEqual([]);
   });
 });

@@ -1,36 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JobRunner } from "../../src/lib/sync/job-runner";
 import { syncMessages } from "../../src/lib/sync/sync-plan";
-import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";
-import { demoUsers, webApiAs } from "../support/raw-dataverse";
+import { useSyncHarness } from "../support/sync-harness";
 
 // Each situation of issue "Synchronization that never loses or corrupts data", replayed over HTTP: ERP
 // edits through the ERP records API, CRM edits through the simulated Web API as a salesperson.
-let demo: DemoApp;
-let jane: Awaited<ReturnType<typeof webApiAs>>;
-let admin: Awaited<ReturnType<typeof webApiAs>>;
-beforeAll(async () => {
-  demo = await startDemoApp();
-  jane = await webApiAs(demo.simulator, demoUsers.jane);
-  admin = await webApiAs(demo.simulator, demoUsers.admin);
-});
-afterAll(() => demo.close());
+const harness = useSyncHarness();
+const { jane, admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
 
-async function enabledCompany(): Promise<string> {
-  const company = await setUpDemoCompany(demo);
-  const enabled = await demo.app.call("POST", `/api/companies/${company}/connection/enable`, { body: { useDefaultSyncSetup: true } });
-  if (enabled.status !== 200) throw new Error(enabled.text);
-  return company;
-}
-
-const put = async (company: string, table: string, records: unknown[]) => {
-  const response = await demo.app.call("PUT", `/api/companies/${company}/erp/${table}`, { body: records });
-  if (response.status !== 200) throw new Error(response.text);
-};
-const erp = async (company: string, table: string, id: string) => (await demo.app.services.erpRecordStore.get(company, table as "customers", id))?.fields;
-const run = (company: string, mapping: string) => demo.app.services.runner.runMapping(company, mapping);
-const couplingOf = async (company: string, mapping: string, erpId: string) => (await demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId);
-const crmRow = (set: string, id: string) => demo.simulator.store.get(set, id);
 
 describe("field-level changes and conflicts", () => {
   it("keeps a CRM edit when the ERP then edits another field, and never wipes a field the ERP record does not carry", async () => {
@@ -56,24 +33,24 @@ describe("field-level changes and conflicts", () => {
     await run(company, "CUSTOMER");
     const one = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
     const two = (await couplingOf(company, "CUSTOMER", "C2"))!.crmId;
-    expect((await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "getUpdateFromIntegration" } })).status).toBe(200);
+    expect((await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "getUpdateFromIntegration" } })).status).toBe(200);
     await put(company, "customers", [{ id: "C1", name: "ERP name" }, { id: "C2", name: `${company} Two` }]);
     await jane("PATCH", `accounts(${one})`, { body: { name: "CRM name" } });
     await run(company, "CUSTOMER");
     expect((await erp(company, "customers", "C1"))!.name).toBe("CRM name");
     expect(crmRow("accounts", one)!.name).toBe("CRM name");
 
-    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "none" } });
+    await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "none" } });
     await put(company, "customers", [{ id: "C1", name: "CRM name" }, { id: "C2", name: "ERP two" }]);
     await jane("PATCH", `accounts(${two})`, { body: { name: "CRM two" } });
     await run(company, "CUSTOMER");
-    const [listed] = (await demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value;
+    const [listed] = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value;
     expect(listed).toMatchObject({ erpId: "C2", crmId: two, conflicts: [{ erpField: "name", erpValue: "ERP two", crmValue: "CRM two" }] });
-    const resolved = await demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "erp" } });
+    const resolved = await harness.demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "erp" } });
     expect(resolved.status).toBe(200);
     expect(crmRow("accounts", two)!.name).toBe("ERP two");
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value).toEqual([]);
-    expect((await demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "sideways" } })).status).toBe(400);
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value).toEqual([]);
+    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "sideways" } })).status).toBe(400);
   });
 });
 
@@ -96,8 +73,8 @@ describe("lookups wait for their target", () => {
     const first = await run(company, "CONTACT");
     const toCrm = first.logs.find((log) => log.direction === "toCrm")!;
     expect(toCrm).toMatchObject({ inserted: 0, failed: 1 });
-    expect((await demo.app.services.syncLog.errors(company, toCrm.id))[0]!.reason).toBe(syncMessages.notCoupledTarget("companyNo", "C1"));
-    expect(demo.simulator.store.rows("contacts").some((row) => row.lastname === company)).toBe(false);
+    expect((await harness.demo.app.services.syncLog.errors(company, toCrm.id))[0]!.reason).toBe(syncMessages.notCoupledTarget("companyNo", "C1"));
+    expect(harness.demo.simulator.store.rows("contacts").some((row) => row.lastname === company)).toBe(false);
     // Unblocked: the next runs, in any order, repair it with no user action.
     await put(company, "customers", [{ id: "C1", name: `${company} Blocked`, blocked: "" }]);
     await run(company, "CONTACT");
@@ -129,7 +106,7 @@ describe("records born in CRM, deletions, filters", () => {
     expect(await erp(company, "items", number)).toMatchObject({ id: number, description: "CRM widget" });
     await put(company, "items", [{ id: number, description: "ERP widget", unitPrice: 5 }]);
     await run(company, "ITEM-PRODUCT");
-    const product = demo.simulator.store.rows("products").find((row) => row.productnumber === number)!;
+    const product = harness.demo.simulator.store.rows("products").find((row) => row.productnumber === number)!;
     expect(product).toMatchObject({ name: "ERP widget", price: 5, productnumber: number });
   });
 
@@ -142,9 +119,9 @@ describe("records born in CRM, deletions, filters", () => {
     const result = await run(company, "CUSTOMER");
     const fromCrm = result.logs.find((log) => log.direction === "fromCrm")!;
     expect(fromCrm.failed).toBe(1);
-    expect((await demo.app.services.syncLog.errors(company, fromCrm.id))[0]!.reason).toBe(syncMessages.coupledToDeletedCrm("accounts"));
+    expect((await harness.demo.app.services.syncLog.errors(company, fromCrm.id))[0]!.reason).toBe(syncMessages.coupledToDeletedCrm("accounts"));
 
-    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "restoreRecords" } });
+    await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "restoreRecords" } });
     const restored = (await couplingOf(company, "CUSTOMER", "C2"))!.crmId;
     await admin("DELETE", `accounts(${restored})`);
     await run(company, "CUSTOMER");
@@ -164,10 +141,10 @@ describe("records born in CRM, deletions, filters", () => {
     const company = await enabledCompany();
     await put(company, "salespeople", [{ id: "JS", name: "Jane S.", email: "JANE@demo.example" }]);
     for (let round = 0; round < 2; round++) {
-      await demo.app.call("POST", `/api/companies/${company}/sync/full`);
-      await demo.app.host.processQueues();
+      await harness.demo.app.call("POST", `/api/companies/${company}/sync/full`);
+      await harness.demo.app.host.processQueues();
     }
-    const people = (await demo.app.call("GET", `/api/companies/${company}/erp/salespeople?top=100`)).json.value as { id: string; email?: string; name?: string }[];
+    const people = (await harness.demo.app.call("GET", `/api/companies/${company}/erp/salespeople?top=100`)).json.value as { id: string; email?: string; name?: string }[];
     const emails = people.map((person) => (person.email ?? "").toLowerCase()).sort();
     expect(new Set(emails).size).toBe(emails.length);
     expect(people.find((person) => person.id === "JS")).toMatchObject({ name: "Jane Seller" });
@@ -180,45 +157,45 @@ describe("records born in CRM, deletions, filters", () => {
 describe("retries, skipped records and failed runs", () => {
   it("retries a failed record on later runs, skips it after the maximum attempts, and restores it on request", async () => {
     const company = await enabledCompany();
-    await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 2 } });
+    await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 2 } });
     await put(company, "customers", [{ id: "C1", name: `${company} Short` }]);
     await run(company, "CUSTOMER");
     const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
     // 150 characters fit CRM (160) but not the ERP (100): the ERP refuses the change.
     await jane("PATCH", `accounts(${accountId})`, { body: { name: `${company} ${"x".repeat(140)}` } });
     await run(company, "CUSTOMER");
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value).toEqual([]);
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value).toEqual([]);
     const second = await run(company, "CUSTOMER"); // retried although the CRM watermark passed the row
     expect(second.logs.find((log) => log.direction === "fromCrm")!.failed).toBe(1);
-    const [skipped] = (await demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value;
+    const [skipped] = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value;
     expect(skipped).toMatchObject({ erpId: "C1", kind: "skipped", attempts: 2, reason: expect.stringContaining("name") });
     const third = await run(company, "CUSTOMER"); // skipped: no longer retried
     expect(third.logs.every((log) => log.failed === 0)).toBe(true);
     await jane("PATCH", `accounts(${accountId})`, { body: { name: `${company} Fixed` } });
-    const restored = await demo.app.call("POST", `/api/companies/${company}/sync/skipped/${skipped.id}/retry`);
+    const restored = await harness.demo.app.call("POST", `/api/companies/${company}/sync/skipped/${skipped.id}/retry`);
     expect(restored.status).toBe(200);
     expect((await erp(company, "customers", "C1"))!.name).toBe(`${company} Fixed`);
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value).toEqual([]);
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/skipped`)).json.value).toEqual([]);
   });
 
   it("writes a log row for a failed run and shows the failure in the status", async () => {
     const company = await enabledCompany();
-    demo.simulator.addFault({ path: /^accounts/, method: "GET", status: 500, times: 1, message: "Generic SQL error." });
-    expect(await demo.app.services.jobs.runJob(company, "CUSTOMER")).toBe("processed");
-    const log = (await demo.app.call("GET", `/api/companies/${company}/sync/log?mapping=CUSTOMER`)).json.value;
+    harness.demo.simulator.addFault({ path: /^accounts/, method: "GET", status: 500, times: 1, message: "Generic SQL error." });
+    expect(await harness.demo.app.services.jobs.runJob(company, "CUSTOMER")).toBe("processed");
+    const log = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/log?mapping=CUSTOMER`)).json.value;
     expect(log[0]).toMatchObject({ mapping: "CUSTOMER", message: expect.stringMatching(/^The run failed: .*Generic SQL error\./) });
-    const status = (await demo.app.call("GET", `/api/companies/${company}/connection/status`)).json;
+    const status = (await harness.demo.app.call("GET", `/api/companies/${company}/connection/status`)).json;
     expect(status.lastSyncPerMapping.find((entry: { mapping: string }) => entry.mapping === "CUSTOMER").lastSyncResult).toMatch(/^Failed: .*Generic SQL error\./);
   });
 });
 
 describe("the job queue under concurrency and crashes", () => {
   const slowly = async <T>(work: () => Promise<T>) => {
-    demo.simulator.latencyMs = 60;
+    harness.demo.simulator.latencyMs = 60;
     try {
       return await work();
     } finally {
-      demo.simulator.latencyMs = 0;
+      harness.demo.simulator.latencyMs = 0;
     }
   };
 
@@ -226,13 +203,13 @@ describe("the job queue under concurrency and crashes", () => {
     const company = await enabledCompany();
     const customers = Array.from({ length: 300 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` }));
     await put(company, "customers", customers);
-    const services = demo.app.services;
+    const services = harness.demo.app.services;
     const workerB = new JobRunner({ sync: services.sync, setups: services.setups, runner: services.runner, queue: services.queue, config: services.config });
     await slowly(async () => {
       const running = services.jobs.runJob(company, "CUSTOMER");
       await new Promise((resolve) => setTimeout(resolve, 150));
-      expect((await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`)).json).toMatchObject({ status: "In Process", requestedStatus: "On Hold" });
-      expect((await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/ready`)).json).toMatchObject({ status: "In Process", requestedStatus: "Ready" });
+      expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`)).json).toMatchObject({ status: "In Process", requestedStatus: "On Hold" });
+      expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/ready`)).json).toMatchObject({ status: "In Process", requestedStatus: "Ready" });
       expect(await workerB.runJob(company, "CUSTOMER")).toBe("yielded");
       expect(await running).toBe("processed");
     });
@@ -241,33 +218,33 @@ describe("the job queue under concurrency and crashes", () => {
     const couplings = (await services.couplings.load(company, "CUSTOMER")).filter((coupling) => /^C\d+$/.test(coupling.erpId));
     expect(couplings).toHaveLength(300);
     expect(new Set(couplings.map((coupling) => coupling.crmId)).size).toBe(300);
-    expect(demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${company} `))).toHaveLength(300);
+    expect(harness.demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${company} `))).toHaveLength(300);
   });
 
   it("a full synchronization started while a job runs waits for it, and leaves the job Ready, not In Process", async () => {
     const company = await enabledCompany();
     await put(company, "customers", Array.from({ length: 100 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })));
-    const services = demo.app.services;
+    const services = harness.demo.app.services;
     await slowly(async () => {
       const job = services.jobs.runJob(company, "CUSTOMER");
       await new Promise((resolve) => setTimeout(resolve, 100));
       const full = services.jobs.runFull(company, "full-run");
       await Promise.all([job, full]);
     });
-    const jobs = (await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json;
+    const jobs = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json;
     expect(jobs.value.find((entry: { id: string }) => entry.id === "CUSTOMER")).toMatchObject({ status: "Ready" });
     expect(jobs.activeScheduledSyncJobs.text).toBe("9 of 10");
-    expect(demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${company} `))).toHaveLength(100);
+    expect(harness.demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${company} `))).toHaveLength(100);
   });
 
   it("a full synchronization that dies midway holds the jobs only until its expiry; then the timers run them again", async () => {
     const company = await enabledCompany();
-    const services = demo.app.services;
+    const services = harness.demo.app.services;
     // A worker whose mapping runs never return: the process died in the middle of the full synchronization.
     const dead = new JobRunner({ sync: services.sync, setups: services.setups, runner: { runMapping: () => new Promise(() => {}) } as never, queue: services.queue, config: services.config });
     void dead.runFull(company, "dead-run");
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("0 of 10");
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("0 of 10");
     expect(await services.jobs.runJob(company, "CUSTOMER")).toBe("yielded");
     const later = new JobRunner({ sync: services.sync, setups: services.setups, runner: services.runner, queue: services.queue, config: services.config, clock: () => new Date(Date.now() + 3 * 3600_000) });
     expect(await later.runJob(company, "CUSTOMER")).toBe("processed");
@@ -275,24 +252,24 @@ describe("the job queue under concurrency and crashes", () => {
 
   it("20 default setups at once: one installs, the others are told to wait; nothing breaks", async () => {
     const company = await enabledCompany();
-    const answers = await Promise.all(Array.from({ length: 20 }, () => demo.app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: { confirm: true } })));
+    const answers = await Promise.all(Array.from({ length: 20 }, () => harness.demo.app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: { confirm: true } })));
     const statuses = answers.map((answer) => answer.status);
     expect(statuses.every((status) => status === 200 || status === 409)).toBe(true);
     expect(statuses).toContain(200);
     expect(statuses).toContain(409);
-    const mappings = (await demo.app.call("GET", `/api/companies/${company}/sync/mappings`)).json.value;
+    const mappings = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/mappings`)).json.value;
     expect(mappings).toHaveLength(9);
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.value).toHaveLength(10);
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.value).toHaveLength(10);
   });
 
   it("refuses job actions while the connection is disabled", async () => {
     const company = await enabledCompany();
-    await demo.app.call("POST", `/api/companies/${company}/connection/disable`, { body: { reason: "Maintenance" } });
+    await harness.demo.app.call("POST", `/api/companies/${company}/connection/disable`, { body: { reason: "Maintenance" } });
     for (const action of ["hold", "ready", "run"]) {
-      const response = await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/${action}`);
+      const response = await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/${action}`);
       expect(response.status, action).toBe(409);
     }
-    expect((await demo.app.call("POST", `/api/companies/${company}/sync/full`)).status).toBe(409);
+    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/full`)).status).toBe(409);
   });
 });
 
@@ -300,15 +277,15 @@ describe("what the API stores and shows", () => {
   it("refuses ERP ids a route cannot address, and shows no storage endpoint in job answers or rows", async () => {
     const company = await enabledCompany();
     for (const id of ["..", ".", "a/b", "a?b", "a#b", "a%2Fb"]) {
-      const response = await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: [{ id, name: "x" }] });
+      const response = await harness.demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: [{ id, name: "x" }] });
       expect(response.status, id).toBe(400);
       expect(response.json.errors[0].path).toBe("[0].id");
     }
-    const held = await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`);
+    const held = await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`);
     expect(held.text).not.toMatch(/odata|127\.0\.0\.1|devstoreaccount/);
-    const jobs = await demo.app.call("GET", `/api/companies/${company}/sync/jobs`);
+    const jobs = await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`);
     expect(jobs.text).not.toMatch(/odata\.metadata|devstoreaccount/);
-    const stored = await demo.app.services.sync.job(company, "CUSTOMER");
+    const stored = await harness.demo.app.services.sync.job(company, "CUSTOMER");
     expect(Object.keys(stored!.value).some((key) => key.includes("odata"))).toBe(false);
   });
 });
