@@ -36,6 +36,12 @@ param dataverseAllowedHosts string = ''
 @description('Entra ID authority host for signing in to Dataverse (this cloud\'s login endpoint by default).')
 param authorityHost string = environment().authentication.loginEndpoint
 
+@description('Tenant whose Entra ID access tokens identify ERP users when App Service authentication is off (empty: none).')
+param callerTokenTenantId string = ''
+
+@description('Audience those tokens must carry, e.g. api://<client id> (empty: none).')
+param callerTokenAudience string = ''
+
 @description('Unique name of the CRM integration solution.')
 param integrationSolutionName string = 'MicrosoftDynamicsNavIntegration'
 
@@ -122,6 +128,8 @@ var appSettings = {
   KEY_VAULT_URL: keyVault.outputs.uri
   DATAVERSE_ALLOWED_HOSTS: dataverseAllowedHosts
   AUTHORITY_HOST: authorityHost
+  CALLER_TOKEN_TENANT_ID: callerTokenTenantId
+  CALLER_TOKEN_AUDIENCE: callerTokenAudience
   INTEGRATION_SOLUTION_NAME: integrationSolutionName
   ERP_WEB_URL_DEFAULT: erpWebUrlDefault
   ERP_LOCAL_CURRENCY: erpLocalCurrency

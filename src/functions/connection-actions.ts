@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/fu
 import { settingsInput } from "../lib/connection/advanced-settings";
 import { disableInput, enableInput } from "../lib/connection/connection-lifecycle";
 import { readConnectionStatus } from "../lib/connection/connection-status";
-import { callerPrincipal } from "../lib/http/caller-principal";
+import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, preconditions, readJson, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
@@ -10,12 +10,12 @@ import { services } from "../lib/services";
 const base = "companies/{company}/connection";
 
 export async function testConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => json(200, await services().lifecycle.test(request.params.company ?? "", callerPrincipal(request))));
+  return respond(context, async () => json(200, await services().lifecycle.test(request.params.company ?? "", await identifyCaller(request, services().callerTokens))));
 }
 
 export async function enableConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
-    const view = await services().lifecycle.enable(request.params.company ?? "", await readJson(request), callerPrincipal(request));
+    const view = await services().lifecycle.enable(request.params.company ?? "", await readJson(request), await identifyCaller(request, services().callerTokens));
     return json(200, view, { etag: view.etag });
   });
 }

@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { crmQueryInput, readCrmData } from "../lib/connection/crm-data";
-import { callerPrincipal } from "../lib/http/caller-principal";
+import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
@@ -10,7 +10,7 @@ export async function getCrmData(request: HttpRequest, context: InvocationContex
   return respond(context, async () => {
     const { setups, connector } = services();
     const query = Object.fromEntries(request.query.entries());
-    const result = await readCrmData(request.params.company ?? "", request.params.entitySet ?? "", query, callerPrincipal(request), { setups, connector });
+    const result = await readCrmData(request.params.company ?? "", request.params.entitySet ?? "", query, await identifyCaller(request, services().callerTokens), { setups, connector });
     return json(200, result);
   });
 }

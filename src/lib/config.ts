@@ -93,6 +93,17 @@ export const settings = {
     schema: httpsUrl.default("https://login.microsoftonline.com"),
     description: "Entra ID authority host used to sign in to Dataverse.",
   }),
+  CALLER_TOKEN_TENANT_ID: define({
+    schema: z.string().trim().regex(/^[0-9a-fA-F-]{36}$/, "must be a tenant id (GUID)").optional(),
+    description:
+      "With CALLER_TOKEN_AUDIENCE: ERP users are identified by an Entra ID access token (Authorization: Bearer) issued by this tenant and validated here (issuer, audience, signature, lifetime), when App Service authentication is off.",
+    optionalInAzure: true,
+  }),
+  CALLER_TOKEN_AUDIENCE: define({
+    schema: z.string().trim().min(1).optional(),
+    description: "The audience ERP users' access tokens must carry (the app registration's client id or its api:// URI).",
+    optionalInAzure: true,
+  }),
   INTEGRATION_SOLUTION_NAME: define({
     schema: z.string().min(1).default("MicrosoftDynamicsNavIntegration"),
     description: "Unique name of the CRM integration solution that is detected when the connection is enabled.",

@@ -27,6 +27,7 @@ import { JobRunner } from "./sync/job-runner";
 import { SyncRunner } from "./sync/sync-runner";
 import { SyncIssueRepository } from "./storage/sync-issue-repository";
 import { SyncAdmin } from "./sync/sync-admin";
+import { CallerTokenVerifier } from "./http/caller-token";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -47,6 +48,8 @@ export interface Services {
   syncLog: SyncLogRepository;
   syncIssues: SyncIssueRepository;
   syncAdmin: SyncAdmin;
+  /** Validates ERP users' bearer tokens when CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE are set. */
+  callerTokens: CallerTokenVerifier | undefined;
   queue: WorkQueue;
   runner: SyncRunner;
   jobs: JobRunner;
@@ -118,9 +121,23 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       : { queueServiceUri: config.AzureWebJobsStorage__queueServiceUri!, credential: azureCredential() },
   );
   const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, issues: syncIssues, connector, setups, config });
+  // ERP users' own Entra ID tokens, validated here when App Service authentication is not in front.
+  const callerTokens =
+    config.CALLER_TOKEN_TENANT_ID && config.CALLER_TOKEN_AUDIENCE
+      ? new CallerTokenVerifier({
+          authorityHost: config.AUTHORITY_HOST,
+          tenantId: config.CALLER_TOKEN_TENANT_ID,
+          audience: config.CALLER_TOKEN_AUDIENCE,
+          fetchKeys: async (url) => {
+            const response = await authorityTransport.send({ method: "GET", url, timeoutMs: 10_000 });
+            if (response.status !== 200) throw new Error(`The tenant's signing keys could not be read (${response.status}).`);
+            return JSON.parse(response.body.toString("utf8")) as import("jose").JSONWebKeySet;
+          },
+        })
+      : undefined;
   const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner });
-  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, syncIssues, syncAdmin, queue, runner, jobs };
+  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, syncIssues, syncAdmin, queue, runner, jobs, callerTokens };
 }
 
 let current: Services | undefined;

@@ -1,4 +1,4 @@
-import { X509Certificate, constants, createHash, randomBytes, randomUUID, verify } from "node:crypto";
+import { type KeyObject, X509Certificate, constants, createHash, generateKeyPairSync, randomBytes, randomUUID, sign as cryptoSign, verify } from "node:crypto";
 import { type Fixture, objectIdOf } from "./fixture";
 
 /** A token names an Entra principal; Dataverse maps it to its systemuser (by object id, or application id). */
@@ -46,9 +46,47 @@ export class EntraSimulator {
       return this.error(400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
     }
     if (endpoint === "v2.0/.well-known/openid-configuration") return { status: 200, body: this.openIdConfiguration(tenant) };
-    if (endpoint === "discovery/v2.0/keys") return { status: 200, body: { keys: [] } };
+    if (endpoint === "discovery/v2.0/keys") return { status: 200, body: { keys: [this.signing().publicJwk] } };
     if (method !== "POST") return this.error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
     return this.token(tenant, form);
+  }
+
+  private signingKey: { privateKey: KeyObject; publicJwk: Record<string, unknown> } | undefined;
+
+  /** The tenant's token signing key (made on first use), published at discovery/v2.0/keys. */
+  private signing(): { privateKey: KeyObject; publicJwk: Record<string, unknown> } {
+    if (!this.signingKey) {
+      const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      this.signingKey = { privateKey, publicJwk: { ...publicKey.export({ format: "jwk" }), kid: "sim-key-1", use: "sig", alg: "RS256" } };
+    }
+    return this.signingKey;
+  }
+
+  /**
+   * A signed v2.0 access token for a fixture user and an audience (an ERP front end's token for this app's
+   * API), as Entra ID issues it: RS256 with the tenant's published key.
+   */
+  signedAccessToken(email: string, audience: string, options: { expiresInSeconds?: number; issuerTenant?: string } = {}): string {
+    const user = this.fixture.users.find((candidate) => candidate.internalemailaddress.toLowerCase() === email.toLowerCase());
+    if (!user) throw new Error(`No fixture user ${email}`);
+    const now = Math.floor(Date.now() / 1000);
+    const header = { alg: "RS256", typ: "JWT", kid: "sim-key-1" };
+    const payload = {
+      aud: audience,
+      iss: `${this.baseUrl()}/${options.issuerTenant ?? this.fixture.tenantId}/v2.0`,
+      iat: now,
+      nbf: now,
+      exp: now + (options.expiresInSeconds ?? 3600),
+      tid: this.fixture.tenantId,
+      oid: objectIdOf(user),
+      sub: objectIdOf(user),
+      name: user.fullname,
+      preferred_username: user.internalemailaddress,
+      ver: "2.0",
+    };
+    const signingInput = `${b64url(header)}.${b64url(payload)}`;
+    const signature = cryptoSign("sha256", Buffer.from(signingInput), this.signing().privateKey).toString("base64url");
+    return `${signingInput}.${signature}`;
   }
 
   tokenEndpoint(tenant = this.fixture.tenantId): string {

@@ -25,7 +25,7 @@ export type SettingsInput = z.infer<typeof settingsInput>;
 /** The advanced settings of BEHAVIOUR §4: some are written to CRM, all are kept in the setup row. */
 export class AdvancedSettings {
   constructor(
-    private readonly init: { setups: SetupRepository; setup: SetupService; connector: CrmConnector; config: Pick<Config, "ERP_WEB_URL_DEFAULT"> },
+    private readonly init: { setups: SetupRepository; setup: SetupService; connector: CrmConnector; config: Pick<Config, "ERP_WEB_URL_DEFAULT" | "CALLER_TOKEN_TENANT_ID" | "CALLER_TOKEN_AUDIENCE"> },
   ) {}
 
   async change(company: string, body: unknown, preconditions: Preconditions = {}): Promise<ConnectionView> {
@@ -68,7 +68,8 @@ export class AdvancedSettings {
     }
     if (changes.usersMustMapToCrmUsers !== undefined) {
       // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
-      if (changes.usersMustMapToCrmUsers && !platformAuthenticationEnabled()) throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+      const identified = platformAuthenticationEnabled() || Boolean(this.init.config.CALLER_TOKEN_TENANT_ID && this.init.config.CALLER_TOKEN_AUDIENCE);
+      if (changes.usersMustMapToCrmUsers && !identified) throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
       next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
     }
 

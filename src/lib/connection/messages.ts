@@ -34,7 +34,7 @@ export const connectionMessages = {
   integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
   integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
   usersMustMapNeedsAuthentication:
-    "Users can be required to map to Dynamics 365 Sales users only when the app knows who calls: turn on App Service authentication (enableAppServiceAuthentication in the Bicep parameters) first.",
+    "Users can be required to map to Dynamics 365 Sales users only when the app knows who calls: turn on App Service authentication (enableAppServiceAuthentication in the Bicep parameters), or set CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE so the app validates the users' Entra ID tokens itself.",
   /** What to do about a sign-in an unattended service can never complete (interactive challenges). */
   signInNeedsInteraction: {
     AADSTS50076:

@@ -1,4 +1,5 @@
 import type { HttpRequest } from "@azure/functions";
+import { Problem } from "./problem";
 
 /** The signed-in ERP user as App Service authentication passes it (x-ms-client-principal). */
 export interface CallerPrincipal {
@@ -37,4 +38,22 @@ export function callerPrincipal(request: HttpRequest, env: NodeJS.ProcessEnv = p
   // App Service authentication also sets the name header; without the principal there is no email.
   const name = request.headers.get("x-ms-client-principal-name");
   return name ? { name, ...(/^[^@\s]+@[^@\s]+$/.test(name) && { email: name.toLowerCase() }) } : undefined;
+}
+
+/**
+ * Who calls: behind App Service authentication, the principal it passes; otherwise, when the app is set up
+ * to validate tokens (CALLER_TOKEN_*), the validated bearer token's user; otherwise nobody. A bearer token that
+ * fails validation answers 401 rather than being ignored.
+ */
+export async function identifyCaller(
+  request: HttpRequest,
+  verifier: { verify(authorization: string | null): Promise<CallerPrincipal | undefined> } | undefined,
+): Promise<CallerPrincipal | undefined> {
+  if (platformAuthenticationEnabled()) return callerPrincipal(request);
+  if (!verifier) return undefined;
+  try {
+    return await verifier.verify(request.headers.get("authorization"));
+  } catch {
+    throw new Problem(401, "Unauthorized.", "The bearer token is not valid for this app (issuer, audience, signature or lifetime).");
+  }
 }
