@@ -53,7 +53,8 @@ describe("service protection limits (learn.microsoft.com/power-apps/developer/da
   });
 
   it("limits concurrent requests with 0x80072326, counted before the request is read", async () => {
-    const { api, simulator } = await start({ limits: { maxConcurrent: 2 }, latencyMs: 300 });
+    // Each request takes 1.5 s, so the six overlap even on a slow machine.
+    const { api, simulator } = await start({ limits: { maxConcurrent: 2 }, latencyMs: 1500 });
     const answers = await Promise.all(Array.from({ length: 6 }, () => api("GET", "WhoAmI")));
     const statuses = answers.map((answer) => answer.status).sort();
     expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
