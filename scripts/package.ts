@@ -8,10 +8,11 @@ import { zipSync } from "fflate";
  * host.json and a package.json whose main is the bundle. The bundles hold every dependency, so no
  * node_modules ship and no remote build is needed.
  */
-const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { name: string; version: string; main: string; engines: unknown };
+const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { name: string; version: string; main: string };
 const files: Record<string, Uint8Array> = {
   "host.json": readFileSync("host.json"),
-  "package.json": Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, main: pkg.main, engines: pkg.engines }, null, 2)}\n`),
+  // Azure runs the app on Node.js 22 (20 is past its end of life); development machines may still use 20.
+  "package.json": Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, main: pkg.main, engines: { node: ">=22" } }, null, 2)}\n`),
 };
 for (const folder of ["dist", "dist/vendor", "dist/setup-page"]) {
   for (const name of readdirSync(folder, { withFileTypes: true })) {

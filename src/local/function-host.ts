@@ -35,6 +35,8 @@ export interface RunningFunctionHost {
   fireTimer(name: string): Promise<void>;
   /** Takes what is waiting in the queues now and runs it, as the next poll would. */
   processQueues(): Promise<number>;
+  /** When each started timer fires next (UTC instants), by function name. */
+  nextRuns(): Record<string, Date | null>;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     running.set(definition.name, run);
     return run;
   };
+  const timerJobs = new Map<string, Cron>();
   const jobs = (init.startTimers === false ? [] : timers).map((definition) => {
     const schedule = init.schedules?.[definition.scheduleSetting];
     if (!schedule) throw new Error(`Timer ${definition.name}: no schedule in setting ${definition.scheduleSetting}`);
@@ -93,6 +96,7 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
       due = job.nextRun();
       return fire(definition, pastDue, due);
     });
+    timerJobs.set(definition.name, job);
     return job;
   });
 
@@ -129,6 +133,9 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
         for (let received = await poller.poll(); received > 0; received = await poller.poll()) handled += received;
       }
       return handled;
+    },
+    nextRuns() {
+      return Object.fromEntries([...timerJobs].map(([name, job]) => [name, job.nextRun()]));
     },
     async fireTimer(name) {
       const definition = timers.find((timer) => timer.name === name);

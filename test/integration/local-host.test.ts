@@ -110,3 +110,21 @@ describe("function host", () => {
     }
   });
 });
+
+describe("timers as the Functions host runs them", () => {
+  it("reads NCRONTAB schedules in UTC whatever the machine's time zone", async () => {
+    const zone = process.env.TZ;
+    process.env.TZ = "Asia/Tokyo";
+    const definitions: FunctionDefinition[] = [{ name: "at-three", trigger: "timer", scheduleSetting: "SYNC_SCHEDULE", summary: "test", handler: async () => {} }];
+    const host = await startFunctionHost({ definitions, port: 0, schedules: { SYNC_SCHEDULE: "0 0 3 * * *" }, log: () => {} });
+    try {
+      const next = host.nextRuns()["at-three"]!;
+      expect(next.getUTCHours()).toBe(3);
+      expect(next.getUTCMinutes()).toBe(0);
+    } finally {
+      await host.close();
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+});
