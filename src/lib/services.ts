@@ -61,6 +61,8 @@ export interface ServiceOverrides {
   tableOptions?: TableServiceClientOptions;
   /** A certificate authority to trust for Dataverse and sign-in calls (the local simulator's). */
   trustedCa?: string;
+  /** Where the structured line of each sync run goes (default: the console, which the Functions host collects). */
+  runLog?: (line: string) => void;
 }
 
 /** The composition root: adapters from config, use cases over adapters. */
@@ -120,7 +122,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       ? { connectionString: config.AzureWebJobsStorage }
       : { queueServiceUri: config.AzureWebJobsStorage__queueServiceUri!, credential: azureCredential() },
   );
-  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, issues: syncIssues, connector, setups, config });
+  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, issues: syncIssues, connector, setups, config, ...(overrides.runLog && { log: overrides.runLog }) });
   // ERP users' own Entra ID tokens, validated here when App Service authentication is not in front.
   const callerTokens =
     config.CALLER_TOKEN_TENANT_ID && config.CALLER_TOKEN_AUDIENCE

@@ -26,8 +26,8 @@ export interface TestResponse {
 export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<TestApp> {
   const storage = requestCounter();
   const config = loadConfig(env);
-  const services = createServices(config, { ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
   const logs: string[] = [];
+  const services = createServices(config, { runLog: (line) => logs.push(line), ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
   // Handlers use the process-wide services; put back whatever was there when this app closes.
   const previous = currentServices();
   useServices(services);
