@@ -10,7 +10,7 @@ import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { displayedStatus } from "../lib/sync/job-runner";
-import { mappingPatch, resolveInput } from "../lib/sync/sync-admin";
+import { coupleInput, couplingQuery, mappingPatch, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";
@@ -112,6 +112,29 @@ export async function updateMapping(request: HttpRequest, context: InvocationCon
   });
 }
 
+export async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))));
+}
+
+export async function coupleRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { company = "", mapping = "", erpId = "" } = request.params;
+    if (request.method === "DELETE") {
+      await services().syncAdmin.uncouple(company, mapping, erpId);
+      return { status: 204 };
+    }
+    return json(200, await services().syncAdmin.couple(company, mapping, erpId, await readJson(request)));
+  });
+}
+
+export async function synchronizeRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const { company = "", mapping = "", erpId = "" } = request.params;
+    const result = await services().syncAdmin.synchronize(company, mapping, erpId, await readJson(request));
+    return json(200, { runId: result.runId, log: result.logs });
+  });
+}
+
 /** A job entry's timer: queues a run for each company whose entry is due. */
 function dispatchTimer(jobId: string) {
   return async (_timer: Timer, context: InvocationContext): Promise<void> => {
@@ -144,6 +167,9 @@ export const syncFunctions: FunctionDefinition[] = [
   { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog, contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } } },
   { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors, contract: { responses: { 200: "{ value: error rows }" } } },
   { name: "sync-mapping-update", trigger: "http", route: `${base}/mappings/{mapping}`, methods: ["PATCH"], authLevel: "function", summary: "Change a mapping's conflict, deletion and retry settings (If-Match)", handler: updateMapping, contract: { body: mappingPatch, responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" } } },
+  { name: "sync-couplings", trigger: "http", route: `${base}/couplings`, methods: ["GET"], authLevel: "function", summary: "Couplings with their state, filtered and paged", handler: listCouplings, contract: { query: couplingQuery, responses: { 200: "{ value: couplings, continuationToken? }", 400: "Invalid query", 404: "No setup" } } },
+  { name: "sync-coupling", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}`, methods: ["PUT", "DELETE"], authLevel: "function", summary: "Couple an ERP record to a CRM row by hand, or uncouple it", handler: coupleRecord, contract: { body: coupleInput, responses: { 200: "The coupling", 204: "Uncoupled", 400: "Invalid body", 404: "No such record, row or coupling", 409: "Coupled elsewhere, or the connection is disabled" } } },
+  { name: "sync-coupling-synchronize", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}/synchronize`, methods: ["POST"], authLevel: "function", summary: "Synchronize one record now (optionally one way)", handler: synchronizeRecord, contract: { body: synchronizeInput, responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" } } },
   { name: "sync-conflicts", trigger: "http", route: `${base}/conflicts`, methods: ["GET"], authLevel: "function", summary: "Open conflicts with both values", handler: (request, context) => listIssues(request, context, "conflict"), contract: { responses: { 200: "{ value: conflicts }", 404: "No setup" } } },
   { name: "sync-conflict-resolve", trigger: "http", route: `${base}/conflicts/{id}/resolve`, methods: ["POST"], authLevel: "function", summary: "Resolve a conflict by keeping the ERP or the CRM values", handler: resolveConflict, contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } } },
   { name: "sync-skipped", trigger: "http", route: `${base}/skipped`, methods: ["GET"], authLevel: "function", summary: "Skipped records with their last error", handler: (request, context) => listIssues(request, context, "skipped"), contract: { responses: { 200: "{ value: skipped records }", 404: "No setup" } } },

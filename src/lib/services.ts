@@ -138,7 +138,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
         })
       : undefined;
   const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config });
-  const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner });
+  const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, syncIssues, syncAdmin, queue, runner, jobs, callerTokens };
 }
 

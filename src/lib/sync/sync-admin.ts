@@ -5,7 +5,11 @@ import type { SetupRepository } from "../storage/setup-repository";
 import { ConcurrencyError } from "../storage/setup-repository";
 import type { SyncIssueRepository } from "../storage/sync-issue-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import { type MappingDefinition, deletionConflictResolutions, updateConflictResolutions } from "./default-mappings";
+import type { CrmConnector } from "../connection/crm-connector";
+import { DataverseRequestError } from "../dataverse/dataverse-errors";
+import type { CouplingRepository } from "../storage/coupling-repository";
+import type { ErpRecordRepository } from "../storage/erp-record-repository";
+import { type MappingDefinition, defaultMappings, deletionConflictResolutions, updateConflictResolutions } from "./default-mappings";
 import type { SyncIssue } from "./sync-issue";
 import { parseIssueKey } from "./sync-issue";
 import type { MappingRunResult, SyncRunner } from "./sync-runner";
@@ -21,6 +25,26 @@ export const mappingPatch = z
   .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
 
 export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], "must be \"erp\" or \"crm\"") });
+
+export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
+export const synchronizeInput = z.strictObject({ direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional() });
+export const couplingQuery = z.strictObject({
+  mapping: z.string().max(40).optional(),
+  status: z.enum(["coupled", "pending", "deferred", "failed", "conflict", "skipped"]).optional(),
+  erpId: z.string().max(40).optional(),
+  crmId: z.string().max(40).optional(),
+  top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(100),
+  continuationToken: z.string().max(400).optional(),
+});
+
+export interface CouplingView {
+  mapping: string;
+  erpId: string;
+  crmId: string;
+  status: "coupled" | "pending" | SyncIssue["kind"];
+  reason: string | null;
+  lastSynchronized: Record<string, unknown> | null;
+}
 
 export interface IssueView {
   id: string;
@@ -38,13 +62,120 @@ export interface IssueView {
 
 export const syncAdminMessages = {
   noSuchIssue: (id: string) => `No such record: "${id}".`,
+  erpRecordMissing: (table: string, id: string) => `There is no ERP ${table} record "${id}".`,
+  crmRowMissing: (set: string, id: string) => `There is no ${set} row "${id}" in Dynamics 365 Sales.`,
+  erpAlreadyCoupled: (id: string, crmId: string) => `The ERP record "${id}" is already coupled to ${crmId}. Uncouple it first.`,
+  crmAlreadyCoupled: (crmId: string, erpId: string) => `The CRM row ${crmId} is already coupled to the ERP record "${erpId}". Uncouple that one first.`,
+  notCoupled: (id: string) => `The ERP record "${id}" is not coupled in this mapping.`,
+  notEnabled: "The connection is not enabled, so Dynamics 365 Sales cannot be reached. Enable it first.",
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
 } as const;
 
 /** Conflicts, skipped records and mapping settings: what an admin does beside the scheduled runs. */
 export class SyncAdmin {
-  constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; issues: SyncIssueRepository; runner: SyncRunner }) {}
+  constructor(
+    private readonly init: {
+      sync: SyncRepository;
+      setups: SetupRepository;
+      issues: SyncIssueRepository;
+      runner: SyncRunner;
+      couplings: CouplingRepository;
+      erpRecords: ErpRecordRepository;
+      connector: CrmConnector;
+    },
+  ) {}
+
+  /** Couplings with their state (coupled, pending, or the issue that holds them), in mapping and ERP id order. */
+  async listCouplings(company: string, query: unknown): Promise<{ value: CouplingView[]; continuationToken?: string }> {
+    const input = couplingQuery.safeParse(query);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    await this.requireSetup(company);
+    const { mapping, status, erpId, crmId, top, continuationToken } = input.data;
+    const stored = (await this.init.sync.mappings(company)).map(({ value }) => value.name);
+    const names = defaultMappings.map((definition) => definition.name as string).filter((name) => stored.includes(name) && (!mapping || name === mapping));
+    let after: [number, string] | undefined;
+    if (continuationToken) {
+      try {
+        after = JSON.parse(Buffer.from(continuationToken, "base64url").toString("utf8")) as [number, string];
+        if (!Array.isArray(after) || typeof after[0] !== "number" || typeof after[1] !== "string") throw new Error("shape");
+      } catch {
+        throw badRequest([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+      }
+    }
+    const issues = await this.init.issues.list(company);
+    const value: CouplingView[] = [];
+    for (const [index, name] of names.entries()) {
+      if (after && index < after[0]) continue;
+      const couplings = (await this.init.couplings.load(company, name)).sort((a, b) => (a.erpId < b.erpId ? -1 : a.erpId > b.erpId ? 1 : 0));
+      for (const coupling of couplings) {
+        if (after && index === after[0] && coupling.erpId <= after[1]) continue;
+        if (erpId && coupling.erpId !== erpId) continue;
+        if (crmId && coupling.crmId.toLowerCase() !== crmId.toLowerCase()) continue;
+        const issue = issues.find((candidate) => candidate.mapping === name && (candidate.erpId === coupling.erpId || candidate.sourceId === coupling.erpId));
+        const state: CouplingView["status"] = coupling.pending ? "pending" : (issue?.kind ?? "coupled");
+        if (status && state !== status) continue;
+        value.push({ mapping: name, erpId: coupling.erpId, crmId: coupling.crmId, status: state, reason: issue?.reason ?? null, lastSynchronized: coupling.synced ?? null });
+        if (value.length === top) {
+          return { value, continuationToken: Buffer.from(JSON.stringify([index, coupling.erpId])).toString("base64url") };
+        }
+      }
+    }
+    return { value };
+  }
+
+  /** Couples an ERP record to a CRM row by hand: both must exist and neither be coupled elsewhere. */
+  async couple(company: string, mapping: string, erpId: string, body: unknown): Promise<CouplingView> {
+    const input = coupleInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const { definition, setup } = await this.requireMapping(company, mapping);
+    const crmId = input.data.crmId.toLowerCase();
+    const record = await this.init.erpRecords.get(company, definition.erpTable, erpId);
+    if (!record || record.deleted) throw notFound(syncAdminMessages.erpRecordMissing(definition.erpTable, erpId));
+    const couplings = await this.init.couplings.load(company, mapping);
+    const mine = couplings.find((coupling) => coupling.erpId === erpId);
+    if (mine && mine.crmId.toLowerCase() !== crmId) throw conflict(syncAdminMessages.erpAlreadyCoupled(erpId, mine.crmId));
+    const theirs = couplings.find((coupling) => coupling.crmId.toLowerCase() === crmId && coupling.erpId !== erpId);
+    if (theirs) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, theirs.erpId));
+    if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
+    const client = await this.init.connector.client(setup);
+    try {
+      await client.retrieve(definition.crmEntitySet, crmId, [definition.crmKey]);
+    } catch (error) {
+      if (error instanceof DataverseRequestError && error.status === 404) throw notFound(syncAdminMessages.crmRowMissing(definition.crmEntitySet, crmId));
+      throw error;
+    }
+    // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
+    await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
+    await this.init.issues.remove(company, mapping, [{ side: "erp", sourceId: erpId }, { side: "crm", sourceId: crmId }]);
+    return { mapping, erpId, crmId, status: "coupled", reason: null, lastSynchronized: null };
+  }
+
+  async uncouple(company: string, mapping: string, erpId: string): Promise<void> {
+    await this.requireMapping(company, mapping);
+    const coupling = (await this.init.couplings.load(company, mapping)).find((candidate) => candidate.erpId === erpId);
+    if (!coupling) throw notFound(syncAdminMessages.notCoupled(erpId));
+    await this.init.couplings.remove(company, mapping, [erpId]);
+    await this.init.issues.remove(company, mapping, [{ side: "erp", sourceId: erpId }, { side: "crm", sourceId: coupling.crmId.toLowerCase() }]);
+  }
+
+  /** Synchronizes one record now, both ways by field, or one way when a direction is given. */
+  async synchronize(company: string, mapping: string, erpId: string, body: unknown): Promise<MappingRunResult> {
+    const input = synchronizeInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const { setup } = await this.requireMapping(company, mapping);
+    if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
+    return this.init.runner.syncRecords(company, mapping, { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) }, { waitForLeaseMs: 30_000 });
+  }
+
+  private async requireMapping(company: string, mapping: string) {
+    requireCompany(company);
+    const setup = await this.init.setups.get(company);
+    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    const stored = await this.init.sync.mapping(company, mapping);
+    if (!stored) throw notFound(`Company "${company}" has no mapping "${mapping}".`);
+    return { definition: JSON.parse(stored.value.definitionJson) as MappingDefinition, setup: setup.value };
+  }
 
   async list(company: string, kind: SyncIssue["kind"] | "open"): Promise<IssueView[]> {
     await this.requireSetup(company);

@@ -45,6 +45,8 @@ export interface RecordSelection {
   crmIds?: string[];
   /** Resolve conflicts of these records this way (a user chose the side). */
   resolution?: UpdateConflictResolution;
+  /** "Synchronize now" in one direction: the chosen side's values replace the other's where they differ. */
+  direction?: "toCrm" | "fromCrm";
 }
 
 export interface SyncRunnerInit {
@@ -165,6 +167,15 @@ export class SyncRunner {
       const context = { ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)), targeted: true };
       const started = this.clock();
       const pairs = await this.pairsOf(context, selection);
+      if (selection.direction) {
+        // One way, as if newly coupled: every field that differs takes the chosen side's value.
+        context.definition = { ...context.definition, direction: selection.direction };
+        for (const pair of pairs) {
+          if (!pair.coupling) continue;
+          const { synced: _synced, ...rest } = pair.coupling;
+          pair.coupling = rest;
+        }
+      }
       await this.process(context, pairs, lease, undefined);
       const logs = await this.writeLogs(context, started, false);
       return { mapping: name, runId, logs, stoppedEarly: false };

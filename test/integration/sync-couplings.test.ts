@@ -1,0 +1,65 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { useSyncHarness } from "../support/sync-harness";
+
+// Coupled records as BC's admins manage them: couple by hand, uncouple, synchronize now, list and page.
+const harness = useSyncHarness();
+const { admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
+const janeId = "a1b2c3d4-0006-4000-8000-000000000006";
+const call = (method: string, path: string, body?: unknown) => harness.demo.app.call(method, path, body === undefined ? {} : { body });
+
+describe("couplings API", () => {
+  it("couples an ERP salesperson to its CRM user by hand, and refuses a second coupling of either side", async () => {
+    const company = await enabledCompany();
+    await put(company, "salespeople", [{ id: "JS", name: "J. S." }, { id: "XX", name: "Someone" }]);
+    const coupled = await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/JS`, { crmId: janeId });
+    expect(coupled.status).toBe(200);
+    expect(coupled.json).toMatchObject({ mapping: "SALESPEOPLE", erpId: "JS", crmId: janeId, status: "coupled" });
+    await call("POST", `/api/companies/${company}/sync/couplings/SALESPEOPLE/JS/synchronize`, {});
+    expect(await erp(company, "salespeople", "JS")).toMatchObject({ name: "Jane Seller", email: "jane@demo.example" });
+    expect((await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/XX`, { crmId: janeId })).status).toBe(409);
+    expect((await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/JS`, { crmId: "a1b2c3d4-0002-4000-8000-000000000002" })).status).toBe(409);
+    expect((await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/XX`, { crmId: randomUUID() })).status).toBe(404);
+    expect((await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/NOPE`, { crmId: janeId })).status).toBe(404);
+    const bad = await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/XX`, { crmId: "jane" });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors[0].path).toBe("crmId");
+  });
+
+  it("uncouples a record whose CRM row was deleted and couples it again to a new row, synchronized from the ERP", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} Kept`, city: "Oslo" }]);
+    await run(company, "CUSTOMER");
+    const gone = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    await admin("DELETE", `accounts(${gone})`);
+    expect((await call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/C1`)).status).toBe(204);
+    expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
+    const fresh = await admin("POST", "accounts", { body: { name: "Placeholder", customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    expect((await call("PUT", `/api/companies/${company}/sync/couplings/CUSTOMER/C1`, { crmId: fresh.json.accountid })).status).toBe(200);
+    const synchronized = await call("POST", `/api/companies/${company}/sync/couplings/CUSTOMER/C1/synchronize`, { direction: "toCrm" });
+    expect(synchronized.status).toBe(200);
+    expect(crmRow("accounts", fresh.json.accountid)).toMatchObject({ name: `${company} Kept`, address1_city: "Oslo" });
+    expect((await call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/C1`)).status).toBe(204);
+    expect((await call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/C1`)).status).toBe(404);
+  });
+
+  it("lists couplings with their state, filtered and paged", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [1, 2, 3].map((index) => ({ id: `C${index}`, name: `${company} ${index}` })));
+    await run(company, "CUSTOMER");
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await call("GET", `/api/companies/${company}/sync/couplings?mapping=CUSTOMER&status=coupled&top=2${token ? `&continuationToken=${token}` : ""}`);
+      expect(page.status).toBe(200);
+      expect(page.json.value.length).toBeLessThanOrEqual(2);
+      seen.push(...page.json.value.filter((coupling: { erpId: string }) => /^C\d$/.test(coupling.erpId)).map((coupling: { erpId: string }) => coupling.erpId));
+      token = page.json.continuationToken;
+    } while (token);
+    expect(seen).toEqual(["C1", "C2", "C3"]);
+    const one = await call("GET", `/api/companies/${company}/sync/couplings?erpId=C2`);
+    expect(one.json.value).toEqual([expect.objectContaining({ mapping: "CUSTOMER", erpId: "C2", status: "coupled", lastSynchronized: expect.objectContaining({ name: `${company} 2` }) })]);
+    expect((await call("GET", `/api/companies/${company}/sync/couplings?status=lost`)).status).toBe(400);
+    expect((await call("GET", `/api/companies/${company}/sync/couplings?continuationToken=garbage`)).status).toBe(400);
+  });
+});
