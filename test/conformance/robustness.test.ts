@@ -1,17 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DataverseSimulator, startDataverseSimulator } from "../simulator/simulator";
-import { demoUsers, webApiAs } from "../support/raw-dataverse";
+import { describe, expect, it } from "vitest";
+import { useSimulatorApi } from "../support/raw-dataverse";
 
 // Hostile and malformed requests: the simulator answers 400 as Dataverse does, and never fails with a 500 of
 // its own (which would let a connector bug pass as an outage).
-let simulator: DataverseSimulator;
-let api: Awaited<ReturnType<typeof webApiAs>>;
-beforeAll(async () => {
-  simulator = await startDataverseSimulator();
-  api = await webApiAs(simulator, demoUsers.integration);
-});
-afterAll(() => simulator.close());
+const web = useSimulatorApi();
+const { api } = web;
 
 const batch = (parts: string[], changeSet: boolean) => {
   const boundary = `batch_${randomUUID()}`;
@@ -73,7 +67,7 @@ describe("malformed requests answer 400, never a 500 (learn.microsoft.com/power-
     const contact = await api("POST", "contacts", { body: { lastname: "Bound" }, headers: { prefer: "return=representation" } });
     const foreign = await api("POST", "accounts", { body: { name: "Foreign", "primarycontactid@odata.bind": `https://evil.example/api/data/v9.2/contacts(${contact.json.contactid})` } });
     expect(foreign.status).toBe(400);
-    const own = await api("POST", "accounts", { body: { name: "Own", "primarycontactid@odata.bind": `${simulator.url}/api/data/v9.2/contacts(${contact.json.contactid})` } });
+    const own = await api("POST", "accounts", { body: { name: "Own", "primarycontactid@odata.bind": `${web.simulator.url}/api/data/v9.2/contacts(${contact.json.contactid})` } });
     expect(own.status).toBe(204);
   });
 

@@ -1,15 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DataverseSimulator, startDataverseSimulator } from "../simulator/simulator";
-import { demoUsers, webApiAs } from "../support/raw-dataverse";
+import { describe, expect, it } from "vitest";
+import { useSimulatorApi } from "../support/raw-dataverse";
 
-let simulator: DataverseSimulator;
-let api: Awaited<ReturnType<typeof webApiAs>>;
-beforeAll(async () => {
-  simulator = await startDataverseSimulator();
-  api = await webApiAs(simulator, demoUsers.integration);
-});
-afterAll(() => simulator.close());
+const web = useSimulatorApi();
+const { api } = web;
 
 async function newAccount(name = "Conditional"): Promise<{ id: string; etag: string }> {
   const created = await api("POST", "accounts", { body: { name }, headers: { prefer: "return=representation" } });
@@ -31,7 +25,7 @@ describe("conditional operations (learn.microsoft.com/power-apps/developer/data-
     const remove = await api("DELETE", `accounts(${id})`, { headers: { "If-Match": etag } });
     expect(remove.status).toBe(412);
     expect(remove.json.error).toEqual({ code: "0x80060882", message: "The version of the existing record doesn't match the RowVersion property provided." });
-    expect(simulator.store.get("accounts", id)).toBeDefined();
+    expect(web.simulator.store.get("accounts", id)).toBeDefined();
     expect((await api("PATCH", `accounts(${id})`, { body: { name: "Lost" }, headers: { "If-Match": etag } })).status).toBe(412);
     expect((await api("PATCH", `accounts(${id})`, { body: { name: "Dup" }, headers: { "If-None-Match": "*" } })).json.error.code).toBe("0x80040237");
     expect((await api("PATCH", `accounts(${randomUUID()})`, { body: { name: "Missing" }, headers: { "If-Match": "*" } })).status).toBe(404);
@@ -56,8 +50,8 @@ describe("bulk messages (learn.microsoft.com/power-apps/developer/data-platform/
     });
     expect(upserted.status).toBe(204);
     expect(upserted.text).toBe("");
-    expect(simulator.store.findByKey("accounts", { accountnumber: key })?.name).toBe("By key");
-    expect(simulator.store.get("accounts", created.json.Ids[0])?.name).toBe("By id");
+    expect(web.simulator.store.findByKey("accounts", { accountnumber: key })?.name).toBe("By key");
+    expect(web.simulator.store.get("accounts", created.json.Ids[0])?.name).toBe("By id");
   });
 
   it("needs @odata.type on every target, rolls the whole request back on one bad row, and exists only on tables that have it", async () => {
@@ -73,7 +67,7 @@ describe("bulk messages (learn.microsoft.com/power-apps/developer/data-platform/
       },
     });
     expect(mixed.status).toBe(400);
-    expect(simulator.store.get("accounts", good)).toBeUndefined();
+    expect(web.simulator.store.get("accounts", good)).toBeUndefined();
     const users = await api("POST", "systemusers/Microsoft.Dynamics.CRM.UpdateMultiple", { body: { Targets: [{ "@odata.type": "Microsoft.Dynamics.CRM.systemuser", systemuserid: randomUUID() }] } });
     expect(users.status).toBe(404);
     expect(users.json.error).toMatchObject({ code: "0x8006088a", message: "Resource not found for the segment 'Microsoft.Dynamics.CRM.UpdateMultiple'." });
@@ -98,9 +92,9 @@ describe("$batch (learn.microsoft.com/power-apps/developer/data-platform/webapi/
     const rename = `PATCH $2 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ telephone1: "555" })}`;
     const response = await api("POST", "$batch", batchOf([contact, account, rename]));
     expect(response.status).toBe(200);
-    const created = simulator.store.rows("accounts").find((row) => row.name === "With contact")!;
+    const created = web.simulator.store.rows("accounts").find((row) => row.name === "With contact")!;
     expect(created.telephone1).toBe("555");
-    expect(simulator.store.get("contacts", String(created._primarycontactid_value))?.lastname).toBe("Referenced");
+    expect(web.simulator.store.get("contacts", String(created._primarycontactid_value))?.lastname).toBe("Referenced");
     const forward = await api("POST", "$batch", batchOf([`PATCH $5 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"name":"x"}`]));
     expect(forward.status).toBe(400);
     expect(forward.text).toContain("Content-ID Reference: '$5' does not exist in the batch context.");
@@ -111,17 +105,17 @@ describe("$batch (learn.microsoft.com/power-apps/developer/data-platform/webapi/
     const failed = await api("POST", "$batch", batchOf([post("Rolled back"), tooLong]));
     expect(failed.status).toBe(400);
     expect(failed.text).toContain("0x80044331");
-    expect(simulator.store.rows("accounts").some((row) => row.name === "Rolled back")).toBe(false);
+    expect(web.simulator.store.rows("accounts").some((row) => row.name === "Rolled back")).toBe(false);
     const independent = batchOf([tooLong, post("Kept")], false);
     const continued = await api("POST", "$batch", { ...independent, headers: { ...independent.headers, prefer: "odata.continue-on-error" } });
     expect(continued.status).toBe(200);
-    expect(simulator.store.rows("accounts").some((row) => row.name === "Kept")).toBe(true);
+    expect(web.simulator.store.rows("accounts").some((row) => row.name === "Kept")).toBe(true);
   });
 
   it("refuses more than 1000 operations", async () => {
     const response = await api("POST", "$batch", batchOf(Array.from({ length: 1001 }, (_, index) => post(`Too many ${index}`))));
     expect(response.status).toBe(400);
     expect(response.json.error.message).toContain("maximum number of '1000'");
-    expect(simulator.store.rows("accounts").some((row) => row.name === "Too many 0")).toBe(false);
+    expect(web.simulator.store.rows("accounts").some((row) => row.name === "Too many 0")).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { request as httpsRequest } from "node:https";
 import { demoPassword, xrmToolingSampleClientId } from "../simulator/fixture";
-import type { DataverseSimulator } from "../simulator/simulator";
+import { afterAll, beforeAll } from "vitest";
+import { type DataverseSimulator, startDataverseSimulator } from "../simulator/simulator";
 
 export interface RawResponse {
   status: number;
@@ -81,3 +82,22 @@ export const demoUsers = {
   blocked: "blocked@demo.example",
   federated: "federated@demo.example",
 } as const;
+
+/**
+ * A simulator for one test file and a Web API caller signed in as the integration user:
+ * `const web = useSimulatorApi(); ... web.api("GET", "WhoAmI")`, `web.simulator.store`.
+ */
+export function useSimulatorApi() {
+  const state = {} as { simulator: DataverseSimulator; api: Awaited<ReturnType<typeof webApiAs>> };
+  beforeAll(async () => {
+    state.simulator = await startDataverseSimulator();
+    state.api = await webApiAs(state.simulator, demoUsers.integration);
+  });
+  afterAll(() => state.simulator.close());
+  return {
+    get simulator() {
+      return state.simulator;
+    },
+    api: (...args: Parameters<Awaited<ReturnType<typeof webApiAs>>>) => state.api(...args),
+  };
+}
