@@ -53,10 +53,26 @@ function jobAction(action: "hold" | "ready" | "run") {
     });
 }
 
-const logQuery = z.object({
+const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T00:00:00Z" });
+export const logQuery = z.object({
   mapping: z.string().max(40).optional(),
   runId: z.string().max(40).optional(),
-  top: z.coerce.number().int().min(1).max(500).default(50),
+  direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional(),
+  from: isoTime.optional(),
+  to: isoTime.optional(),
+  failedOnly: z.enum(["true", "false"], 'must be "true" or "false"').transform((value) => value === "true").optional(),
+  top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(50),
+  continuationToken: z
+    .string()
+    .max(2000)
+    .refine((token) => {
+      try {
+        return typeof (JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { nextPartitionKey?: unknown }).nextPartitionKey === "string";
+      } catch {
+        return false;
+      }
+    }, "is not a continuation token this API gave out")
+    .optional(),
 });
 
 export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -65,9 +81,14 @@ export async function readLog(request: HttpRequest, context: InvocationContext):
     requireCompany(company);
     const query = logQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
-    const entries = await services().syncLog.list(company, { top: query.data.runId ? 500 : query.data.top, ...(query.data.mapping && { mapping: query.data.mapping }) });
-    const value = query.data.runId ? entries.filter((entry) => entry.runId === query.data.runId).slice(0, query.data.top) : entries;
-    return json(200, { value });
+    const { from, to, ...rest } = query.data;
+    const page = await services().syncLog.page(company, {
+      ...rest,
+      // Stored times are UTC ISO strings: compare like with like.
+      ...(from && { from: new Date(from).toISOString() }),
+      ...(to && { to: new Date(to).toISOString() }),
+    });
+    return json(200, { value: page.entries, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
   });
 }
 

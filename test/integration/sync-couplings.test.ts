@@ -63,3 +63,28 @@ describe("couplings API", () => {
     expect((await call("GET", `/api/companies/${company}/sync/couplings?continuationToken=garbage`)).status).toBe(400);
   });
 });
+
+describe("the job log", () => {
+  it("pages back with a continuation token and filters by mapping, direction, time and failed only", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} 1` }]);
+    for (let round = 0; round < 3; round++) await run(company, "CUSTOMER");
+    const log = (query: string) => call("GET", `/api/companies/${company}/sync/log?${query}`);
+    const seen: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await log(`mapping=CUSTOMER&top=2${token ? `&continuationToken=${encodeURIComponent(token)}` : ""}`);
+      expect(page.status).toBe(200);
+      expect(page.json.value.length).toBeLessThanOrEqual(2);
+      seen.push(...page.json.value.map((entry: { id: string }) => entry.id));
+      token = page.json.continuationToken;
+    } while (token);
+    expect(seen).toHaveLength(6); // three runs, two directions
+    expect([...seen].sort()).toEqual(seen); // newest first
+    const toCrm = await log("mapping=CUSTOMER&direction=toCrm&top=50");
+    expect(toCrm.json.value.every((entry: { direction: string }) => entry.direction === "toCrm")).toBe(true);
+    expect((await log("mapping=CUSTOMER&failedOnly=true")).json.value).toEqual([]);
+    expect((await log(`mapping=CUSTOMER&from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).json.value).toEqual([]);
+    for (const bad of ["direction=sideways", "from=yesterday", "failedOnly=maybe", "continuationToken=garbage", "top=0"]) expect((await log(bad)).status, bad).toBe(400);
+  });
+});

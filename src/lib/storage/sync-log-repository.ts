@@ -43,6 +43,38 @@ export class SyncLogRepository {
     }
   }
 
+  /**
+   * One page of log rows, newest first, filtered in storage (mapping, direction, run, time range, failed only),
+   * with the storage continuation token for the next page.
+   */
+  async page(
+    company: string,
+    options: { mapping?: string; direction?: string; runId?: string; from?: string; to?: string; failedOnly?: boolean; top: number; continuationToken?: string },
+  ): Promise<{ entries: SyncLogEntry[]; continuationToken?: string }> {
+    const table = await this.tables.table(logTable);
+    const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
+    const filter = [
+      `PartitionKey eq ${quote(company)}`,
+      options.mapping && `mapping eq ${quote(options.mapping)}`,
+      options.direction && `direction eq ${quote(options.direction)}`,
+      options.runId && `runId eq ${quote(options.runId)}`,
+      options.from && `startedAt ge ${quote(options.from)}`,
+      options.to && `startedAt lt ${quote(options.to)}`,
+      options.failedOnly && "failed gt 0",
+    ]
+      .filter(Boolean)
+      .join(" and ");
+    const pages = table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: options.top, ...(options.continuationToken && { continuationToken: options.continuationToken }) });
+    const next = await pages.next();
+    if (next.done) return { entries: [] };
+    const entries = next.value.map((row) => {
+      const { partitionKey: _p, rowKey, etag: _e, timestamp: _t, ...fields } = row;
+      return { ...(fields as unknown as SyncLogEntry), id: String(rowKey) };
+    });
+    const { continuationToken } = next.value as { continuationToken?: string };
+    return { entries, ...(continuationToken && { continuationToken }) };
+  }
+
   async list(company: string, options: { mapping?: string; top: number }): Promise<SyncLogEntry[]> {
     const table = await this.tables.table(logTable);
     const filter = `PartitionKey eq '${company}'${options.mapping ? ` and mapping eq '${options.mapping.replace(/'/g, "''")}'` : ""}`;

@@ -28,7 +28,7 @@ export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], "must 
 
 export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
 export const synchronizeInput = z.strictObject({ direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional() });
-export const couplingQuery = z.strictObject({
+export const couplingQuery = z.object({
   mapping: z.string().max(40).optional(),
   status: z.enum(["coupled", "pending", "deferred", "failed", "conflict", "skipped"]).optional(),
   erpId: z.string().max(40).optional(),
