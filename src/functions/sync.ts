@@ -9,7 +9,7 @@ import { requireCompany } from "../lib/setup/setup-service";
 import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
-import { displayedStatus } from "../lib/sync/job-runner";
+import { displayedStatus, jobPatch } from "../lib/sync/job-runner";
 import { coupleInput, couplingQuery, mappingPatch, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { preconditions, readJson } from "../lib/http/respond";
 
@@ -133,6 +133,15 @@ export async function updateMapping(request: HttpRequest, context: InvocationCon
   });
 }
 
+export async function updateJob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => {
+    const company = request.params.company ?? "";
+    const job = await services().jobs.update(company, request.params.job ?? "", await readJson(request));
+    const { company: _company, leaseOwner: _owner, ...view } = job;
+    return json(200, { ...view, timer: timerNameOf(job.id) });
+  });
+}
+
 export async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))));
 }
@@ -182,6 +191,7 @@ const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJob
 export const syncFunctions: FunctionDefinition[] = [
   { name: "sync-mappings", trigger: "http", route: `${base}/mappings`, methods: ["GET"], authLevel: "function", summary: "Mappings with direction, filters, field mappings, watermarks", handler: listMappings, contract: { responses: { 200: "{ value: mappings }" } } },
   { name: "sync-jobs", trigger: "http", route: `${base}/jobs`, methods: ["GET"], authLevel: "function", summary: "Job entries with state and X of Y", handler: listJobs, contract: { responses: { 200: "{ value: job entries, activeScheduledSyncJobs }", 404: "No setup" } } },
+  { name: "sync-job-update", trigger: "http", route: `${base}/jobs/{job}`, methods: ["PATCH"], authLevel: "function", summary: "Change a job entry's minutes between runs, maximum attempts or earliest start", handler: updateJob, contract: { body: jobPatch, responses: { 200: "The job entry", 400: "Invalid settings", 404: "No such job" } } },
   { name: "sync-job-hold", trigger: "http", route: `${base}/jobs/{job}/hold`, methods: ["POST"], authLevel: "function", summary: "Set a job entry On Hold", handler: jobAction("hold"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
   { name: "sync-job-ready", trigger: "http", route: `${base}/jobs/{job}/ready`, methods: ["POST"], authLevel: "function", summary: "Set a job entry Ready", handler: jobAction("ready"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
   { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run"), contract: { responses: { 202: "{ runId, log }", 404: "No such job" } } },

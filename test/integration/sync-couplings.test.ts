@@ -88,3 +88,21 @@ describe("the job log", () => {
     for (const bad of ["direction=sideways", "from=yesterday", "failedOnly=maybe", "continuationToken=garbage", "top=0"]) expect((await log(bad)).status, bad).toBe(400);
   });
 });
+
+describe("job entries you can change", () => {
+  it("changes minutes between runs, maximum attempts and the earliest start, validated", async () => {
+    const company = await enabledCompany();
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const changed = await call("PATCH", `/api/companies/${company}/sync/jobs/CUSTOMER`, { minutesBetweenRuns: 15, maxAttempts: 3, earliestStartAt: later });
+    expect(changed.status).toBe(200);
+    expect(changed.json).toMatchObject({ id: "CUSTOMER", minutesBetweenRuns: 15, maxAttempts: 3, nextRunAt: later, status: "Ready" });
+    // Not due before its earliest start: the timer passes it by.
+    expect(await harness.demo.app.services.sync.dueJobs("CUSTOMER", new Date().toISOString())).not.toContain(company);
+    for (const body of [{ minutesBetweenRuns: 0 }, { maxAttempts: "many" }, { earliestStartAt: "tomorrow" }, {}, { colour: "red" }]) {
+      const refused = await call("PATCH", `/api/companies/${company}/sync/jobs/CUSTOMER`, body);
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.json.errors[0].path).not.toBe("");
+    }
+    expect((await call("PATCH", `/api/companies/${company}/sync/jobs/NOPE`, { maxAttempts: 2 })).status).toBe(404);
+  });
+});

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
-import { conflict, notFound } from "../http/problem";
+import * as z from "zod";
+import { badRequest, conflict, fieldErrorsFromZod, notFound } from "../http/problem";
 import { requireCompany } from "../setup/setup-service";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import { SyncLogRepository } from "../storage/sync-log-repository";
@@ -19,6 +20,14 @@ export const jobMessages = {
   mappingBusy: "Another synchronization of this mapping was running; the job runs again shortly.",
   statusAfterRun: (status: string) => `The job is running; it becomes ${status} when this run ends.`,
 } as const;
+
+export const jobPatch = z
+  .strictObject({
+    minutesBetweenRuns: z.number().int("must be a whole number").min(1, "must be at least 1").max(1440, "must be at most 1440 (a day)").optional(),
+    maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(100, "must be at most 100").optional(),
+    earliestStartAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T06:00:00Z" }).optional(),
+  })
+  .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
 
 /** How long a full synchronization may hold the job entries before a timer takes them back (a crashed run). */
 const fullSyncHoldMs = 2 * 60 * 60_000;
@@ -79,6 +88,26 @@ export class JobRunner {
         return job;
       } catch (error) {
         // The run claimed or released the entry meanwhile: decide again on what is there now.
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
+  }
+
+  /**
+   * Changes an entry's schedule settings (BC's Job Queue Entry card): minutes between runs, maximum attempts,
+   * earliest start (the next run). A running entry keeps its lease; the settings apply from its next run.
+   */
+  async update(company: string, jobId: string, body: unknown): Promise<JobEntry> {
+    const input = jobPatch.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    for (;;) {
+      const stored = await this.requireJob(company, jobId);
+      const { earliestStartAt, ...settings } = input.data;
+      const job: JobEntry = { ...stored.value, ...settings, ...(earliestStartAt && { nextRunAt: new Date(earliestStartAt).toISOString() }) };
+      try {
+        await this.init.sync.saveJob(job, stored.etag);
+        return job;
+      } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
       }
     }
