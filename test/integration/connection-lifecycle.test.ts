@@ -355,3 +355,29 @@ describe("who calls, without App Service authentication", () => {
     }
   });
 });
+
+describe("connection strings as XRM tooling writes them, and enabling again", () => {
+  it("takes Microsoft's sample OAuth string with an app:// redirect URI, and AD's Domain= with a bare user name", async () => {
+    const sample = await demo.app.call("PUT", connection(`xrm-${Date.now().toString(36)}`), {
+      body: { connectionString: "AuthType=OAuth; Username=jsmith@contoso.onmicrosoft.com; Password=passcode; Url=https://contosotest.crm.dynamics.com; AppId=51f81489-12ee-4a9e-aaae-a2591f45987d; RedirectUri=app://58145B91-0C36-4500-8554-080854F2AC97; LoginPrompt=Auto" },
+    });
+    expect(sample.status, sample.text).toBe(201);
+    expect(sample.json).toMatchObject({ authenticationType: "OAuth", redirectUri: "app://58145B91-0C36-4500-8554-080854F2AC97" });
+    const ad = await demo.app.call("PUT", connection(`ad-${Date.now().toString(36)}`), {
+      body: { connectionString: "AuthType=AD; Url=https://crm.contoso.local; Domain=CONTOSO; Username=integration; Password=secret-value" },
+    });
+    expect(ad.status, ad.text).toBe(201);
+    expect(ad.json).toMatchObject({ authenticationType: "AD", userName: "CONTOSO\\integration", domain: "CONTOSO" });
+    expect(ad.text).not.toContain("secret-value");
+  });
+
+  it("says so when enable is asked for the default sync setup while one exists", async () => {
+    const company = await setUpDemoCompany(demo);
+    await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: true } });
+    await demo.app.call("POST", connection(company, "/disable"), { body: { reason: "x" } });
+    const again = await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: true } });
+    expect(again.status).toBe(200);
+    expect(again.json.notices).toEqual(expect.arrayContaining([{ code: "sync-setup-kept", message: connectionMessages.syncSetupKept }]));
+    expect(again.json.prompts).toEqual(expect.arrayContaining([expect.objectContaining({ id: "default-sync-setup", message: connectionMessages.replaceSyncSetupQuestion })]));
+  });
+});

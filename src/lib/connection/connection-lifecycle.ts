@@ -77,6 +77,11 @@ export class ConnectionLifecycle {
     const prompts = [...result.prompts];
     if (await this.init.syncSetup.hasSetup(company)) {
       await this.init.syncSetup.setJobsReady(company);
+      // Asked for the default setup while one exists: say what happened instead of doing nothing silently.
+      if (input.data.useDefaultSyncSetup === true) {
+        notices.push({ code: "sync-setup-kept", message: connectionMessages.syncSetupKept });
+        prompts.push({ id: "default-sync-setup", message: connectionMessages.replaceSyncSetupQuestion, action: { method: "POST", href: `/api/companies/${company}/sync/default-setup`, body: { confirm: true } } });
+      }
     } else if (input.data.useDefaultSyncSetup === true) {
       await this.init.syncSetup.installDefault(company, { confirm: true });
       notices.push({ code: "default-sync-setup", message: "The default setup for Dynamics 365 for Sales synchronization has completed successfully." });

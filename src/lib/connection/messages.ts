@@ -19,6 +19,10 @@ export const connectionMessages = {
     "The credentials are kept in the local development secret store (encrypted with AES-256-GCM), not in Azure Key Vault. Set KEY_VAULT_URL and save the setup again to keep them in Key Vault.",
   defaultSyncSetupQuestion:
     "The synchronization is not set up. Do you want to use the default synchronization setup? It creates the default integration table mappings and synchronization jobs.",
+  syncSetupKept:
+    "A synchronization setup exists already, so it was kept and its jobs are Ready again; the default setup was not installed over it.",
+  replaceSyncSetupQuestion:
+    "Do you want to replace the existing synchronization setup with the default one? This deletes the current integration table mappings and jobs.",
   lcyMismatch: (lcy: string, iso: string) => `LCY Code ${lcy} does not match ISO Currency Code ${iso} of the CRM base currency.`,
   unsupportedVersion: (version: string) => `Dynamics 365 Sales version ${version} is not supported by the integration; some features may not work.`,
   disabledByUser: "The connection was disabled by a user.",

@@ -1,7 +1,7 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as z from "zod";
 import type { FieldError } from "../http/problem";
-import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType } from "./authentication-type";
+import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType, usesDomainUserName } from "./authentication-type";
 import {
   ConnectionStringError,
   type ParsedConnectionString,
@@ -19,6 +19,8 @@ const tenant = z
   .trim()
   .regex(/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(\.[a-z0-9-]+)+)$/i, "must be a tenant GUID or domain name");
 const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
+// Redirect URIs of app registrations may use any scheme: Microsoft's XRM tooling sample uses app://<guid>.
+const redirectUri = z.string().trim().regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s;]+$/i, "must be an absolute URI, e.g. app://58145B91-0C36-4500-8554-080854F2AC97 or http://localhost");
 const secretValue = z.string().min(1, "must not be empty").max(8192, "must be at most 8192 characters");
 
 /** PUT /connection body (API.md). Either the fields or `connectionString`; secrets may accompany either. */
@@ -38,7 +40,7 @@ export const connectionSetupInput = z.strictObject({
   clientSecret: secretValue.optional(),
   certificatePem: z.string().max(65536).optional(),
   tenantId: tenant.optional(),
-  redirectUri: absoluteUrl.optional(),
+  redirectUri: redirectUri.optional(),
   homeRealmUri: absoluteUrl.optional(),
   proxyVersion: z.int().min(9, "must be 9 or later").max(99).optional(),
   connectionString: z.string().min(1).max(8192).optional(),
@@ -118,7 +120,9 @@ export function resolveSetupInput(input: ConnectionSetupInput): ResolvedSetup {
   if (errors.length > 0 || !address?.ok) return { ok: false, errors };
 
   const authenticationType = merged.authenticationType ?? defaultAuthenticationType(address.serverAddress);
-  const userName = merged.userName === "" ? undefined : merged.userName;
+  let userName = merged.userName === "" ? undefined : merged.userName;
+  // XRM tooling writes AD and IFD users as "Domain=CONTOSO; Username=integration": stored as CONTOSO\integration.
+  if (userName && parsed.domain && usesDomainUserName(authenticationType) && !/[\\@]/.test(userName)) userName = `${parsed.domain}\\${userName}`;
   if (userName !== undefined) {
     const problem = userNameProblem(authenticationType, userName);
     if (problem) errors.push({ path: parsed.userName !== undefined ? "connectionString" : "userName", message: problem });
@@ -186,7 +190,7 @@ function mergeConnectionString(
 const fieldChecks: Partial<Record<keyof ConnectionSetupInput, z.ZodType>> = {
   clientId: guid,
   tenantId: tenant,
-  redirectUri: absoluteUrl,
+  redirectUri,
   homeRealmUri: absoluteUrl,
   proxyVersion: z.coerce.number().int().min(9).max(99),
 };
