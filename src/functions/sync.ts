@@ -10,7 +10,7 @@ import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { displayedStatus, jobPatch } from "../lib/sync/job-runner";
-import { coupleInput, couplingQuery, mappingPatch, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
+import { coupleInput, couplingQuery, mappingPatch, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";
@@ -142,6 +142,10 @@ export async function updateJob(request: HttpRequest, context: InvocationContext
   });
 }
 
+export async function matchRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  return respond(context, async () => json(200, await services().syncAdmin.match(request.params.company ?? "", request.params.mapping ?? "", await readJson(request))));
+}
+
 export async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))));
 }
@@ -198,6 +202,7 @@ export const syncFunctions: FunctionDefinition[] = [
   { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog, contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } } },
   { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors, contract: { responses: { 200: "{ value: error rows }" } } },
   { name: "sync-mapping-update", trigger: "http", route: `${base}/mappings/{mapping}`, methods: ["PATCH"], authLevel: "function", summary: "Change a mapping's conflict, deletion and retry settings (If-Match)", handler: updateMapping, contract: { body: mappingPatch, responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" } } },
+  { name: "sync-mapping-match", trigger: "http", route: `${base}/mappings/{mapping}/match`, methods: ["POST"], authLevel: "function", summary: "Match-based coupling of uncoupled records", handler: matchRecords, contract: { body: matchInput, responses: { 200: "{ coupled, created, ambiguous, unmatched }", 400: "Invalid fields", 404: "No such mapping", 409: "The connection is disabled" } } },
   { name: "sync-couplings", trigger: "http", route: `${base}/couplings`, methods: ["GET"], authLevel: "function", summary: "Couplings with their state, filtered and paged", handler: listCouplings, contract: { query: couplingQuery, responses: { 200: "{ value: couplings, continuationToken? }", 400: "Invalid query", 404: "No setup" } } },
   { name: "sync-coupling", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}`, methods: ["PUT", "DELETE"], authLevel: "function", summary: "Couple an ERP record to a CRM row by hand, or uncouple it", handler: coupleRecord, contract: { body: coupleInput, responses: { 200: "The coupling", 204: "Uncoupled", 400: "Invalid body", 404: "No such record, row or coupling", 409: "Coupled elsewhere, or the connection is disabled" } } },
   { name: "sync-coupling-synchronize", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}/synchronize`, methods: ["POST"], authLevel: "function", summary: "Synchronize one record now (optionally one way)", handler: synchronizeRecord, contract: { body: synchronizeInput, responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" } } },

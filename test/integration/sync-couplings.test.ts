@@ -4,7 +4,7 @@ import { useSyncHarness } from "../support/sync-harness";
 
 // Coupled records as BC's admins manage them: couple by hand, uncouple, synchronize now, list and page.
 const harness = useSyncHarness();
-const { admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
+const { admin, jane, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
 const janeId = "a1b2c3d4-0006-4000-8000-000000000006";
 const call = (method: string, path: string, body?: unknown) => harness.demo.app.call(method, path, body === undefined ? {} : { body });
 
@@ -104,5 +104,30 @@ describe("job entries you can change", () => {
       expect(refused.json.errors[0].path).not.toBe("");
     }
     expect((await call("PATCH", `/api/companies/${company}/sync/jobs/NOPE`, { maxAttempts: 2 })).status).toBe(404);
+  });
+});
+
+describe("match-based coupling", () => {
+  it("couples by equal values, reports ambiguous ones, and creates the rest when asked", async () => {
+    const company = await enabledCompany();
+    const tag = company.slice(-8);
+    for (const name of [`Match Me ${tag}`, `Two Same ${tag}`, `two same ${tag} `]) {
+      expect((await jane("POST", "accounts", { body: { name, customertypecode: 3 } })).status).toBe(204);
+    }
+    await put(company, "customers", [
+      { id: "C1", name: `match me ${tag}` },
+      { id: "C2", name: `Two Same ${tag}` },
+      { id: "C3", name: `Nobody ${tag}` },
+    ]);
+    const matched = await call("POST", `/api/companies/${company}/sync/mappings/CUSTOMER/match`, { fields: ["name"], createIfNoMatch: true });
+    expect(matched.status).toBe(200);
+    expect(matched.json).toEqual({ coupled: 1, created: 1, ambiguous: ["C2"], unmatched: [] });
+    const c1 = (await couplingOf(company, "CUSTOMER", "C1"))!;
+    expect(crmRow("accounts", c1.crmId)!.name).toBe(`Match Me ${tag}`);
+    expect(crmRow("accounts", (await couplingOf(company, "CUSTOMER", "C3"))!.crmId)!.name).toBe(`Nobody ${tag}`);
+    expect(await couplingOf(company, "CUSTOMER", "C2")).toBeUndefined();
+    const bad = await call("POST", `/api/companies/${company}/sync/mappings/CUSTOMER/match`, { fields: ["colour"] });
+    expect(bad.status).toBe(400);
+    expect(bad.json.errors[0].path).toBe("fields[0]");
   });
 });

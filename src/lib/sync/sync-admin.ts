@@ -27,6 +27,11 @@ export const mappingPatch = z
 export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], "must be \"erp\" or \"crm\"") });
 
 export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
+export const matchInput = z.strictObject({
+  fields: z.array(z.string().min(1)).min(1, "must name at least one field").max(5, "must name at most 5 fields"),
+  createIfNoMatch: z.boolean().default(false),
+});
+
 export const synchronizeInput = z.strictObject({ direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional() });
 export const couplingQuery = z.object({
   mapping: z.string().max(40).optional(),
@@ -166,6 +171,64 @@ export class SyncAdmin {
     const { setup } = await this.requireMapping(company, mapping);
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     return this.init.runner.syncRecords(company, mapping, { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) }, { waitForLeaseMs: 30_000 });
+  }
+
+  /**
+   * Match-based coupling (BC's "Match-based coupling"): each uncoupled ERP record is coupled to the one uncoupled
+   * CRM row whose mapped columns hold the same values (case and surrounding spaces ignored); several candidates
+   * are reported, not guessed; with createIfNoMatch a record with no candidate is created in CRM.
+   */
+  async match(company: string, mapping: string, body: unknown): Promise<{ coupled: number; created: number; ambiguous: string[]; unmatched: string[] }> {
+    const input = matchInput.safeParse(body);
+    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    const { definition, setup } = await this.requireMapping(company, mapping);
+    const fields = input.data.fields.map((name, index) => {
+      const field = definition.fields.find((candidate) => candidate.erp === name && !candidate.lookup);
+      if (!field) throw badRequest([{ path: `fields[${index}]`, message: `is not a field of the ${mapping} mapping that can be matched` }]);
+      return field;
+    });
+    if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
+    const couplings = await this.init.couplings.load(company, mapping);
+    const coupledErp = new Set(couplings.map((coupling) => coupling.erpId));
+    const coupledCrm = new Set(couplings.map((coupling) => coupling.crmId.toLowerCase()));
+    const normalize = (value: unknown) => (value === undefined || value === null ? "" : String(value).trim().toLowerCase());
+    const client = await this.init.connector.client(setup);
+    const rows = await client.retrieveMultiple(definition.crmEntitySet, {
+      select: [definition.crmKey, ...fields.map((field) => field.crm)],
+      ...(definition.crmFilter && { filter: definition.crmFilter }),
+    });
+    const candidates = new Map<string, string[]>();
+    for (const row of rows) {
+      const crmId = String(row[definition.crmKey]).toLowerCase();
+      if (coupledCrm.has(crmId)) continue;
+      const key = JSON.stringify(fields.map((field) => normalize(row[field.crm])));
+      candidates.set(key, [...(candidates.get(key) ?? []), crmId]);
+    }
+    const records = (await this.init.erpRecords.changedSince(company, definition.erpTable, undefined)).filter((record) => !record.deleted && !coupledErp.has(record.id));
+    const result = { coupled: 0, created: 0, ambiguous: [] as string[], unmatched: [] as string[] };
+    const toCreate: string[] = [];
+    const newCouplings = [];
+    for (const record of records) {
+      const values = fields.map((field) => normalize(record.fields[field.erp]));
+      if (values.every((value) => value === "")) {
+        result.unmatched.push(record.id);
+        continue;
+      }
+      const found = candidates.get(JSON.stringify(values)) ?? [];
+      if (found.length === 1) {
+        newCouplings.push({ erpId: record.id, crmId: found[0]!, pending: false });
+        candidates.delete(JSON.stringify(values));
+        result.coupled++;
+      } else if (found.length > 1) result.ambiguous.push(record.id);
+      else if (input.data.createIfNoMatch) toCreate.push(record.id);
+      else result.unmatched.push(record.id);
+    }
+    await this.init.couplings.save(company, mapping, newCouplings);
+    if (toCreate.length > 0) {
+      const run = await this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: 30_000 });
+      result.created = run.logs.reduce((sum, log) => sum + (log.direction === "toCrm" ? log.inserted : 0), 0);
+    }
+    return result;
   }
 
   private async requireMapping(company: string, mapping: string) {
