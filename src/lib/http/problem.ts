@@ -1,11 +1,7 @@
 import type { HttpResponseInit } from "@azure/functions";
-import type { z } from "zod";
+import { type FieldError, Refusal, type RefusalKind, fieldErrorsFromZod } from "../errors";
 
-/** One field-level error: `path` is the field as the caller wrote it (dot-joined), `message` states the rule. */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export { type FieldError, fieldErrorsFromZod };
 
 /** An RFC 9457 problem; thrown by use cases and turned into a response in one place. */
 export class Problem extends Error {
@@ -51,14 +47,19 @@ function describeErrors(errors: FieldError[]): string {
   return errors.map((error) => `${error.path || "body"}: ${error.message}`).join(" ");
 }
 
-/** zod issues -> field errors, with the path as the caller's field name. */
-export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {
-  // Every error names where it applies: an unknown field by its own name, a rule on the whole input the body.
-  return error.issues.flatMap((issue) => {
-    const base = [...prefix, ...issue.path.map(String)];
-    if (issue.code === "unrecognized_keys") return issue.keys.map((key) => ({ path: [...base, key].join("."), message: "is not a known field" }));
-    return [{ path: base.join(".") || "body", message: issue.message }];
-  });
+/** A domain refusal as HTTP: its kind decides the status. */
+export function problemOf(refusal: Refusal): Problem {
+  const statuses: Record<RefusalKind, [number, string]> = {
+    invalid: [400, "The request is not valid."],
+    "not-found": [404, "Not found."],
+    conflict: [409, "Conflict."],
+    stale: [412, "Precondition failed."],
+    forbidden: [403, "Forbidden."],
+    unprocessable: [422, "The request cannot be carried out."],
+    unauthorized: [401, "Unauthorized."],
+  };
+  const [status, title] = statuses[refusal.kind];
+  return new Problem(status, title, refusal.message, refusal.errors, problemType(status), refusal.extensions);
 }
 
 export function problemResponse(problem: Problem): HttpResponseInit {

@@ -1,5 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { Problem, badRequest, problemResponse } from "./problem";
+import { Refusal } from "../errors";
+import { Problem, badRequest, problemOf, problemResponse } from "./problem";
 
 /**
  * Runs a handler body: a Problem becomes its problem+json response; anything else is logged by name
@@ -10,6 +11,7 @@ export async function respond(context: InvocationContext, body: () => Promise<Ht
     return await body();
   } catch (error) {
     if (error instanceof Problem) return problemResponse(error);
+    if (error instanceof Refusal) return problemResponse(problemOf(error));
     const described = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
     context.error(`Unhandled error: ${described}`);
     return problemResponse(new Problem(500, "Internal error.", "The request could not be completed. The error was logged."));

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
 import * as z from "zod";
-import { badRequest, conflict, fieldErrorsFromZod, notFound } from "../http/problem";
+import { conflict, fieldErrorsFromZod, invalid, notFound } from "../errors";
 import { requireCompany } from "../setup/setup-service";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import { SyncLogRepository } from "../storage/sync-log-repository";
@@ -99,7 +99,7 @@ export class JobRunner {
    */
   async update(company: string, jobId: string, body: unknown): Promise<JobEntry> {
     const input = jobPatch.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     for (;;) {
       const stored = await this.requireJob(company, jobId);
       const { earliestStartAt, ...settings } = input.data;

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { badRequest, conflict, fieldErrorsFromZod, notFound, preconditionFailed } from "../http/problem";
+import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
 import { requireCompany } from "../setup/setup-service";
 import type { SetupRepository } from "../storage/setup-repository";
 import { ConcurrencyError } from "../storage/setup-repository";
@@ -94,7 +94,7 @@ export class SyncAdmin {
   /** Couplings with their state (coupled, pending, or the issue that holds them), in mapping and ERP id order. */
   async listCouplings(company: string, query: unknown): Promise<{ value: CouplingView[]; continuationToken?: string }> {
     const input = couplingQuery.safeParse(query);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await this.requireSetup(company);
     const { mapping, status, erpId, crmId, top, continuationToken } = input.data;
     const stored = (await this.init.sync.mappings(company)).map(({ value }) => value.name);
@@ -105,7 +105,7 @@ export class SyncAdmin {
         after = JSON.parse(Buffer.from(continuationToken, "base64url").toString("utf8")) as [number, string];
         if (!Array.isArray(after) || typeof after[0] !== "number" || typeof after[1] !== "string") throw new Error("shape");
       } catch {
-        throw badRequest([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
       }
     }
     const issues = await this.init.issues.list(company);
@@ -132,7 +132,7 @@ export class SyncAdmin {
   /** Couples an ERP record to a CRM row by hand: both must exist and neither be coupled elsewhere. */
   async couple(company: string, mapping: string, erpId: string, body: unknown): Promise<CouplingView> {
     const input = coupleInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const { definition, setup } = await this.requireMapping(company, mapping);
     const crmId = input.data.crmId.toLowerCase();
     const record = await this.init.erpRecords.get(company, definition.erpTable, erpId);
@@ -167,7 +167,7 @@ export class SyncAdmin {
   /** Synchronizes one record now, both ways by field, or one way when a direction is given. */
   async synchronize(company: string, mapping: string, erpId: string, body: unknown): Promise<MappingRunResult> {
     const input = synchronizeInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const { setup } = await this.requireMapping(company, mapping);
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     return this.init.runner.syncRecords(company, mapping, { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) }, { waitForLeaseMs: 30_000 });
@@ -180,11 +180,11 @@ export class SyncAdmin {
    */
   async match(company: string, mapping: string, body: unknown): Promise<{ coupled: number; created: number; ambiguous: string[]; unmatched: string[] }> {
     const input = matchInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const { definition, setup } = await this.requireMapping(company, mapping);
     const fields = input.data.fields.map((name, index) => {
       const field = definition.fields.find((candidate) => candidate.erp === name && !candidate.lookup);
-      if (!field) throw badRequest([{ path: `fields[${index}]`, message: `is not a field of the ${mapping} mapping that can be matched` }]);
+      if (!field) throw invalid([{ path: `fields[${index}]`, message: `is not a field of the ${mapping} mapping that can be matched` }]);
       return field;
     });
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
@@ -249,7 +249,7 @@ export class SyncAdmin {
   /** Applies the chosen side's values to the other side for the conflicting fields (and synchronizes the rest). */
   async resolve(company: string, id: string, body: unknown): Promise<{ issue: IssueView; result: MappingRunResult }> {
     const input = resolveInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const issue = await this.requireIssue(company, id);
     if (issue.kind !== "conflict") throw conflict(syncAdminMessages.notAConflict);
     const result = await this.init.runner.syncRecords(company, issue.mapping, {
@@ -270,17 +270,17 @@ export class SyncAdmin {
 
   async updateMapping(company: string, name: string, body: unknown, ifMatch: string | undefined): Promise<{ mapping: MappingDefinition; etag: string }> {
     const input = mappingPatch.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await this.requireSetup(company);
     const stored = await this.init.sync.mapping(company, name);
     if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
-    if (ifMatch && ifMatch !== "*" && ifMatch !== stored.etag) throw preconditionFailed("The mapping was changed since you read it. Read it again and retry.");
+    if (ifMatch && ifMatch !== "*" && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
     const definition = { ...(JSON.parse(stored.value.definitionJson) as MappingDefinition), ...input.data };
     try {
       const etag = await this.init.sync.saveMapping({ ...stored.value, definitionJson: JSON.stringify(definition) }, stored.etag);
       return { mapping: definition, etag };
     } catch (error) {
-      if (error instanceof ConcurrencyError) throw preconditionFailed("The mapping was changed meanwhile (a run may have saved its watermark). Read it again and retry.");
+      if (error instanceof ConcurrencyError) throw stale("The mapping was changed meanwhile (a run may have saved its watermark). Read it again and retry.");
       throw error;
     }
   }

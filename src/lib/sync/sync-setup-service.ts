@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { conflict, notFound } from "../http/problem";
+import { conflict, notFound } from "../errors";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import { requireCompany } from "../setup/setup-service";

@@ -1,0 +1,41 @@
+import type { z } from "zod";
+
+/**
+ * Refusals of the domain, in its own words: what was wrong, not which HTTP status says so. The HTTP layer
+ * (http/problem.ts) turns each kind into its status and problem+json; queued work simply fails with it.
+ */
+export interface FieldError {
+  /** The field as the caller wrote it (dot-joined), or "body" for a rule on the whole input. */
+  path: string;
+  message: string;
+}
+
+export type RefusalKind = "invalid" | "not-found" | "conflict" | "stale" | "forbidden" | "unprocessable" | "unauthorized";
+
+export class Refusal extends Error {
+  constructor(
+    readonly kind: RefusalKind,
+    message: string,
+    readonly errors: FieldError[] = [],
+    /** Extra facts for the caller (e.g. a failed connection test). */
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "Refusal";
+  }
+}
+
+export const invalid = (errors: FieldError[]) => new Refusal("invalid", errors.map((error) => `${error.path || "body"}: ${error.message}`).join(" "), errors);
+export const notFound = (message: string) => new Refusal("not-found", message);
+export const conflict = (message: string, extensions: Record<string, unknown> = {}) => new Refusal("conflict", message, [], extensions);
+/** The caller's copy is out of date (a stale ETag, or a concurrent change won). */
+export const stale = (message: string) => new Refusal("stale", message);
+
+/** zod issues -> field errors: an unknown field by its own name, a rule on the whole input "body". */
+export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    const base = [...prefix, ...issue.path.map(String)];
+    if (issue.code === "unrecognized_keys") return issue.keys.map((key) => ({ path: [...base, key].join("."), message: "is not a known field" }));
+    return [{ path: base.join(".") || "body", message: issue.message }];
+  });
+}
