@@ -44,10 +44,20 @@ async function main(): Promise<void> {
     });
     const services = createServices(config, { trustedCa: simulator.ca, tableOptions: { additionalPolicies: [storage.policy] } });
     const company = "bench";
-    await services.setup.save(company, { serverAddress: simulator.url, authenticationType: "Office365", userName: "integration@demo.example", password: demoPassword });
+    await services.setup.save(company, {
+      serverAddress: simulator.url,
+      authenticationType: "Office365",
+      userName: "integration@demo.example",
+      password: demoPassword,
+    });
     await services.lifecycle.enable(company, { useDefaultSyncSetup: true });
 
-    const seed = Array.from({ length: customers }, (_, index) => ({ id: `C${String(index + 1).padStart(6, "0")}`, name: `Customer ${index + 1}`, city: "Oslo", phoneNo: `+47 ${index}` }));
+    const seed = Array.from({ length: customers }, (_, index) => ({
+      id: `C${String(index + 1).padStart(6, "0")}`,
+      name: `Customer ${index + 1}`,
+      city: "Oslo",
+      phoneNo: `+47 ${index}`,
+    }));
     for (let start = 0; start < seed.length; start += 1000) await services.erpRecordStore.upsert(company, "customers", seed.slice(start, start + 1000));
 
     const measure = async (run: string, records: number): Promise<Figures> => {
@@ -99,10 +109,14 @@ async function main(): Promise<void> {
       throttled: figures.throttled,
       failed: figures.failed,
     }));
-    console.log(`\nSync benchmark: CUSTOMER mapping, simulator latency ${latencyMs} ms/request, limits ${limits.requestsPerWindow} requests and ${limits.executionTimeMsPerWindow} ms execution per ${limits.windowSeconds} s, ${limits.maxConcurrent} concurrent (server cost ${limits.requestCostMs} ms/request + ${limits.rowCostMs} ms/row); batch ${config.SYNC_BATCH_SIZE}, parallel ${config.SYNC_MAX_PARALLEL} (dop hint 4)\n`);
+    console.log(
+      `\nSync benchmark: CUSTOMER mapping, simulator latency ${latencyMs} ms/request, limits ${limits.requestsPerWindow} requests and ${limits.executionTimeMsPerWindow} ms execution per ${limits.windowSeconds} s, ${limits.maxConcurrent} concurrent (server cost ${limits.requestCostMs} ms/request + ${limits.rowCostMs} ms/row); batch ${config.SYNC_BATCH_SIZE}, parallel ${config.SYNC_MAX_PARALLEL} (dop hint 4)\n`,
+    );
     console.table(rows);
     const initialRate = initial.records / initial.seconds;
-    console.log(`Sustained bound for these settings (a run that spends less than one window's execution budget can go faster): ${Math.round(bound)} records/s (latency: ${Math.round(byLatency)}, request limit: ${Math.round(byRequestLimit)}, execution-time limit: ${Math.round(byExecutionTime)}); achieved ${(initialRate / bound).toFixed(3)} of it.`);
+    console.log(
+      `Sustained bound for these settings (a run that spends less than one window's execution budget can go faster): ${Math.round(bound)} records/s (latency: ${Math.round(byLatency)}, request limit: ${Math.round(byRequestLimit)}, execution-time limit: ${Math.round(byExecutionTime)}); achieved ${(initialRate / bound).toFixed(3)} of it.`,
+    );
     console.log(`Peak RSS: ${Math.round(peakRss / 1024 / 1024)} MiB`);
 
     const checks = [

@@ -17,14 +17,21 @@ export function findBicep(): BicepCli {
   if (!onPath("dotnet", ["--version"])) return { unavailable: "neither bicep, az nor dotnet is on PATH, so the Bicep compiler cannot be had here" };
   const binary = join(toolsFolder, "packages", "azure.bicep.commandline.linux-x64", bicepPackageVersion, "tools", "bicep");
   if (!existsSync(binary)) {
-    if (process.platform !== "linux" || process.arch !== "x64") return { unavailable: `the NuGet Bicep package is for linux-x64, not ${process.platform}-${process.arch}` };
+    if (process.platform !== "linux" || process.arch !== "x64")
+      return { unavailable: `the NuGet Bicep package is for linux-x64, not ${process.platform}-${process.arch}` };
     mkdirSync(toolsFolder, { recursive: true });
     writeFileSync(
       join(toolsFolder, "bicep.csproj"),
       `<Project Sdk="Microsoft.NET.Sdk">\n  <PropertyGroup><TargetFramework>net10.0</TargetFramework></PropertyGroup>\n  <ItemGroup><PackageDownload Include="Azure.Bicep.CommandLine.linux-x64" Version="[${bicepPackageVersion}]" /></ItemGroup>\n</Project>\n`,
     );
-    const restore = spawnSync("dotnet", ["restore", join(toolsFolder, "bicep.csproj"), "--packages", join(toolsFolder, "packages")], { encoding: "utf8", timeout: 240_000 });
-    if (restore.status !== 0 || !existsSync(binary)) return { unavailable: `dotnet could not restore Azure.Bicep.CommandLine.linux-x64 ${bicepPackageVersion}: ${(restore.stdout + restore.stderr).trim().split("\n").slice(-3).join(" ")}` };
+    const restore = spawnSync("dotnet", ["restore", join(toolsFolder, "bicep.csproj"), "--packages", join(toolsFolder, "packages")], {
+      encoding: "utf8",
+      timeout: 240_000,
+    });
+    if (restore.status !== 0 || !existsSync(binary))
+      return {
+        unavailable: `dotnet could not restore Azure.Bicep.CommandLine.linux-x64 ${bicepPackageVersion}: ${(restore.stdout + restore.stderr).trim().split("\n").slice(-3).join(" ")}`,
+      };
     chmodSync(binary, 0o755);
   }
   return cli(binary, [], `NuGet Azure.Bicep.CommandLine.linux-x64 ${bicepPackageVersion}`);

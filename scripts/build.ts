@@ -29,7 +29,12 @@ const zodLocalesSideEffectFree: Plugin = {
     build.onResolve({ filter: /^\./ }, async (args) => {
       const intoLocales = /locales/.test(args.path) || /[\\/]zod[\\/].*[\\/]locales[\\/]/.test(args.importer);
       if (args.pluginData?.resolving || !/node_modules[\\/]zod[\\/]/.test(args.importer) || !intoLocales) return undefined;
-      const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { resolving: true } });
+      const resolved = await build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        importer: args.importer,
+        pluginData: { resolving: true },
+      });
       return { ...resolved, sideEffects: false };
     });
   },
@@ -59,7 +64,11 @@ async function main(): Promise<void> {
   const results = await Promise.all([
     build({ ...common, entryPoints: ["src/functions/index.ts"], outfile: "dist/main.js", plugins: [lazyVendors, zodLocalesSideEffectFree] }),
     ...lazyPackages.map((name) =>
-      build({ ...common, stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: process.cwd(), loader: "js" }, outfile: `dist/${vendorFile(name)}` }),
+      build({
+        ...common,
+        stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: process.cwd(), loader: "js" },
+        outfile: `dist/${vendorFile(name)}`,
+      }),
     ),
   ]);
   for (const result of results) {

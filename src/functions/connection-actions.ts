@@ -10,12 +10,18 @@ import { services } from "../lib/services";
 const base = "companies/{company}/connection";
 
 export async function testConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => json(200, await services().lifecycle.test(request.params.company ?? "", await identifyCaller(request, services().callerTokens))));
+  return respond(context, async () =>
+    json(200, await services().lifecycle.test(request.params.company ?? "", await identifyCaller(request, services().callerTokens))),
+  );
 }
 
 export async function enableConnection(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
-    const view = await services().lifecycle.enable(request.params.company ?? "", await readJson(request), await identifyCaller(request, services().callerTokens));
+    const view = await services().lifecycle.enable(
+      request.params.company ?? "",
+      await readJson(request),
+      await identifyCaller(request, services().callerTokens),
+    );
     return json(200, view, { etag: view.etag });
   });
 }
@@ -49,10 +55,73 @@ export async function connectionStatus(request: HttpRequest, context: Invocation
 }
 
 export const connectionActionFunctions: FunctionDefinition[] = [
-  { name: "connection-test", trigger: "http", route: `${base}/test`, methods: ["POST"], authLevel: "function", summary: "Test the saved connection settings", handler: testConnection, contract: { responses: { 200: "{ ok, message, details?, error?, warnings, prompts }", 404: "No setup" } } },
-  { name: "connection-enable", trigger: "http", route: `${base}/enable`, methods: ["POST"], authLevel: "function", summary: "Enable the connection (the test must pass)", handler: enableConnection, contract: { body: enableInput, responses: { 200: "The view with prompts", 404: "No setup", 422: "The test failed; the connection stays disabled" } } },
-  { name: "connection-disable", trigger: "http", route: `${base}/disable`, methods: ["POST"], authLevel: "function", summary: "Disable the connection; sync jobs go On Hold", handler: disableConnection, contract: { body: disableInput, responses: { 200: "The view", 404: "No setup" } } },
-  { name: "connection-settings", trigger: "http", route: `${base}/settings`, methods: ["PATCH"], authLevel: "function", summary: "Change the advanced settings", handler: changeSettings, contract: { body: settingsInput, responses: { 200: "The view with notices", 400: "Invalid input", 404: "No setup", 409: "Not enabled, no solution, or Submitted sales orders", 412: "Stale If-Match" } } },
-  { name: "connection-reset-erp-web-url", trigger: "http", route: `${base}/settings/reset-erp-web-url`, methods: ["POST"], authLevel: "function", summary: "Restore the default ERP web client URL", handler: resetErpWebUrl, contract: { responses: { 200: "The view with a message", 404: "No setup" } } },
-  { name: "connection-status", trigger: "http", route: `${base}/status`, methods: ["GET"], authLevel: "function", summary: "Connection status: last test, version, jobs, last sync", handler: connectionStatus, contract: { responses: { 200: "Enabled, last test, version, solution, jobs, last sync, secret store", 404: "No setup" } } },
+  {
+    name: "connection-test",
+    trigger: "http",
+    route: `${base}/test`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Test the saved connection settings",
+    handler: testConnection,
+    contract: { responses: { 200: "{ ok, message, details?, error?, warnings, prompts }", 404: "No setup" } },
+  },
+  {
+    name: "connection-enable",
+    trigger: "http",
+    route: `${base}/enable`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Enable the connection (the test must pass)",
+    handler: enableConnection,
+    contract: { body: enableInput, responses: { 200: "The view with prompts", 404: "No setup", 422: "The test failed; the connection stays disabled" } },
+  },
+  {
+    name: "connection-disable",
+    trigger: "http",
+    route: `${base}/disable`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Disable the connection; sync jobs go On Hold",
+    handler: disableConnection,
+    contract: { body: disableInput, responses: { 200: "The view", 404: "No setup" } },
+  },
+  {
+    name: "connection-settings",
+    trigger: "http",
+    route: `${base}/settings`,
+    methods: ["PATCH"],
+    authLevel: "function",
+    summary: "Change the advanced settings",
+    handler: changeSettings,
+    contract: {
+      body: settingsInput,
+      responses: {
+        200: "The view with notices",
+        400: "Invalid input",
+        404: "No setup",
+        409: "Not enabled, no solution, or Submitted sales orders",
+        412: "Stale If-Match",
+      },
+    },
+  },
+  {
+    name: "connection-reset-erp-web-url",
+    trigger: "http",
+    route: `${base}/settings/reset-erp-web-url`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Restore the default ERP web client URL",
+    handler: resetErpWebUrl,
+    contract: { responses: { 200: "The view with a message", 404: "No setup" } },
+  },
+  {
+    name: "connection-status",
+    trigger: "http",
+    route: `${base}/status`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Connection status: last test, version, jobs, last sync",
+    handler: connectionStatus,
+    contract: { responses: { 200: "Enabled, last test, version, solution, jobs, last sync, secret store", 404: "No setup" } },
+  },
 ];

@@ -35,8 +35,47 @@ export async function listCompanies(_request: HttpRequest, context: InvocationCo
 }
 
 export const connectionFunctions: FunctionDefinition[] = [
-  { name: "companies-list", trigger: "http", route: "companies", methods: ["GET"], authLevel: "function", summary: "Companies with a connection setup", handler: listCompanies, contract: { responses: { 200: "{ value: [{ company, serverAddress, isEnabled }] }" } } },
-  { name: "connection-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "Read the connection setup (no secret values)", handler: getConnection, contract: { responses: { 200: "The connection view, with an ETag", 404: "No setup" } } },
-  { name: "connection-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Create or replace the connection setup", handler: putConnection, contract: { body: connectionSetupInput, responses: { 200: "Replaced", 201: "Created", 400: "Invalid input: the field and the rule", 409: "The connection is enabled", 412: "Stale If-Match" } } },
-  { name: "connection-delete", trigger: "http", route, methods: ["DELETE"], authLevel: "function", summary: "Remove the setup, its secrets, mappings and jobs", handler: deleteConnection, contract: { responses: { 204: "Removed", 404: "No setup", 409: "The connection is enabled", 412: "Stale If-Match" } } },
+  {
+    name: "companies-list",
+    trigger: "http",
+    route: "companies",
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Companies with a connection setup",
+    handler: listCompanies,
+    contract: { responses: { 200: "{ value: [{ company, serverAddress, isEnabled }] }" } },
+  },
+  {
+    name: "connection-get",
+    trigger: "http",
+    route,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Read the connection setup (no secret values)",
+    handler: getConnection,
+    contract: { responses: { 200: "The connection view, with an ETag", 404: "No setup" } },
+  },
+  {
+    name: "connection-put",
+    trigger: "http",
+    route,
+    methods: ["PUT"],
+    authLevel: "function",
+    summary: "Create or replace the connection setup",
+    handler: putConnection,
+    contract: {
+      body: connectionSetupInput,
+      responses: { 200: "Replaced", 201: "Created", 400: "Invalid input: the field and the rule", 409: "The connection is enabled", 412: "Stale If-Match" },
+    },
+  },
+  {
+    name: "connection-delete",
+    trigger: "http",
+    route,
+    methods: ["DELETE"],
+    authLevel: "function",
+    summary: "Remove the setup, its secrets, mappings and jobs",
+    handler: deleteConnection,
+    contract: { responses: { 204: "Removed", 404: "No setup", 409: "The connection is enabled", 412: "Stale If-Match" } },
+  },
 ];

@@ -10,11 +10,34 @@ export async function getCrmData(request: HttpRequest, context: InvocationContex
   return respond(context, async () => {
     const { setups, connector } = services();
     const query = Object.fromEntries(request.query.entries());
-    const result = await readCrmData(request.params.company ?? "", request.params.entitySet ?? "", query, await identifyCaller(request, services().callerTokens), { setups, connector });
+    const result = await readCrmData(
+      request.params.company ?? "",
+      request.params.entitySet ?? "",
+      query,
+      await identifyCaller(request, services().callerTokens),
+      { setups, connector },
+    );
     return json(200, result);
   });
 }
 
 export const crmDataFunctions: FunctionDefinition[] = [
-  { name: "crm-data", trigger: "http", route: "companies/{company}/crm/{entitySet}", methods: ["GET"], authLevel: "function", summary: "Read CRM rows on behalf of the calling ERP user", handler: getCrmData, contract: { query: crmQueryInput, responses: { 200: "{ value, actingAs }", 403: "Users must map and the caller has no CRM user", 404: "Unknown entity set or no setup", 409: "The connection is not enabled" } } },
+  {
+    name: "crm-data",
+    trigger: "http",
+    route: "companies/{company}/crm/{entitySet}",
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Read CRM rows on behalf of the calling ERP user",
+    handler: getCrmData,
+    contract: {
+      query: crmQueryInput,
+      responses: {
+        200: "{ value, actingAs }",
+        403: "Users must map and the caller has no CRM user",
+        404: "Unknown entity set or no setup",
+        409: "The connection is not enabled",
+      },
+    },
+  },
 ];

@@ -28,7 +28,37 @@ export async function deleteErpRecord(request: HttpRequest, context: InvocationC
 }
 
 export const erpRecordFunctions: FunctionDefinition[] = [
-  { name: "erp-records-put", trigger: "http", route, methods: ["PUT"], authLevel: "function", summary: "Upsert up to 1000 ERP records", handler: upsertErpRecords, contract: { body: z.array(z.union(Object.values(erpSchemas))).max(1000), responses: { 200: "{ count, records: [{ id, modifiedAt }] }", 400: "Bad records, named by index", 404: "Unknown table or no setup" } } },
-  { name: "erp-records-get", trigger: "http", route, methods: ["GET"], authLevel: "function", summary: "ERP records changed since a time, with continuation", handler: readErpRecords, contract: { query: erpReadQuery, responses: { 200: "{ value, continuationToken? }", 400: "Invalid query", 404: "Unknown table or no setup" } } },
-  { name: "erp-records-delete", trigger: "http", route: `${route}/{id}`, methods: ["DELETE"], authLevel: "function", summary: "Delete an ERP record", handler: deleteErpRecord, contract: { responses: { 204: "Deleted", 404: "No such record" } } },
+  {
+    name: "erp-records-put",
+    trigger: "http",
+    route,
+    methods: ["PUT"],
+    authLevel: "function",
+    summary: "Upsert up to 1000 ERP records",
+    handler: upsertErpRecords,
+    contract: {
+      body: z.array(z.union(Object.values(erpSchemas))).max(1000),
+      responses: { 200: "{ count, records: [{ id, modifiedAt }] }", 400: "Bad records, named by index", 404: "Unknown table or no setup" },
+    },
+  },
+  {
+    name: "erp-records-get",
+    trigger: "http",
+    route,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "ERP records changed since a time, with continuation",
+    handler: readErpRecords,
+    contract: { query: erpReadQuery, responses: { 200: "{ value, continuationToken? }", 400: "Invalid query", 404: "Unknown table or no setup" } },
+  },
+  {
+    name: "erp-records-delete",
+    trigger: "http",
+    route: `${route}/{id}`,
+    methods: ["DELETE"],
+    authLevel: "function",
+    summary: "Delete an ERP record",
+    handler: deleteErpRecord,
+    contract: { responses: { 204: "Deleted", 404: "No such record" } },
+  },
 ];

@@ -29,5 +29,14 @@ export async function health(_request: HttpRequest, context: InvocationContext):
 }
 
 export const healthFunctions: FunctionDefinition[] = [
-  { name: "health", trigger: "http", route: "health", methods: ["GET"], authLevel: "anonymous", summary: "Service health", handler: health, contract: { responses: { 200: "Healthy", 503: "A setting is invalid, or storage does not answer" } } },
+  {
+    name: "health",
+    trigger: "http",
+    route: "health",
+    methods: ["GET"],
+    authLevel: "anonymous",
+    summary: "Service health",
+    handler: health,
+    contract: { responses: { 200: "Healthy", 503: "A setting is invalid, or storage does not answer" } },
+  },
 ];

@@ -9,5 +9,16 @@ let document: unknown;
 export function openApiFunctions(all: () => FunctionDefinition[], version: string): FunctionDefinition[] {
   const handler = async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
     respond(context, async () => json(200, (document ??= buildOpenApiDocument(all(), version))));
-  return [{ name: "openapi", trigger: "http", route: "openapi.json", methods: ["GET"], authLevel: "anonymous", summary: "This API as an OpenAPI 3.1 document", handler, contract: { responses: { 200: "The OpenAPI document" } } }];
+  return [
+    {
+      name: "openapi",
+      trigger: "http",
+      route: "openapi.json",
+      methods: ["GET"],
+      authLevel: "anonymous",
+      summary: "This API as an OpenAPI 3.1 document",
+      handler,
+      contract: { responses: { 200: "The OpenAPI document" } },
+    },
+  ];
 }

@@ -45,7 +45,8 @@ export async function setupPage(request: HttpRequest, context: InvocationContext
       "cache-control": "no-cache",
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
-      "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+      "content-security-policy":
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
     };
     if (request.headers.get("if-none-match") === etag) return { status: 304, headers };
     return { status: 200, headers, body };
@@ -53,5 +54,14 @@ export async function setupPage(request: HttpRequest, context: InvocationContext
 }
 
 export const setupPageFunctions: FunctionDefinition[] = [
-  { name: "setup-page", trigger: "http", route: "setup/{file?}", methods: ["GET"], authLevel: "anonymous", summary: "The connection setup page (HTML, script, styles)", handler: setupPage, contract: { responses: { 200: "The page or one of its files", 404: "No such file" } } },
+  {
+    name: "setup-page",
+    trigger: "http",
+    route: "setup/{file?}",
+    methods: ["GET"],
+    authLevel: "anonymous",
+    summary: "The connection setup page (HTML, script, styles)",
+    handler: setupPage,
+    contract: { responses: { 200: "The page or one of its files", 404: "No such file" } },
+  },
 ];

@@ -20,5 +20,14 @@ export async function useDefaultSyncSetup(request: HttpRequest, context: Invocat
 }
 
 export const syncSetupFunctions: FunctionDefinition[] = [
-  { name: "sync-default-setup", trigger: "http", route: "companies/{company}/sync/default-setup", methods: ["POST"], authLevel: "function", summary: "Install the default synchronization setup", handler: useDefaultSyncSetup, contract: { body: defaultSetupInput, responses: { 200: "Installed", 404: "No setup", 409: "Mappings exist: confirm with { confirm: true }" } } },
+  {
+    name: "sync-default-setup",
+    trigger: "http",
+    route: "companies/{company}/sync/default-setup",
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Install the default synchronization setup",
+    handler: useDefaultSyncSetup,
+    contract: { body: defaultSetupInput, responses: { 200: "Installed", 404: "No setup", 409: "Mappings exist: confirm with { confirm: true }" } },
+  },
 ];

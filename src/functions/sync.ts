@@ -20,7 +20,13 @@ export async function listMappings(request: HttpRequest, context: InvocationCont
     const company = request.params.company ?? "";
     requireCompany(company);
     const mappings = await services().sync.mappings(company);
-    const value = mappings.map(({ value }) => ({ ...JSON.parse(value.definitionJson), erpWatermark: value.erpWatermark ?? null, crmWatermark: value.crmWatermark ?? null, lastSyncAt: value.lastSyncAt ?? null, lastSyncResult: value.lastSyncResult ?? null }));
+    const value = mappings.map(({ value }) => ({
+      ...JSON.parse(value.definitionJson),
+      erpWatermark: value.erpWatermark ?? null,
+      crmWatermark: value.crmWatermark ?? null,
+      lastSyncAt: value.lastSyncAt ?? null,
+      lastSyncResult: value.lastSyncResult ?? null,
+    }));
     return json(200, { value: value.sort((a, b) => a.dependencyOrder - b.dependencyOrder) });
   });
 }
@@ -33,7 +39,11 @@ export async function listJobs(request: HttpRequest, context: InvocationContext)
     const [jobs, setup] = await Promise.all([sync.jobs(company), setups.get(company)]);
     if (!setup) throw notFound(`No connection is set up for company "${company}".`);
     const now = new Date();
-    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({ ...job, status: displayedStatus({ ...job, company }, now), timer: timerNameOf(job.id) }));
+    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({
+      ...job,
+      status: displayedStatus({ ...job, company }, now),
+      timer: timerNameOf(job.id),
+    }));
     const activeScheduledSyncJobs = describeActiveJobs(countedStatuses(value, setup.value.integrationSolutionImported), setup.value.isEnabled);
     return json(200, { value, activeScheduledSyncJobs });
   });
@@ -47,7 +57,11 @@ function jobAction(action: "hold" | "ready" | "run") {
       const { jobs } = services();
       if (action === "run") {
         const runId = await jobs.runNow(company, job);
-        return json(202, { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` }, { location: `/api/companies/${company}/sync/log?runId=${runId}` });
+        return json(
+          202,
+          { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` },
+          { location: `/api/companies/${company}/sync/log?runId=${runId}` },
+        );
       }
       return json(200, await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"));
     });
@@ -60,7 +74,10 @@ export const logQuery = z.object({
   direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional(),
   from: isoTime.optional(),
   to: isoTime.optional(),
-  failedOnly: z.enum(["true", "false"], 'must be "true" or "false"').transform((value) => value === "true").optional(),
+  failedOnly: z
+    .enum(["true", "false"], 'must be "true" or "false"')
+    .transform((value) => value === "true")
+    .optional(),
   top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(50),
   continuationToken: z
     .string()
@@ -128,7 +145,12 @@ export async function retrySkipped(request: HttpRequest, context: InvocationCont
 
 export async function updateMapping(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
-    const { mapping, etag } = await services().syncAdmin.updateMapping(request.params.company ?? "", request.params.mapping ?? "", await readJson(request), preconditions(request).ifMatch);
+    const { mapping, etag } = await services().syncAdmin.updateMapping(
+      request.params.company ?? "",
+      request.params.mapping ?? "",
+      await readJson(request),
+      preconditions(request).ifMatch,
+    );
     return json(200, { ...mapping, etag }, { etag });
   });
 }
@@ -143,11 +165,15 @@ export async function updateJob(request: HttpRequest, context: InvocationContext
 }
 
 export async function matchRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => json(200, await services().syncAdmin.match(request.params.company ?? "", request.params.mapping ?? "", await readJson(request))));
+  return respond(context, async () =>
+    json(200, await services().syncAdmin.match(request.params.company ?? "", request.params.mapping ?? "", await readJson(request))),
+  );
 }
 
 export async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))));
+  return respond(context, async () =>
+    json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))),
+  );
 }
 
 export async function coupleRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -193,26 +219,207 @@ export async function syncWorker(message: unknown, context: InvocationContext): 
 const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId];
 
 export const syncFunctions: FunctionDefinition[] = [
-  { name: "sync-mappings", trigger: "http", route: `${base}/mappings`, methods: ["GET"], authLevel: "function", summary: "Mappings with direction, filters, field mappings, watermarks", handler: listMappings, contract: { responses: { 200: "{ value: mappings }" } } },
-  { name: "sync-jobs", trigger: "http", route: `${base}/jobs`, methods: ["GET"], authLevel: "function", summary: "Job entries with state and X of Y", handler: listJobs, contract: { responses: { 200: "{ value: job entries, activeScheduledSyncJobs }", 404: "No setup" } } },
-  { name: "sync-job-update", trigger: "http", route: `${base}/jobs/{job}`, methods: ["PATCH"], authLevel: "function", summary: "Change a job entry's minutes between runs, maximum attempts or earliest start", handler: updateJob, contract: { body: jobPatch, responses: { 200: "The job entry", 400: "Invalid settings", 404: "No such job" } } },
-  { name: "sync-job-hold", trigger: "http", route: `${base}/jobs/{job}/hold`, methods: ["POST"], authLevel: "function", summary: "Set a job entry On Hold", handler: jobAction("hold"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
-  { name: "sync-job-ready", trigger: "http", route: `${base}/jobs/{job}/ready`, methods: ["POST"], authLevel: "function", summary: "Set a job entry Ready", handler: jobAction("ready"), contract: { responses: { 200: "The job entry", 404: "No such job" } } },
-  { name: "sync-job-run", trigger: "http", route: `${base}/jobs/{job}/run`, methods: ["POST"], authLevel: "function", summary: "Run a job entry now (202 + run id)", handler: jobAction("run"), contract: { responses: { 202: "{ runId, log }", 404: "No such job" } } },
-  { name: "sync-log", trigger: "http", route: `${base}/log`, methods: ["GET"], authLevel: "function", summary: "Job log rows, newest first", handler: readLog, contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } } },
-  { name: "sync-log-errors", trigger: "http", route: `${base}/log/{id}/errors`, methods: ["GET"], authLevel: "function", summary: "Error rows of one run", handler: readLogErrors, contract: { responses: { 200: "{ value: error rows }" } } },
-  { name: "sync-mapping-update", trigger: "http", route: `${base}/mappings/{mapping}`, methods: ["PATCH"], authLevel: "function", summary: "Change a mapping's conflict, deletion and retry settings (If-Match)", handler: updateMapping, contract: { body: mappingPatch, responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" } } },
-  { name: "sync-mapping-match", trigger: "http", route: `${base}/mappings/{mapping}/match`, methods: ["POST"], authLevel: "function", summary: "Match-based coupling of uncoupled records", handler: matchRecords, contract: { body: matchInput, responses: { 200: "{ coupled, created, ambiguous, unmatched }", 400: "Invalid fields", 404: "No such mapping", 409: "The connection is disabled" } } },
-  { name: "sync-couplings", trigger: "http", route: `${base}/couplings`, methods: ["GET"], authLevel: "function", summary: "Couplings with their state, filtered and paged", handler: listCouplings, contract: { query: couplingQuery, responses: { 200: "{ value: couplings, continuationToken? }", 400: "Invalid query", 404: "No setup" } } },
-  { name: "sync-coupling", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}`, methods: ["PUT", "DELETE"], authLevel: "function", summary: "Couple an ERP record to a CRM row by hand, or uncouple it", handler: coupleRecord, contract: { body: coupleInput, responses: { 200: "The coupling", 204: "Uncoupled", 400: "Invalid body", 404: "No such record, row or coupling", 409: "Coupled elsewhere, or the connection is disabled" } } },
-  { name: "sync-coupling-synchronize", trigger: "http", route: `${base}/couplings/{mapping}/{erpId}/synchronize`, methods: ["POST"], authLevel: "function", summary: "Synchronize one record now (optionally one way)", handler: synchronizeRecord, contract: { body: synchronizeInput, responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" } } },
-  { name: "sync-conflicts", trigger: "http", route: `${base}/conflicts`, methods: ["GET"], authLevel: "function", summary: "Open conflicts with both values", handler: (request, context) => listIssues(request, context, "conflict"), contract: { responses: { 200: "{ value: conflicts }", 404: "No setup" } } },
-  { name: "sync-conflict-resolve", trigger: "http", route: `${base}/conflicts/{id}/resolve`, methods: ["POST"], authLevel: "function", summary: "Resolve a conflict by keeping the ERP or the CRM values", handler: resolveConflict, contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } } },
-  { name: "sync-skipped", trigger: "http", route: `${base}/skipped`, methods: ["GET"], authLevel: "function", summary: "Skipped records with their last error", handler: (request, context) => listIssues(request, context, "skipped"), contract: { responses: { 200: "{ value: skipped records }", 404: "No setup" } } },
-  { name: "sync-skipped-retry", trigger: "http", route: `${base}/skipped/{id}/retry`, methods: ["POST"], authLevel: "function", summary: "Restore a skipped record and synchronize it now", handler: retrySkipped, contract: { responses: { 200: "{ restored, log }", 404: "No such record", 409: "Not skipped" } } },
-  { name: "sync-full", trigger: "http", route: `${base}/full`, methods: ["POST"], authLevel: "function", summary: "Full synchronization (202 + run id)", handler: fullSync, contract: { responses: { 202: "{ runId, log }", 404: "No setup" } } },
-  ...jobIds.map(
-    (jobId): FunctionDefinition => ({ name: timerNameOf(jobId), trigger: "timer", scheduleSetting: scheduleSettingOf(jobId), summary: `Runs the ${jobId} job entries that are due`, handler: dispatchTimer(jobId) }),
-  ),
+  {
+    name: "sync-mappings",
+    trigger: "http",
+    route: `${base}/mappings`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Mappings with direction, filters, field mappings, watermarks",
+    handler: listMappings,
+    contract: { responses: { 200: "{ value: mappings }" } },
+  },
+  {
+    name: "sync-jobs",
+    trigger: "http",
+    route: `${base}/jobs`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Job entries with state and X of Y",
+    handler: listJobs,
+    contract: { responses: { 200: "{ value: job entries, activeScheduledSyncJobs }", 404: "No setup" } },
+  },
+  {
+    name: "sync-job-update",
+    trigger: "http",
+    route: `${base}/jobs/{job}`,
+    methods: ["PATCH"],
+    authLevel: "function",
+    summary: "Change a job entry's minutes between runs, maximum attempts or earliest start",
+    handler: updateJob,
+    contract: { body: jobPatch, responses: { 200: "The job entry", 400: "Invalid settings", 404: "No such job" } },
+  },
+  {
+    name: "sync-job-hold",
+    trigger: "http",
+    route: `${base}/jobs/{job}/hold`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Set a job entry On Hold",
+    handler: jobAction("hold"),
+    contract: { responses: { 200: "The job entry", 404: "No such job" } },
+  },
+  {
+    name: "sync-job-ready",
+    trigger: "http",
+    route: `${base}/jobs/{job}/ready`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Set a job entry Ready",
+    handler: jobAction("ready"),
+    contract: { responses: { 200: "The job entry", 404: "No such job" } },
+  },
+  {
+    name: "sync-job-run",
+    trigger: "http",
+    route: `${base}/jobs/{job}/run`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Run a job entry now (202 + run id)",
+    handler: jobAction("run"),
+    contract: { responses: { 202: "{ runId, log }", 404: "No such job" } },
+  },
+  {
+    name: "sync-log",
+    trigger: "http",
+    route: `${base}/log`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Job log rows, newest first",
+    handler: readLog,
+    contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } },
+  },
+  {
+    name: "sync-log-errors",
+    trigger: "http",
+    route: `${base}/log/{id}/errors`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Error rows of one run",
+    handler: readLogErrors,
+    contract: { responses: { 200: "{ value: error rows }" } },
+  },
+  {
+    name: "sync-mapping-update",
+    trigger: "http",
+    route: `${base}/mappings/{mapping}`,
+    methods: ["PATCH"],
+    authLevel: "function",
+    summary: "Change a mapping's conflict, deletion and retry settings (If-Match)",
+    handler: updateMapping,
+    contract: {
+      body: mappingPatch,
+      responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" },
+    },
+  },
+  {
+    name: "sync-mapping-match",
+    trigger: "http",
+    route: `${base}/mappings/{mapping}/match`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Match-based coupling of uncoupled records",
+    handler: matchRecords,
+    contract: {
+      body: matchInput,
+      responses: { 200: "{ coupled, created, ambiguous, unmatched }", 400: "Invalid fields", 404: "No such mapping", 409: "The connection is disabled" },
+    },
+  },
+  {
+    name: "sync-couplings",
+    trigger: "http",
+    route: `${base}/couplings`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Couplings with their state, filtered and paged",
+    handler: listCouplings,
+    contract: { query: couplingQuery, responses: { 200: "{ value: couplings, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+  },
+  {
+    name: "sync-coupling",
+    trigger: "http",
+    route: `${base}/couplings/{mapping}/{erpId}`,
+    methods: ["PUT", "DELETE"],
+    authLevel: "function",
+    summary: "Couple an ERP record to a CRM row by hand, or uncouple it",
+    handler: coupleRecord,
+    contract: {
+      body: coupleInput,
+      responses: {
+        200: "The coupling",
+        204: "Uncoupled",
+        400: "Invalid body",
+        404: "No such record, row or coupling",
+        409: "Coupled elsewhere, or the connection is disabled",
+      },
+    },
+  },
+  {
+    name: "sync-coupling-synchronize",
+    trigger: "http",
+    route: `${base}/couplings/{mapping}/{erpId}/synchronize`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Synchronize one record now (optionally one way)",
+    handler: synchronizeRecord,
+    contract: { body: synchronizeInput, responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" } },
+  },
+  {
+    name: "sync-conflicts",
+    trigger: "http",
+    route: `${base}/conflicts`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Open conflicts with both values",
+    handler: (request, context) => listIssues(request, context, "conflict"),
+    contract: { responses: { 200: "{ value: conflicts }", 404: "No setup" } },
+  },
+  {
+    name: "sync-conflict-resolve",
+    trigger: "http",
+    route: `${base}/conflicts/{id}/resolve`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Resolve a conflict by keeping the ERP or the CRM values",
+    handler: resolveConflict,
+    contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } },
+  },
+  {
+    name: "sync-skipped",
+    trigger: "http",
+    route: `${base}/skipped`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Skipped records with their last error",
+    handler: (request, context) => listIssues(request, context, "skipped"),
+    contract: { responses: { 200: "{ value: skipped records }", 404: "No setup" } },
+  },
+  {
+    name: "sync-skipped-retry",
+    trigger: "http",
+    route: `${base}/skipped/{id}/retry`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Restore a skipped record and synchronize it now",
+    handler: retrySkipped,
+    contract: { responses: { 200: "{ restored, log }", 404: "No such record", 409: "Not skipped" } },
+  },
+  {
+    name: "sync-full",
+    trigger: "http",
+    route: `${base}/full`,
+    methods: ["POST"],
+    authLevel: "function",
+    summary: "Full synchronization (202 + run id)",
+    handler: fullSync,
+    contract: { responses: { 202: "{ runId, log }", 404: "No setup" } },
+  },
+  ...jobIds.map((jobId): FunctionDefinition => ({
+    name: timerNameOf(jobId),
+    trigger: "timer",
+    scheduleSetting: scheduleSettingOf(jobId),
+    summary: `Runs the ${jobId} job entries that are due`,
+    handler: dispatchTimer(jobId),
+  })),
   { name: "sync-worker", trigger: "queue", queueName: syncQueueName, summary: "Runs one company's job or full synchronization", handler: syncWorker },
 ];

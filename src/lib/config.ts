@@ -16,18 +16,14 @@ export interface SettingDefinition<T extends z.ZodType = z.ZodType> {
 
 const define = <T extends z.ZodType>(definition: SettingDefinition<T>) => definition;
 
-const httpsUrl = z
-  .url({ protocol: /^https$/, error: "must be an https:// URL" })
-  .transform((value) => value.replace(/\/+$/, ""));
+const httpsUrl = z.url({ protocol: /^https$/, error: "must be an https:// URL" }).transform((value) => value.replace(/\/+$/, ""));
 
-const commaList = z
-  .string()
-  .transform((value) =>
-    value
-      .split(",")
-      .map((item) => item.trim().toLowerCase())
-      .filter((item) => item.length > 0),
-  );
+const commaList = z.string().transform((value) =>
+  value
+    .split(",")
+    .map((item) => item.trim().toLowerCase())
+    .filter((item) => item.length > 0),
+);
 
 const positiveInt = (max: number) => z.coerce.number().int("must be a whole number").min(1).max(max);
 
@@ -94,7 +90,11 @@ export const settings = {
     description: "Entra ID authority host used to sign in to Dataverse.",
   }),
   CALLER_TOKEN_TENANT_ID: define({
-    schema: z.string().trim().regex(/^[0-9a-fA-F-]{36}$/, "must be a tenant id (GUID)").optional(),
+    schema: z
+      .string()
+      .trim()
+      .regex(/^[0-9a-fA-F-]{36}$/, "must be a tenant id (GUID)")
+      .optional(),
     description:
       "With CALLER_TOKEN_AUDIENCE: ERP users are identified by an Entra ID access token (Authorization: Bearer) issued by this tenant and validated here (issuer, audience, signature, lifetime), when App Service authentication is off.",
     optionalInAzure: true,

@@ -122,7 +122,17 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       ? { connectionString: config.AzureWebJobsStorage }
       : { queueServiceUri: config.AzureWebJobsStorage__queueServiceUri!, credential: azureCredential() },
   );
-  const runner = new SyncRunner({ sync, couplings, erpRecords: erpRecordStore, logs: syncLog, issues: syncIssues, connector, setups, config, ...(overrides.runLog && { log: overrides.runLog }) });
+  const runner = new SyncRunner({
+    sync,
+    couplings,
+    erpRecords: erpRecordStore,
+    logs: syncLog,
+    issues: syncIssues,
+    connector,
+    setups,
+    config,
+    ...(overrides.runLog && { log: overrides.runLog }),
+  });
   // ERP users' own Entra ID tokens, validated here when App Service authentication is not in front.
   const callerTokens =
     config.CALLER_TOKEN_TENANT_ID && config.CALLER_TOKEN_AUDIENCE
@@ -139,7 +149,29 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       : undefined;
   const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
-  return { config, tables, secrets, setups, status, sync, setup, connector, lifecycle, settings, syncSetup, erpRecordStore, erpRecords, couplings, syncLog, syncIssues, syncAdmin, queue, runner, jobs, callerTokens };
+  return {
+    config,
+    tables,
+    secrets,
+    setups,
+    status,
+    sync,
+    setup,
+    connector,
+    lifecycle,
+    settings,
+    syncSetup,
+    erpRecordStore,
+    erpRecords,
+    couplings,
+    syncLog,
+    syncIssues,
+    syncAdmin,
+    queue,
+    runner,
+    jobs,
+    callerTokens,
+  };
 }
 
 let current: Services | undefined;

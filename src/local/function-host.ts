@@ -111,7 +111,9 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
     if (pollers.length === 0) return;
     await Promise.all(pollers.map((poller) => poller.start()));
     while (polling) {
-      await Promise.all(pollers.map((poller) => poller.poll().catch((error: unknown) => log(`queue poll: ${error instanceof Error ? error.message : String(error)}`))));
+      await Promise.all(
+        pollers.map((poller) => poller.poll().catch((error: unknown) => log(`queue poll: ${error instanceof Error ? error.message : String(error)}`))),
+      );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, init.queues?.pollIntervalMs ?? 1000);
         wake = () => {
@@ -179,10 +181,18 @@ async function serve(
       const allowed = [...new Set(matches.flatMap((route) => route.definition.methods))];
       // The Functions host answers 404 for a route whose function does not take this method, as for no route.
       response = new HttpResponse(
-        problemResponse(new Problem(404, "Not found.", allowed.length > 0 ? `No function serves ${method} ${url.pathname} (it takes ${allowed.join(", ")}).` : `No function serves ${url.pathname}.`)),
+        problemResponse(
+          new Problem(
+            404,
+            "Not found.",
+            allowed.length > 0 ? `No function serves ${method} ${url.pathname} (it takes ${allowed.join(", ")}).` : `No function serves ${url.pathname}.`,
+          ),
+        ),
       );
     } else if (match.definition.authLevel !== "anonymous" && keyRequired !== undefined && !hasKey(incoming, url, keyRequired)) {
-      response = new HttpResponse(problemResponse(new Problem(401, "Unauthorized.", "This function needs a function key: send the x-functions-key header or ?code=.")));
+      response = new HttpResponse(
+        problemResponse(new Problem(401, "Unauthorized.", "This function needs a function key: send the x-functions-key header or ?code=.")),
+      );
     } else {
       functionName = match.definition.name;
       const body = await readBody(incoming);
@@ -282,7 +292,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 
 /** Queue retry settings of host.json (extensions.queues), which the Functions host applies in Azure too. */
 const queueSettings = (() => {
-  const settings = (JSON.parse(readFileSync(join(process.cwd(), "host.json"), "utf8")) as { extensions?: { queues?: { maxDequeueCount?: number; visibilityTimeout?: string } } }).extensions?.queues ?? {};
+  const settings =
+    (
+      JSON.parse(readFileSync(join(process.cwd(), "host.json"), "utf8")) as {
+        extensions?: { queues?: { maxDequeueCount?: number; visibilityTimeout?: string } };
+      }
+    ).extensions?.queues ?? {};
   const [hours = 0, minutes = 0, seconds = 0] = (settings.visibilityTimeout ?? "00:00:00").split(":").map(Number);
   return { maxDequeueCount: settings.maxDequeueCount ?? 5, visibilityTimeoutSeconds: hours * 3600 + minutes * 60 + seconds };
 })();

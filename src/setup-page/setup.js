@@ -3,7 +3,18 @@
 
 const $ = (id) => document.getElementById(id);
 const keyStore = "d365-connector.function-key";
-const fieldNames = ["serverAddress", "authenticationType", "userName", "password", "clientId", "clientSecret", "certificatePem", "tenantId", "redirectUri", "homeRealmUri"];
+const fieldNames = [
+  "serverAddress",
+  "authenticationType",
+  "userName",
+  "password",
+  "clientId",
+  "clientSecret",
+  "certificatePem",
+  "tenantId",
+  "redirectUri",
+  "homeRealmUri",
+];
 const secretFields = { password: "hasPassword", clientSecret: "hasClientSecret", certificatePem: "hasCertificate" };
 // Which fields each authentication type uses (data-for groups in the page).
 const groupsByType = {
@@ -158,16 +169,27 @@ function renderView(view) {
     $(name).disabled = !view;
   }
   $("disable-reason").textContent = view?.disableReason ?? "";
-  $("secret-store").textContent = view ? `${view.secretStore.kind === "key-vault" ? "Azure Key Vault" : "Local development store"}${view.secretStore.encrypted ? " (encrypted)" : ""}` : "";
+  $("secret-store").textContent = view
+    ? `${view.secretStore.kind === "key-vault" ? "Azure Key Vault" : "Local development store"}${view.secretStore.encrypted ? " (encrypted)" : ""}`
+    : "";
   applyTypeVisibility();
   const notices = view?.notices ?? [];
-  if (notices.length > 0) showResult("info", "Notices", notices.map((notice) => notice.message));
+  if (notices.length > 0)
+    showResult(
+      "info",
+      "Notices",
+      notices.map((notice) => notice.message),
+    );
 }
 
 async function loadCompanies() {
   try {
     const { value } = await api("GET", "companies");
-    $("companies").replaceChildren(...value.map((entry) => Object.assign(document.createElement("option"), { value: entry.company, label: `${entry.company}${entry.isEnabled ? " (enabled)" : ""}` })));
+    $("companies").replaceChildren(
+      ...value.map((entry) =>
+        Object.assign(document.createElement("option"), { value: entry.company, label: `${entry.company}${entry.isEnabled ? " (enabled)" : ""}` }),
+      ),
+    );
   } catch {
     // no key yet, or no access: the picker stays a plain text field
   }
@@ -230,7 +252,9 @@ async function testConnection() {
   clearErrors();
   try {
     const result = await api("POST", companyPath("/connection/test"));
-    const details = result.details ? [`Version: ${result.details.crmVersion}`, `User ID: ${result.details.userId}`, `Organization ID: ${result.details.organizationId}`] : [];
+    const details = result.details
+      ? [`Version: ${result.details.crmVersion}`, `User ID: ${result.details.userId}`, `Organization ID: ${result.details.organizationId}`]
+      : [];
     showResult(result.ok ? "ok" : "failed", result.message, [...(result.warnings ?? []), ...details]);
     say(result.message);
     await answerPrompts(result.prompts);
@@ -245,7 +269,11 @@ async function enable() {
     const view = await api("POST", companyPath("/connection/enable"), {});
     await answerPrompts(view.prompts);
     renderView(await api("GET", companyPath("/connection")));
-    showResult("ok", "The connection is enabled.", (view.notices ?? []).map((notice) => notice.message));
+    showResult(
+      "ok",
+      "The connection is enabled.",
+      (view.notices ?? []).map((notice) => notice.message),
+    );
     say("The connection is enabled.");
     await loadJobs();
   } catch (error) {
@@ -327,7 +355,11 @@ async function loadJobs() {
       row.insertCell().textContent = job.nextRunAt ? new Date(job.nextRunAt).toLocaleString() : "";
       row.insertCell().textContent = job.lastError ?? job.lastResult ?? "";
       const actions = row.insertCell();
-      for (const [label, action] of [["Hold", "hold"], ["Ready", "ready"], ["Run now", "run"]]) {
+      for (const [label, action] of [
+        ["Hold", "hold"],
+        ["Ready", "ready"],
+        ["Run now", "run"],
+      ]) {
         const button = document.createElement("button");
         button.type = "button";
         button.textContent = label;
@@ -383,7 +415,12 @@ async function showLogErrors(entry) {
   box.hidden = false;
   const heading = Object.assign(document.createElement("h3"), { textContent: `Errors of ${entry.mapping}, ${new Date(entry.startedAt).toLocaleString()}` });
   const list = document.createElement("ul");
-  for (const error of value) list.append(Object.assign(document.createElement("li"), { textContent: `${error.sourceId}${error.destinationId ? ` -> ${error.destinationId}` : ""}: ${error.reason}` }));
+  for (const error of value)
+    list.append(
+      Object.assign(document.createElement("li"), {
+        textContent: `${error.sourceId}${error.destinationId ? ` -> ${error.destinationId}` : ""}: ${error.reason}`,
+      }),
+    );
   box.replaceChildren(heading, list);
 }
 

@@ -11,7 +11,16 @@ const haveChromium = existsSync(chromiumPath);
 if (!haveChromium) console.log(`Skipping the browser tests: no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH).`);
 
 // The flags the machine notes give for headless Chromium as root on a closed network.
-const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 describe.skipIf(!haveChromium)("the connection setup page in Chromium", () => {
   let demo: DemoApp;

@@ -63,7 +63,12 @@ describe("paging (learn.microsoft.com/power-apps/developer/data-platform/webapi/
   });
 
   it("refuses query options it does not support rather than ignoring them", async () => {
-    for (const query of [`accounts?fetchXml=${encodeURIComponent("<fetch><entity name='account'/></fetch>")}`, "accounts?$apply=groupby((name))", "accounts?$search=x", "accounts?$format=xml"]) {
+    for (const query of [
+      `accounts?fetchXml=${encodeURIComponent("<fetch><entity name='account'/></fetch>")}`,
+      "accounts?$apply=groupby((name))",
+      "accounts?$search=x",
+      "accounts?$format=xml",
+    ]) {
       const response = await api("GET", query);
       expect(response.status, query).toBe(400);
     }
@@ -91,12 +96,16 @@ describe("joins and annotations (learn.microsoft.com/power-apps/developer/data-p
   });
 
   it("adds formatted values and lookup annotations when asked with odata.include-annotations", async () => {
-    const response = await api("GET", `accounts?$select=name,creditlimit,customertypecode,_primarycontactid_value&${mine} and customertypecode eq 3&$top=1&$orderby=name asc`, {
-      headers: { prefer: 'odata.include-annotations="*"' },
-    });
+    const response = await api(
+      "GET",
+      `accounts?$select=name,creditlimit,customertypecode,_primarycontactid_value&${mine} and customertypecode eq 3&$top=1&$orderby=name asc`,
+      {
+        headers: { prefer: 'odata.include-annotations="*"' },
+      },
+    );
     const row = response.json.value[0];
     expect(row["customertypecode@OData.Community.Display.V1.FormattedValue"]).toBe("Customer");
-    expect(row["creditlimit@OData.Community.Display.V1.FormattedValue"]).toBe("$2,000.00") // "01" was deleted by the paging test;
+    expect(row["creditlimit@OData.Community.Display.V1.FormattedValue"]).toBe("$2,000.00"); // "01" was deleted by the paging test;
     expect(row["_primarycontactid_value@OData.Community.Display.V1.FormattedValue"]).toBe(`Pat ${tag}`);
     expect(row["_primarycontactid_value@Microsoft.Dynamics.CRM.lookuplogicalname"]).toBe("contact");
     expect(row["_primarycontactid_value@Microsoft.Dynamics.CRM.associatednavigationproperty"]).toBe("primarycontactid");

@@ -10,9 +10,18 @@ const { api } = web;
 const batch = (parts: string[], changeSet: boolean) => {
   const boundary = `batch_${randomUUID()}`;
   const changes = `changeset_${randomUUID()}`;
-  const http = (part: string, index: number) => ["Content-Type: application/http", "Content-Transfer-Encoding: binary", `Content-ID: ${index + 1}`, "", part].join("\r\n");
+  const http = (part: string, index: number) =>
+    ["Content-Type: application/http", "Content-Transfer-Encoding: binary", `Content-ID: ${index + 1}`, "", part].join("\r\n");
   const body = changeSet
-    ? [`--${boundary}`, `Content-Type: multipart/mixed; boundary=${changes}`, "", ...parts.flatMap((part, index) => [`--${changes}`, http(part, index)]), `--${changes}--`, `--${boundary}--`, ""].join("\r\n")
+    ? [
+        `--${boundary}`,
+        `Content-Type: multipart/mixed; boundary=${changes}`,
+        "",
+        ...parts.flatMap((part, index) => [`--${changes}`, http(part, index)]),
+        `--${changes}--`,
+        `--${boundary}--`,
+        "",
+      ].join("\r\n")
     : [...parts.flatMap((part, index) => [`--${boundary}`, http(part, index)]), `--${boundary}--`, ""].join("\r\n");
   return { body, headers: { "content-type": `multipart/mixed; boundary=${boundary}` } };
 };
@@ -47,11 +56,22 @@ describe("malformed requests answer 400, never a 500 (learn.microsoft.com/power-
       expect(response.status, parts[0]).toBeLessThan(500);
     }
     const nestedBoundary = `changeset_${randomUUID()}`;
-    const nested = batch([`Content-Type: multipart/mixed; boundary=${nestedBoundary}\r\n\r\n--${nestedBoundary}\r\n${post('{"name":"x"}')}\r\n--${nestedBoundary}--`], true);
+    const nested = batch(
+      [`Content-Type: multipart/mixed; boundary=${nestedBoundary}\r\n\r\n--${nestedBoundary}\r\n${post('{"name":"x"}')}\r\n--${nestedBoundary}--`],
+      true,
+    );
     expect((await api("POST", "$batch", nested)).status).toBe(400);
     const boundary = `batch_${randomUUID()}`;
     const changes = `changeset_${randomUUID()}`;
-    const twice = [`--${boundary}`, `Content-Type: multipart/mixed; boundary=${changes}`, "", ...[1, 2].flatMap(() => [`--${changes}`, "Content-Type: application/http", "Content-ID: 1", "", post('{"name":"twice"}')]), `--${changes}--`, `--${boundary}--`, ""].join("\r\n");
+    const twice = [
+      `--${boundary}`,
+      `Content-Type: multipart/mixed; boundary=${changes}`,
+      "",
+      ...[1, 2].flatMap(() => [`--${changes}`, "Content-Type: application/http", "Content-ID: 1", "", post('{"name":"twice"}')]),
+      `--${changes}--`,
+      `--${boundary}--`,
+      "",
+    ].join("\r\n");
     const repeated = await api("POST", "$batch", { body: twice, headers: { "content-type": `multipart/mixed; boundary=${boundary}` } });
     expect(repeated.status).toBe(400);
     expect(repeated.text).toContain("was found more than once");
@@ -65,15 +85,22 @@ describe("malformed requests answer 400, never a 500 (learn.microsoft.com/power-
 
   it("binds a lookup only to a row of this organization", async () => {
     const contact = await api("POST", "contacts", { body: { lastname: "Bound" }, headers: { prefer: "return=representation" } });
-    const foreign = await api("POST", "accounts", { body: { name: "Foreign", "primarycontactid@odata.bind": `https://evil.example/api/data/v9.2/contacts(${contact.json.contactid})` } });
+    const foreign = await api("POST", "accounts", {
+      body: { name: "Foreign", "primarycontactid@odata.bind": `https://evil.example/api/data/v9.2/contacts(${contact.json.contactid})` },
+    });
     expect(foreign.status).toBe(400);
-    const own = await api("POST", "accounts", { body: { name: "Own", "primarycontactid@odata.bind": `${web.simulator.url}/api/data/v9.2/contacts(${contact.json.contactid})` } });
+    const own = await api("POST", "accounts", {
+      body: { name: "Own", "primarycontactid@odata.bind": `${web.simulator.url}/api/data/v9.2/contacts(${contact.json.contactid})` },
+    });
     expect(own.status).toBe(204);
   });
 
   it("reads a date without an offset as UTC, refuses days that do not exist and dates before 1753", async () => {
     const account = await api("POST", "accounts", { body: { name: "Dates" }, headers: { prefer: "return=representation" } });
-    const invoice = await api("POST", "invoices", { body: { name: "Due", duedate: "2024-02-01T10:00:00", "customerid_account@odata.bind": `/accounts(${account.json.accountid})` }, headers: { prefer: "return=representation" } });
+    const invoice = await api("POST", "invoices", {
+      body: { name: "Due", duedate: "2024-02-01T10:00:00", "customerid_account@odata.bind": `/accounts(${account.json.accountid})` },
+      headers: { prefer: "return=representation" },
+    });
     expect(invoice.status).toBe(201);
     expect(invoice.json.duedate).toBe("2024-02-01T10:00:00Z");
     for (const duedate of ["2024-02-30", "1700-01-01"]) expect((await api("POST", "invoices", { body: { name: "Bad", duedate } })).status, duedate).toBe(400);

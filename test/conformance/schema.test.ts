@@ -29,9 +29,21 @@ describe("metadata (learn.microsoft.com/power-apps/developer/data-platform/webap
   it("serves EntityDefinitions(LogicalName='account')?$expand=Attributes with type, length, requirement and validity", async () => {
     const response = await api("GET", "EntityDefinitions(LogicalName='account')?$expand=Attributes");
     expect(response.status).toBe(200);
-    expect(response.json).toMatchObject({ LogicalName: "account", EntitySetName: "accounts", PrimaryIdAttribute: "accountid", PrimaryNameAttribute: "name", ObjectTypeCode: 1 });
+    expect(response.json).toMatchObject({
+      LogicalName: "account",
+      EntitySetName: "accounts",
+      PrimaryIdAttribute: "accountid",
+      PrimaryNameAttribute: "name",
+      ObjectTypeCode: 1,
+    });
     const name = response.json.Attributes.find((attribute: { LogicalName: string }) => attribute.LogicalName === "name");
-    expect(name).toMatchObject({ AttributeType: "String", MaxLength: 160, IsValidForCreate: true, IsValidForUpdate: true, RequiredLevel: { Value: "ApplicationRequired" } });
+    expect(name).toMatchObject({
+      AttributeType: "String",
+      MaxLength: 160,
+      IsValidForCreate: true,
+      IsValidForUpdate: true,
+      RequiredLevel: { Value: "ApplicationRequired" },
+    });
     const createdon = response.json.Attributes.find((attribute: { LogicalName: string }) => attribute.LogicalName === "createdon");
     expect(createdon).toMatchObject({ IsValidForCreate: false, IsValidForUpdate: false });
     expect((await api("GET", "EntityDefinitions(LogicalName='nosuchtable')")).status).toBe(404);
@@ -65,10 +77,14 @@ describe("column names (learn.microsoft.com/troubleshoot/power-platform/datavers
   });
 
   it("refuses an unknown navigation property in @odata.bind", async () => {
-    const response = await api("POST", "contacts", { body: { lastname: "Bind", "parentcustomerid@odata.bind": "/accounts(00000000-0000-0000-0000-000000000001)" } });
+    const response = await api("POST", "contacts", {
+      body: { lastname: "Bind", "parentcustomerid@odata.bind": "/accounts(00000000-0000-0000-0000-000000000001)" },
+    });
     expect(response.status).toBe(400);
     expect(response.json.error).toMatchObject({ code: "0x80048d19" });
-    expect(response.json.error.message).toContain("An undeclared property 'parentcustomerid' which only has property annotations in the payload but no property value was found in the payload.");
+    expect(response.json.error.message).toContain(
+      "An undeclared property 'parentcustomerid' which only has property annotations in the payload but no property value was found in the payload.",
+    );
   });
 
   it("refuses a binding to a row that does not exist (404) and to a set of the wrong type (400)", async () => {
@@ -122,7 +138,10 @@ describe("values (learn.microsoft.com/power-apps/developer/data-platform/webapi/
     expect(patch.status).toBe(400);
 
     const lenientApi = await webApiAs(lenient, demoUsers.integration);
-    const dropped = await lenientApi("POST", "contacts", { body: { lastname: "Readonly", fullname: "Forged Name" }, headers: { prefer: "return=representation" } });
+    const dropped = await lenientApi("POST", "contacts", {
+      body: { lastname: "Readonly", fullname: "Forged Name" },
+      headers: { prefer: "return=representation" },
+    });
     expect(dropped.status).toBe(201);
     expect(dropped.json.fullname).toBe("Readonly");
   });

@@ -19,7 +19,9 @@ describe("security roles (learn.microsoft.com/power-platform/admin/security-role
     expect(response.status).toBe(403);
     expect(response.json.error.code).toBe("0x80040220");
     expect(response.json.error.message).toMatch(
-      new RegExp(`^Principal user \\(Id=${janeId}, type=8, roleCount=1, privilegeCount=\\d+, accessMode=0\\), is missing prvWriteOrganization privilege \\(Id=[0-9a-f-]{36}\\) on OTC=1019 for entity 'organization'`),
+      new RegExp(
+        `^Principal user \\(Id=${janeId}, type=8, roleCount=1, privilegeCount=\\d+, accessMode=0\\), is missing prvWriteOrganization privilege \\(Id=[0-9a-f-]{36}\\) on OTC=1019 for entity 'organization'`,
+      ),
     );
     expect(simulator.store.rows("organizations")[0]!.issopintegrationenabled).toBe(false);
   });
@@ -44,10 +46,15 @@ describe("security roles (learn.microsoft.com/power-platform/admin/security-role
     const admin = await webApiAs(simulator, demoUsers.admin);
     const remove = await admin("DELETE", `organizations(${simulator.fixture.organization.organizationid})`);
     expect(remove.status).toBe(400);
-    expect(remove.json.error).toMatchObject({ code: "0x80040800", message: expect.stringContaining("The 'Delete' method does not support entities of type 'organization'") });
+    expect(remove.json.error).toMatchObject({
+      code: "0x80040800",
+      message: expect.stringContaining("The 'Delete' method does not support entities of type 'organization'"),
+    });
     expect((await admin("POST", "organizations", { body: { name: "Second" } })).status).toBe(400);
     expect(simulator.store.rows("organizations")).toHaveLength(1);
-    expect((await admin("PATCH", `organizations(${simulator.fixture.organization.organizationid})`, { body: { issopintegrationenabled: false } })).status).toBe(204);
+    expect((await admin("PATCH", `organizations(${simulator.fixture.organization.organizationid})`, { body: { issopintegrationenabled: false } })).status).toBe(
+      204,
+    );
   });
 
   it("refuses a user with no roles on any table (roleCount=0)", async () => {
@@ -63,7 +70,12 @@ describe("security roles (learn.microsoft.com/power-platform/admin/security-role
     expect(response.status).toBe(403);
     expect(response.json.error).toEqual({ code: "0x80072560", message: "The user is not a member of the organization." });
 
-    const token = await tokenRequest(simulator, { grant_type: "client_credentials", client_id: unregisteredAppClientId, client_secret: demoClientSecret, scope: `${simulator.url}/.default` });
+    const token = await tokenRequest(simulator, {
+      grant_type: "client_credentials",
+      client_id: unregisteredAppClientId,
+      client_secret: demoClientSecret,
+      scope: `${simulator.url}/.default`,
+    });
     expect(token.status).toBe(200);
     const app = await rawRequest(simulator, "GET", "/api/data/v9.2/WhoAmI", { headers: { authorization: `Bearer ${token.json.access_token}` } });
     expect(app.status).toBe(403);
@@ -103,12 +115,19 @@ describe("Entra ID token errors (learn.microsoft.com/entra/identity-platform/ref
     expect(missing.status).toBe(400);
     expect(missing.json).toMatchObject({ error: "invalid_request", error_codes: [900144] });
     expect(missing.json.error_description).toMatch(/^AADSTS900144: The request body must contain the following parameter: 'client_id'\.\r\nTrace ID: /);
-    const unknown = await tokenRequest(simulator, { grant_type: "password", client_id: "11111111-2222-4333-8444-555555555555", username: demoUsers.integration, password: "x", scope: scope() });
+    const unknown = await tokenRequest(simulator, {
+      grant_type: "password",
+      client_id: "11111111-2222-4333-8444-555555555555",
+      username: demoUsers.integration,
+      password: "x",
+      scope: scope(),
+    });
     expect(unknown.json).toMatchObject({ error: "unauthorized_client", error_codes: [700016] });
   });
 
   it("refuses users that need MFA, are blocked by Conditional Access, or face an external challenge, even with the right password", async () => {
-    const signIn = (username: string) => tokenRequest(simulator, { grant_type: "password", client_id: xrmToolingSampleClientId, username, password: "Demo-Passw0rd!", scope: scope() });
+    const signIn = (username: string) =>
+      tokenRequest(simulator, { grant_type: "password", client_id: xrmToolingSampleClientId, username, password: "Demo-Passw0rd!", scope: scope() });
     const mfa = await signIn(demoUsers.mfa);
     expect(mfa.json).toMatchObject({ error: "invalid_grant", error_codes: [50076], suberror: "basic_action" });
     expect(mfa.json.error_description).toContain("you must use multi-factor authentication");

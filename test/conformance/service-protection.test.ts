@@ -47,7 +47,9 @@ describe("service protection limits (learn.microsoft.com/power-apps/developer/da
     const refused = await api("GET", "WhoAmI");
     expect(refused.status).toBe(429);
     expect(refused.json.error.code).toBe("0x80072321");
-    expect(refused.json.error.message).toMatch(/^Combined execution time of incoming requests exceeded limit of 1,000 {2}milliseconds over time window of 300 seconds\./);
+    expect(refused.json.error.message).toMatch(
+      /^Combined execution time of incoming requests exceeded limit of 1,000 {2}milliseconds over time window of 300 seconds\./,
+    );
     expect(Number(refused.headers["retry-after"])).toBeGreaterThan(0);
     expect(simulator.stats.throttledBy["0x80072321"]).toBe(1);
   });

@@ -14,7 +14,9 @@ describe("conditional operations (learn.microsoft.com/power-apps/developer/data-
   it("answers 304 to a GET whose If-None-Match is current, except with annotations", async () => {
     const { id, etag } = await newAccount();
     expect((await api("GET", `accounts(${id})?$select=name`, { headers: { "If-None-Match": etag } })).status).toBe(304);
-    expect((await api("GET", `accounts(${id})?$select=name`, { headers: { "If-None-Match": etag, prefer: 'odata.include-annotations="*"' } })).status).toBe(200);
+    expect((await api("GET", `accounts(${id})?$select=name`, { headers: { "If-None-Match": etag, prefer: 'odata.include-annotations="*"' } })).status).toBe(
+      200,
+    );
     await api("PATCH", `accounts(${id})`, { body: { name: "Changed" } });
     expect((await api("GET", `accounts(${id})?$select=name`, { headers: { "If-None-Match": etag } })).status).toBe(200);
   });
@@ -68,7 +70,9 @@ describe("bulk messages (learn.microsoft.com/power-apps/developer/data-platform/
     });
     expect(mixed.status).toBe(400);
     expect(web.simulator.store.get("accounts", good)).toBeUndefined();
-    const users = await api("POST", "systemusers/Microsoft.Dynamics.CRM.UpdateMultiple", { body: { Targets: [{ "@odata.type": "Microsoft.Dynamics.CRM.systemuser", systemuserid: randomUUID() }] } });
+    const users = await api("POST", "systemusers/Microsoft.Dynamics.CRM.UpdateMultiple", {
+      body: { Targets: [{ "@odata.type": "Microsoft.Dynamics.CRM.systemuser", systemuserid: randomUUID() }] },
+    });
     expect(users.status).toBe(404);
     expect(users.json.error).toMatchObject({ code: "0x8006088a", message: "Resource not found for the segment 'Microsoft.Dynamics.CRM.UpdateMultiple'." });
   });
@@ -78,9 +82,18 @@ describe("$batch (learn.microsoft.com/power-apps/developer/data-platform/webapi/
   const batchOf = (parts: string[], changeSet = true) => {
     const boundary = `batch_${randomUUID()}`;
     const changes = `changeset_${randomUUID()}`;
-    const http = (part: string, index: number) => [`Content-Type: application/http`, "Content-Transfer-Encoding: binary", `Content-ID: ${index + 1}`, "", part].join("\r\n");
+    const http = (part: string, index: number) =>
+      [`Content-Type: application/http`, "Content-Transfer-Encoding: binary", `Content-ID: ${index + 1}`, "", part].join("\r\n");
     const body = changeSet
-      ? [`--${boundary}`, `Content-Type: multipart/mixed; boundary=${changes}`, "", ...parts.flatMap((part, index) => [`--${changes}`, http(part, index)]), `--${changes}--`, `--${boundary}--`, ""].join("\r\n")
+      ? [
+          `--${boundary}`,
+          `Content-Type: multipart/mixed; boundary=${changes}`,
+          "",
+          ...parts.flatMap((part, index) => [`--${changes}`, http(part, index)]),
+          `--${changes}--`,
+          `--${boundary}--`,
+          "",
+        ].join("\r\n")
       : [...parts.flatMap((part, index) => [`--${boundary}`, http(part, index)]), `--${boundary}--`, ""].join("\r\n");
     return { body, headers: { "content-type": `multipart/mixed; boundary=${boundary}` } };
   };

@@ -47,7 +47,8 @@ describe("PUT and GET /connection", () => {
       userName: "integration@cronus.onmicrosoft.com",
       hasPassword: true,
       hasClientSecret: false,
-      connectionString: "Url=https://cronus.crm4.dynamics.com; UserName=integration@cronus.onmicrosoft.com; Password={PASSWORD}; ProxyVersion=9; AuthType=Office365;",
+      connectionString:
+        "Url=https://cronus.crm4.dynamics.com; UserName=integration@cronus.onmicrosoft.com; Password={PASSWORD}; ProxyVersion=9; AuthType=Office365;",
       activeScheduledSyncJobs: { text: "0 of 0" },
       secretStore: { kind: "local", encrypted: true },
     });
@@ -68,7 +69,10 @@ describe("PUT and GET /connection", () => {
     expect(put.status).toBe(201);
     expect(put.json.serverAddress).toBe("https://cronus.crm4.dynamics.com");
     expect(put.json.notices).toEqual([
-      { code: "server-address-normalized", message: setupMessages.urlReplaced("https://cronus.crm4.dynamics.com/main.aspx?appid=42", "https://cronus.crm4.dynamics.com") },
+      {
+        code: "server-address-normalized",
+        message: setupMessages.urlReplaced("https://cronus.crm4.dynamics.com/main.aspx?appid=42", "https://cronus.crm4.dynamics.com"),
+      },
     ]);
     expect((await rawSetupRow(company))?.serverAddress).toBe("https://cronus.crm4.dynamics.com");
   });
@@ -142,12 +146,18 @@ describe("PUT and GET /connection", () => {
     const etag = created.headers.get("etag")!;
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, index) =>
-        app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: `racer-${index}` }, headers: { "if-match": etag } }),
+        app.call("PUT", path(company), {
+          body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: `racer-${index}` },
+          headers: { "if-match": etag },
+        }),
       ),
     );
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, ...Array<number>(19).fill(412)]);
     const versions = [];
-    for await (const row of (await app.services.tables.table("localsecrets")).listEntities({ queryOptions: { filter: `PartitionKey eq 'crm-${company}-password'` } })) versions.push(row);
+    for await (const row of (await app.services.tables.table("localsecrets")).listEntities({
+      queryOptions: { filter: `PartitionKey eq 'crm-${company}-password'` },
+    }))
+      versions.push(row);
     expect(versions).toHaveLength(2); // the first save's and the winner's
   });
 
@@ -213,7 +223,9 @@ describe("storage budget", () => {
     expect(app.storage.requests.length).toBeLessThanOrEqual(2);
 
     app.storage.reset();
-    expect((await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: "new" } })).status).toBe(200);
+    expect((await app.call("PUT", path(company), { body: { serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com", password: "new" } })).status).toBe(
+      200,
+    );
     const writes = app.storage.requests.filter((request) => request.method !== "GET");
     expect(app.storage.to("localsecrets").filter((request) => request.method !== "GET")).toHaveLength(1);
     expect(app.storage.to("connectionsetups").filter((request) => request.method !== "GET")).toHaveLength(1);
@@ -295,15 +307,31 @@ describe("the local host serves this machine only", () => {
   it("refuses a write from a page of another origin, and a body that is not JSON", async () => {
     const company = uniqueCompany();
     const port = new URL(app.url).port;
-    const fromPage = await raw("POST", `/api/companies/${company}/connection/disable`, { host: `localhost:${port}`, origin: "https://evil.example", "content-type": "text/plain" }, '{"reason":"x"}');
+    const fromPage = await raw(
+      "POST",
+      `/api/companies/${company}/connection/disable`,
+      { host: `localhost:${port}`, origin: "https://evil.example", "content-type": "text/plain" },
+      '{"reason":"x"}',
+    );
     expect(fromPage.status).toBe(403);
-    const textPlain = await raw("PUT", `/api/companies/${company}/connection`, { host: `localhost:${port}`, "content-type": "text/plain" }, JSON.stringify({ serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com" }));
+    const textPlain = await raw(
+      "PUT",
+      `/api/companies/${company}/connection`,
+      { host: `localhost:${port}`, "content-type": "text/plain" },
+      JSON.stringify({ serverAddress: "https://o.crm.dynamics.com", userName: "a@o.com" }),
+    );
     expect(textPlain.status).toBe(415);
     expect((await app.call("GET", path(company))).status).toBe(404);
   });
 
   it("asks for the function key when one is configured, as Azure does", async () => {
-    const keyed = await startFunctionHost({ definitions: functionDefinitions.filter((definition) => definition.trigger === "http"), port: 0, startTimers: false, functionKey: "local-key-123", log: () => {} });
+    const keyed = await startFunctionHost({
+      definitions: functionDefinitions.filter((definition) => definition.trigger === "http"),
+      port: 0,
+      startTimers: false,
+      functionKey: "local-key-123",
+      log: () => {},
+    });
     try {
       expect((await fetch(`${keyed.url}/api/health`)).status).toBe(200); // anonymous
       expect((await fetch(`${keyed.url}/api/companies/${uniqueCompany()}/connection`)).status).toBe(401);

@@ -24,7 +24,9 @@ afterAll(async () => {
 });
 
 const connection = (company: string, action = "") => `/api/companies/${company}/connection${action}`;
-const principal = (email: string) => ({ "x-ms-client-principal": Buffer.from(JSON.stringify({ identityProvider: "aad", userDetails: email, claims: [] })).toString("base64") });
+const principal = (email: string) => ({
+  "x-ms-client-principal": Buffer.from(JSON.stringify({ identityProvider: "aad", userDetails: email, claims: [] })).toString("base64"),
+});
 
 describe("POST /connection/test", () => {
   it("succeeds against the demo organization with the details and the encryption prompt", async () => {
@@ -34,7 +36,11 @@ describe("POST /connection/test", () => {
     expect(response.json).toMatchObject({
       ok: true,
       message: connectionMessages.testSucceeded,
-      details: { crmVersion: "9.2.24083.00212", userId: "a1b2c3d4-0001-4000-8000-000000000001", organizationId: demo.simulator.fixture.organization.organizationid },
+      details: {
+        crmVersion: "9.2.24083.00212",
+        userId: "a1b2c3d4-0001-4000-8000-000000000001",
+        organizationId: demo.simulator.fixture.organization.organizationid,
+      },
       warnings: [],
       prompts: [{ id: "enable-encryption", message: connectionMessages.secretsNotInKeyVault, action: { method: "PUT", href: connection(company) } }],
     });
@@ -44,7 +50,9 @@ describe("POST /connection/test", () => {
 
   it("names the missing fields before trying to connect", async () => {
     const company = uniqueCompany();
-    await demo.app.call("PUT", connection(company), { body: { serverAddress: demo.simulator.url, authenticationType: "Office365", userName: "integration@demo.example" } });
+    await demo.app.call("PUT", connection(company), {
+      body: { serverAddress: demo.simulator.url, authenticationType: "Office365", userName: "integration@demo.example" },
+    });
     const response = await demo.app.call("POST", connection(company, "/test"));
     expect(response.json).toMatchObject({
       ok: false,
@@ -88,7 +96,9 @@ describe("POST /connection/test", () => {
 
   it("refuses a disallowed host without any outbound connection", async () => {
     const company = uniqueCompany();
-    await demo.app.call("PUT", connection(company), { body: { serverAddress: "https://localhost:1", authenticationType: "Office365", userName: "integration@demo.example", password: demoPassword } });
+    await demo.app.call("PUT", connection(company), {
+      body: { serverAddress: "https://localhost:1", authenticationType: "Office365", userName: "integration@demo.example", password: demoPassword },
+    });
     demo.simulator.resetStats();
     const response = await demo.app.call("POST", connection(company, "/test"));
     expect(response.json).toMatchObject({ ok: false, error: { step: "outbound-guard" } });
@@ -115,9 +125,18 @@ describe("POST /connection/test", () => {
   it("signs in with a client secret", async () => {
     const company = uniqueCompany();
     await demo.app.call("PUT", connection(company), {
-      body: { serverAddress: demo.simulator.url, authenticationType: "ClientSecret", clientId: demoClientId, clientSecret: demoClientSecret, tenantId: demo.simulator.fixture.tenantId },
+      body: {
+        serverAddress: demo.simulator.url,
+        authenticationType: "ClientSecret",
+        clientId: demoClientId,
+        clientSecret: demoClientSecret,
+        tenantId: demo.simulator.fixture.tenantId,
+      },
     });
-    expect((await demo.app.call("POST", connection(company, "/test"))).json).toMatchObject({ ok: true, details: { userId: "a1b2c3d4-0007-4000-8000-000000000007" } });
+    expect((await demo.app.call("POST", connection(company, "/test"))).json).toMatchObject({
+      ok: true,
+      details: { userId: "a1b2c3d4-0007-4000-8000-000000000007" },
+    });
   });
 
   it("says so when users must map and the calling ERP user has no CRM user", async () => {
@@ -246,7 +265,10 @@ describe("advanced settings", () => {
   it("marks the connection user as integration user in CRM", async () => {
     const company = await enabledCompany();
     const response = await demo.app.call("PATCH", connection(company, "/settings"), { body: { connectionUserIsIntegrationUser: true } });
-    expect(response.json).toMatchObject({ connectionUserIsIntegrationUser: true, notices: [{ message: connectionMessages.integrationUserSet("integration@demo.example") }] });
+    expect(response.json).toMatchObject({
+      connectionUserIsIntegrationUser: true,
+      notices: [{ message: connectionMessages.integrationUserSet("integration@demo.example") }],
+    });
     expect(demo.simulator.store.get("systemusers", "a1b2c3d4-0001-4000-8000-000000000001")?.isintegrationuser).toBe(true);
     await demo.app.call("PATCH", connection(company, "/settings"), { body: { connectionUserIsIntegrationUser: false } });
     expect(demo.simulator.store.get("systemusers", "a1b2c3d4-0001-4000-8000-000000000001")?.isintegrationuser).toBe(false);
@@ -311,7 +333,10 @@ describe("GET /crm/{entitySet} on behalf of the caller", () => {
     const company = await setUpDemoCompany(demo);
     await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: false } });
     const asConnectionUser = await demo.app.call("GET", `/api/companies/${company}/crm/salesorders?$select=name&$top=5`);
-    expect(asConnectionUser.json).toMatchObject({ actingAs: "connection-user", value: expect.arrayContaining([expect.objectContaining({ name: "Order 1001" })]) });
+    expect(asConnectionUser.json).toMatchObject({
+      actingAs: "connection-user",
+      value: expect.arrayContaining([expect.objectContaining({ name: "Order 1001" })]),
+    });
 
     await demo.app.call("PATCH", connection(company, "/settings"), { body: { usersMustMapToCrmUsers: true } });
     const mapped = await demo.app.call("GET", `/api/companies/${company}/crm/salesorders?$select=name`, { headers: principal("jane@demo.example") });
@@ -359,7 +384,10 @@ describe("who calls, without App Service authentication", () => {
 describe("connection strings as XRM tooling writes them, and enabling again", () => {
   it("takes Microsoft's sample OAuth string with an app:// redirect URI, and AD's Domain= with a bare user name", async () => {
     const sample = await demo.app.call("PUT", connection(`xrm-${Date.now().toString(36)}`), {
-      body: { connectionString: "AuthType=OAuth; Username=jsmith@contoso.onmicrosoft.com; Password=passcode; Url=https://contosotest.crm.dynamics.com; AppId=51f81489-12ee-4a9e-aaae-a2591f45987d; RedirectUri=app://58145B91-0C36-4500-8554-080854F2AC97; LoginPrompt=Auto" },
+      body: {
+        connectionString:
+          "AuthType=OAuth; Username=jsmith@contoso.onmicrosoft.com; Password=passcode; Url=https://contosotest.crm.dynamics.com; AppId=51f81489-12ee-4a9e-aaae-a2591f45987d; RedirectUri=app://58145B91-0C36-4500-8554-080854F2AC97; LoginPrompt=Auto",
+      },
     });
     expect(sample.status, sample.text).toBe(201);
     expect(sample.json).toMatchObject({ authenticationType: "OAuth", redirectUri: "app://58145B91-0C36-4500-8554-080854F2AC97" });
@@ -378,6 +406,8 @@ describe("connection strings as XRM tooling writes them, and enabling again", ()
     const again = await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: true } });
     expect(again.status).toBe(200);
     expect(again.json.notices).toEqual(expect.arrayContaining([{ code: "sync-setup-kept", message: connectionMessages.syncSetupKept }]));
-    expect(again.json.prompts).toEqual(expect.arrayContaining([expect.objectContaining({ id: "default-sync-setup", message: connectionMessages.replaceSyncSetupQuestion })]));
+    expect(again.json.prompts).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: "default-sync-setup", message: connectionMessages.replaceSyncSetupQuestion })]),
+    );
   });
 });

@@ -18,12 +18,21 @@ afterAll(() => simulator.close());
 describe("tokens with MSAL Node against the simulator's Entra ID", () => {
   it("signs in with user name and password, discovering the tenant from the 401 challenge", async () => {
     const client = simulatorClient(simulator);
-    expect(await client.whoAmI()).toMatchObject({ UserId: "a1b2c3d4-0001-4000-8000-000000000001", OrganizationId: simulator.fixture.organization.organizationid });
+    expect(await client.whoAmI()).toMatchObject({
+      UserId: "a1b2c3d4-0001-4000-8000-000000000001",
+      OrganizationId: simulator.fixture.organization.organizationid,
+    });
   });
 
   it("signs in with a client secret", async () => {
     const client = simulatorClient(simulator, {
-      credentials: { authenticationType: "ClientSecret", serverAddress: simulator.url, clientId: demoClientId, clientSecret: demoClientSecret, tenantId: simulator.fixture.tenantId },
+      credentials: {
+        authenticationType: "ClientSecret",
+        serverAddress: simulator.url,
+        clientId: demoClientId,
+        clientSecret: demoClientSecret,
+        tenantId: simulator.fixture.tenantId,
+      },
     });
     expect((await client.whoAmI()).UserId).toBe("a1b2c3d4-0007-4000-8000-000000000007");
   });
@@ -31,11 +40,21 @@ describe("tokens with MSAL Node against the simulator's Entra ID", () => {
   it("signs in with a certificate (a signed client assertion the simulator verifies)", async () => {
     const { pem } = await clientCertificatePem();
     const clientId = randomUUID();
-    simulator.registerApplication({ clientId, certificatePem: pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0], systemuserid: randomUUID(), roles: ["Integration"] });
-    const client = simulatorClient(simulator, { credentials: { authenticationType: "Certificate", serverAddress: simulator.url, clientId, certificatePem: pem } });
+    simulator.registerApplication({
+      clientId,
+      certificatePem: pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)![0],
+      systemuserid: randomUUID(),
+      roles: ["Integration"],
+    });
+    const client = simulatorClient(simulator, {
+      credentials: { authenticationType: "Certificate", serverAddress: simulator.url, clientId, certificatePem: pem },
+    });
     expect((await client.whoAmI()).UserId).toBeTruthy();
     const { pem: otherPem } = await clientCertificatePem();
-    const impostor = simulatorClient(simulator, { company: "impostor", credentials: { authenticationType: "Certificate", serverAddress: simulator.url, clientId, certificatePem: otherPem } });
+    const impostor = simulatorClient(simulator, {
+      company: "impostor",
+      credentials: { authenticationType: "Certificate", serverAddress: simulator.url, clientId, certificatePem: otherPem },
+    });
     await expect(impostor.whoAmI()).rejects.toThrow(/AADSTS700027/);
   });
 
@@ -52,8 +71,20 @@ describe("tokens with MSAL Node against the simulator's Entra ID", () => {
   it("caches the token per company: a second call does not sign in again", async () => {
     const tokens = simulatorTokens(simulator);
     const before = simulator.entra.tokens.size;
-    await tokens.token("cache", { authenticationType: "ClientSecret", serverAddress: simulator.url, clientId: demoClientId, clientSecret: demoClientSecret, tenantId: simulator.fixture.tenantId });
-    await tokens.token("cache", { authenticationType: "ClientSecret", serverAddress: simulator.url, clientId: demoClientId, clientSecret: demoClientSecret, tenantId: simulator.fixture.tenantId });
+    await tokens.token("cache", {
+      authenticationType: "ClientSecret",
+      serverAddress: simulator.url,
+      clientId: demoClientId,
+      clientSecret: demoClientSecret,
+      tenantId: simulator.fixture.tenantId,
+    });
+    await tokens.token("cache", {
+      authenticationType: "ClientSecret",
+      serverAddress: simulator.url,
+      clientId: demoClientId,
+      clientSecret: demoClientSecret,
+      tenantId: simulator.fixture.tenantId,
+    });
     expect(simulator.entra.tokens.size).toBe(before + 1);
   });
 });
@@ -78,10 +109,22 @@ describe("outbound guard", () => {
 
   it("accepts Dynamics 365 online hosts and refuses http and other hosts", () => {
     const guard = new OutboundGuard([]);
-    for (const url of ["https://org.crm.dynamics.com", "https://org.crm4.dynamics.com", "https://org.api.crm11.dynamics.com", "https://org.crm.microsoftdynamics.us", "https://org.crm.dynamics.cn"]) {
+    for (const url of [
+      "https://org.crm.dynamics.com",
+      "https://org.crm4.dynamics.com",
+      "https://org.api.crm11.dynamics.com",
+      "https://org.crm.microsoftdynamics.us",
+      "https://org.crm.dynamics.cn",
+    ]) {
       expect(() => guard.check(url)).not.toThrow();
     }
-    for (const url of ["http://org.crm.dynamics.com", "https://crm.dynamics.com.evil.example", "https://169.254.169.254", "https://org.crm.dynamics.com:8443", "https://localhost"]) {
+    for (const url of [
+      "http://org.crm.dynamics.com",
+      "https://crm.dynamics.com.evil.example",
+      "https://169.254.169.254",
+      "https://org.crm.dynamics.com:8443",
+      "https://localhost",
+    ]) {
       expect(() => guard.check(url)).toThrow();
     }
   });
@@ -92,11 +135,19 @@ describe("Dataverse client", () => {
     const client = simulatorClient(simulator);
     expect(await client.retrieveVersion()).toBe("9.2.24083.00212");
     const marker = randomUUID().slice(0, 8);
-    await client.createMultiple("accounts", Array.from({ length: 25 }, (_, index) => ({ name: `${marker}-${String(index).padStart(2, "0")}` })));
+    await client.createMultiple(
+      "accounts",
+      Array.from({ length: 25 }, (_, index) => ({ name: `${marker}-${String(index).padStart(2, "0")}` })),
+    );
     const pages: number[] = [];
-    for await (const page of client.retrievePages("accounts", { filter: `startswith(name,'${marker}')`, select: ["name"], orderBy: "name desc", pageSize: 10 })) pages.push(page.length);
+    for await (const page of client.retrievePages("accounts", { filter: `startswith(name,'${marker}')`, select: ["name"], orderBy: "name desc", pageSize: 10 }))
+      pages.push(page.length);
     expect(pages).toEqual([10, 10, 5]);
-    const rows = await client.retrieveMultiple<{ name: string }>("accounts", { filter: `startswith(name,'${marker}') and name ne '${marker}-00'`, select: ["name"], orderBy: "name" });
+    const rows = await client.retrieveMultiple<{ name: string }>("accounts", {
+      filter: `startswith(name,'${marker}') and name ne '${marker}-00'`,
+      select: ["name"],
+      orderBy: "name",
+    });
     expect(rows.map((row) => row.name)).toEqual(Array.from({ length: 24 }, (_, index) => `${marker}-${String(index + 1).padStart(2, "0")}`));
   });
 
@@ -153,7 +204,14 @@ describe("service protection", () => {
   it("succeeds under a 429 storm by honouring Retry-After, within a bound", async () => {
     const client = simulatorClient(simulator);
     await client.whoAmI();
-    simulator.addFault({ path: /^WhoAmI/, status: 429, times: 3, retryAfterSeconds: 1, code: "0x80072322", message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds." });
+    simulator.addFault({
+      path: /^WhoAmI/,
+      status: 429,
+      times: 3,
+      retryAfterSeconds: 1,
+      code: "0x80072322",
+      message: "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    });
     const started = Date.now();
     const throttledBefore = client.stats.throttled;
     await expect(client.whoAmI()).resolves.toMatchObject({ UserId: expect.any(String) });

@@ -115,7 +115,9 @@ describe("timers as the Functions host runs them", () => {
   it("reads NCRONTAB schedules in UTC whatever the machine's time zone", async () => {
     const zone = process.env.TZ;
     process.env.TZ = "Asia/Tokyo";
-    const definitions: FunctionDefinition[] = [{ name: "at-three", trigger: "timer", scheduleSetting: "SYNC_SCHEDULE", summary: "test", handler: async () => {} }];
+    const definitions: FunctionDefinition[] = [
+      { name: "at-three", trigger: "timer", scheduleSetting: "SYNC_SCHEDULE", summary: "test", handler: async () => {} },
+    ];
     const host = await startFunctionHost({ definitions, port: 0, schedules: { SYNC_SCHEDULE: "0 0 3 * * *" }, log: () => {} });
     try {
       const next = host.nextRuns()["at-three"]!;

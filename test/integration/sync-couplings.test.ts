@@ -11,7 +11,10 @@ const call = (method: string, path: string, body?: unknown) => harness.demo.app.
 describe("couplings API", () => {
   it("couples an ERP salesperson to its CRM user by hand, and refuses a second coupling of either side", async () => {
     const company = await enabledCompany();
-    await put(company, "salespeople", [{ id: "JS", name: "J. S." }, { id: "XX", name: "Someone" }]);
+    await put(company, "salespeople", [
+      { id: "JS", name: "J. S." },
+      { id: "XX", name: "Someone" },
+    ]);
     const coupled = await call("PUT", `/api/companies/${company}/sync/couplings/SALESPEOPLE/JS`, { crmId: janeId });
     expect(coupled.status).toBe(200);
     expect(coupled.json).toMatchObject({ mapping: "SALESPEOPLE", erpId: "JS", crmId: janeId, status: "coupled" });
@@ -45,12 +48,19 @@ describe("couplings API", () => {
 
   it("lists couplings with their state, filtered and paged", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", [1, 2, 3].map((index) => ({ id: `C${index}`, name: `${company} ${index}` })));
+    await put(
+      company,
+      "customers",
+      [1, 2, 3].map((index) => ({ id: `C${index}`, name: `${company} ${index}` })),
+    );
     await run(company, "CUSTOMER");
     const seen: string[] = [];
     let token: string | undefined;
     do {
-      const page = await call("GET", `/api/companies/${company}/sync/couplings?mapping=CUSTOMER&status=coupled&top=2${token ? `&continuationToken=${token}` : ""}`);
+      const page = await call(
+        "GET",
+        `/api/companies/${company}/sync/couplings?mapping=CUSTOMER&status=coupled&top=2${token ? `&continuationToken=${token}` : ""}`,
+      );
       expect(page.status).toBe(200);
       expect(page.json.value.length).toBeLessThanOrEqual(2);
       seen.push(...page.json.value.filter((coupling: { erpId: string }) => /^C\d$/.test(coupling.erpId)).map((coupling: { erpId: string }) => coupling.erpId));
@@ -58,7 +68,9 @@ describe("couplings API", () => {
     } while (token);
     expect(seen).toEqual(["C1", "C2", "C3"]);
     const one = await call("GET", `/api/companies/${company}/sync/couplings?erpId=C2`);
-    expect(one.json.value).toEqual([expect.objectContaining({ mapping: "CUSTOMER", erpId: "C2", status: "coupled", lastSynchronized: expect.objectContaining({ name: `${company} 2` }) })]);
+    expect(one.json.value).toEqual([
+      expect.objectContaining({ mapping: "CUSTOMER", erpId: "C2", status: "coupled", lastSynchronized: expect.objectContaining({ name: `${company} 2` }) }),
+    ]);
     expect((await call("GET", `/api/companies/${company}/sync/couplings?status=lost`)).status).toBe(400);
     expect((await call("GET", `/api/companies/${company}/sync/couplings?continuationToken=garbage`)).status).toBe(400);
   });
@@ -85,7 +97,8 @@ describe("the job log", () => {
     expect(toCrm.json.value.every((entry: { direction: string }) => entry.direction === "toCrm")).toBe(true);
     expect((await log("mapping=CUSTOMER&failedOnly=true")).json.value).toEqual([]);
     expect((await log(`mapping=CUSTOMER&from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).json.value).toEqual([]);
-    for (const bad of ["direction=sideways", "from=yesterday", "failedOnly=maybe", "continuationToken=garbage", "top=0"]) expect((await log(bad)).status, bad).toBe(400);
+    for (const bad of ["direction=sideways", "from=yesterday", "failedOnly=maybe", "continuationToken=garbage", "top=0"])
+      expect((await log(bad)).status, bad).toBe(400);
   });
 });
 

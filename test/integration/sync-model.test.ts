@@ -39,19 +39,41 @@ const customerIndex = fc.integer({ min: 0, max: 3 });
 const field = fc.constantFrom<Field>("name", "city", "phoneNo");
 const valueFor = (chosen: Field) => fc.constantFrom(...(chosen === "name" ? names : chosen === "city" ? cities : phones));
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(customerIndex, field).chain(([customer, chosen]) => valueFor(chosen).map((value): Step => ({ kind: "erpEdit", customer, field: chosen, value }))) },
-  { weight: 3, arbitrary: fc.tuple(customerIndex, field).chain(([customer, chosen]) => valueFor(chosen).map((value): Step => ({ kind: "crmEdit", customer, field: chosen, value }))) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(customerIndex, field)
+      .chain(([customer, chosen]) => valueFor(chosen).map((value): Step => ({ kind: "erpEdit", customer, field: chosen, value }))),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(customerIndex, field)
+      .chain(([customer, chosen]) => valueFor(chosen).map((value): Step => ({ kind: "crmEdit", customer, field: chosen, value }))),
+  },
   { weight: 1, arbitrary: customerIndex.map((customer): Step => ({ kind: "erpDelete", customer })) },
   { weight: 1, arbitrary: customerIndex.map((customer): Step => ({ kind: "crmDelete", customer })) },
-  { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 0, max: 2 }), customerIndex).map(([contact, customer]): Step => ({ kind: "contact", contact, customer })) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.integer({ min: 0, max: 2 }), customerIndex).map(([contact, customer]): Step => ({ kind: "contact", contact, customer })),
+  },
   { weight: 4, arbitrary: fc.constantFrom<Step>({ kind: "run", mapping: "CUSTOMER" }, { kind: "run", mapping: "CONTACT" }) },
-  { weight: 2, arbitrary: fc.tuple(fc.constantFrom<"CUSTOMER" | "CONTACT">("CUSTOMER", "CONTACT"), fc.integer({ min: 1, max: 3 })).map(([mapping, afterSaves]): Step => ({ kind: "crash", mapping, afterSaves })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.constantFrom<"CUSTOMER" | "CONTACT">("CUSTOMER", "CONTACT"), fc.integer({ min: 1, max: 3 }))
+      .map(([mapping, afterSaves]): Step => ({ kind: "crash", mapping, afterSaves })),
+  },
   { weight: 1, arbitrary: fc.constant<Step>({ kind: "twoWorkers" }) },
   {
     weight: 2,
     arbitrary: fc
       .tuple(customerIndex, field, fc.boolean())
-      .chain(([customer, chosen, crmFirst]) => fc.tuple(valueFor(chosen), valueFor(chosen)).map(([erpValue, crmValue]): Step => ({ kind: "bothEdit", customer, field: chosen, erpValue, crmValue, crmFirst }))),
+      .chain(([customer, chosen, crmFirst]) =>
+        fc
+          .tuple(valueFor(chosen), valueFor(chosen))
+          .map(([erpValue, crmValue]): Step => ({ kind: "bothEdit", customer, field: chosen, erpValue, crmValue, crmFirst })),
+      ),
   },
 );
 
@@ -70,23 +92,19 @@ interface ModelRecord {
 }
 
 describe("synchronization model (fast-check)", () => {
-  it(
-    "never loses, invents or duplicates data, and never leaves a lookup silently null",
-    async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.array(step, { minLength: 4, maxLength: 14 }), async (steps) => {
-          const demo = await startDemoApp();
-          try {
-            await check(demo, steps);
-          } finally {
-            await demo.close();
-          }
-        }),
-        { seed, numRuns: runs, endOnFailure: true },
-      );
-    },
-    240_000,
-  );
+  it("never loses, invents or duplicates data, and never leaves a lookup silently null", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 4, maxLength: 14 }), async (steps) => {
+        const demo = await startDemoApp();
+        try {
+          await check(demo, steps);
+        } finally {
+          await demo.close();
+        }
+      }),
+      { seed, numRuns: runs, endOnFailure: true },
+    );
+  }, 240_000);
 });
 
 async function check(demo: DemoApp, steps: Step[]): Promise<void> {
@@ -97,7 +115,13 @@ async function check(demo: DemoApp, steps: Step[]): Promise<void> {
   const jane = await webApiAs(demo.simulator, demoUsers.jane);
   const tag = company;
   let clock = 0;
-  const model: ModelRecord[] = Array.from({ length: 4 }, () => ({ exists: false, everDeleted: false, reverted: new Set<Field>(), last: {}, written: { name: new Set(names), city: new Set(cities), phoneNo: new Set(phones) } }));
+  const model: ModelRecord[] = Array.from({ length: 4 }, () => ({
+    exists: false,
+    everDeleted: false,
+    reverted: new Set<Field>(),
+    last: {},
+    written: { name: new Set(names), city: new Set(cities), phoneNo: new Set(phones) },
+  }));
   const contacts = new Map<number, number>();
   const erpId = (index: number) => `C${index}`;
   const coupling = async (mapping: string, id: string) => (await services.couplings.load(company, mapping)).find((item) => item.erpId === id);
@@ -133,7 +157,10 @@ async function check(demo: DemoApp, steps: Step[]): Promise<void> {
         if (current.kind === "crmDelete") {
           await jane("DELETE", `accounts(${coupled.crmId})`).then((response) => expect([204, 403]).toContain(response.status));
           // A salesperson may not delete accounts: the administrator does.
-          if (demo.simulator.store.get("accounts", coupled.crmId)) await (await webApiAs(demo.simulator, demoUsers.admin))("DELETE", `accounts(${coupled.crmId})`);
+          if (demo.simulator.store.get("accounts", coupled.crmId))
+            await (
+              await webApiAs(demo.simulator, demoUsers.admin)
+            )("DELETE", `accounts(${coupled.crmId})`);
           model[current.customer]!.everDeleted = true;
           break;
         }
@@ -166,11 +193,21 @@ async function check(demo: DemoApp, steps: Step[]): Promise<void> {
           if (++saves >= current.afterSaves) throw new Error("process died");
           return real.save(...args);
         };
-        const runner = new SyncRunner({ sync: services.sync, couplings: crashing, erpRecords: services.erpRecordStore, logs: services.syncLog, issues: services.syncIssues, connector: services.connector, setups: services.setups, config: { SYNC_BATCH_SIZE: 1, SYNC_MAX_PARALLEL: 1 } });
+        const runner = new SyncRunner({
+          sync: services.sync,
+          couplings: crashing,
+          erpRecords: services.erpRecordStore,
+          logs: services.syncLog,
+          issues: services.syncIssues,
+          connector: services.connector,
+          setups: services.setups,
+          config: { SYNC_BATCH_SIZE: 1, SYNC_MAX_PARALLEL: 1 },
+        });
         await runner.runMapping(company, current.mapping).catch(() => undefined);
         // The dead run's lease lapses; clear it as its expiry would.
         const stored = await services.sync.mapping(company, current.mapping);
-        if (stored?.value.runLeaseOwner) await services.sync.saveMapping({ ...stored.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored.etag);
+        if (stored?.value.runLeaseOwner)
+          await services.sync.saveMapping({ ...stored.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored.etag);
         break;
       }
       case "bothEdit": {
@@ -180,7 +217,16 @@ async function check(demo: DemoApp, steps: Step[]): Promise<void> {
         break;
       }
       case "twoWorkers": {
-        const second = new SyncRunner({ sync: services.sync, couplings: services.couplings, erpRecords: services.erpRecordStore, logs: services.syncLog, issues: services.syncIssues, connector: services.connector, setups: services.setups, config: services.config });
+        const second = new SyncRunner({
+          sync: services.sync,
+          couplings: services.couplings,
+          erpRecords: services.erpRecordStore,
+          logs: services.syncLog,
+          issues: services.syncIssues,
+          connector: services.connector,
+          setups: services.setups,
+          config: services.config,
+        });
         const outcomes = await Promise.allSettled([services.runner.runMapping(company, "CUSTOMER"), second.runMapping(company, "CUSTOMER")]);
         for (const outcome of outcomes) if (outcome.status === "rejected") expect((outcome.reason as Error).name).toBe("MappingBusyError");
         break;
@@ -201,7 +247,8 @@ async function check(demo: DemoApp, steps: Step[]): Promise<void> {
       const index = couplings.find((item) => item.crmId === account.accountid)!.erpId.slice(1);
       for (const chosen of ["name", "city", "phoneNo"] as Field[]) {
         const value = account[crmColumnOf[chosen]];
-        if (value !== null && value !== undefined) expect(model[Number(index)]!.written[chosen].has(String(value)), `invented ${chosen} ${String(value)}`).toBe(true);
+        if (value !== null && value !== undefined)
+          expect(model[Number(index)]!.written[chosen].has(String(value)), `invented ${chosen} ${String(value)}`).toBe(true);
       }
     }
     for (const contact of ourContacts()) expect(contact._parentcustomerid_value, `contact ${String(contact.lastname)} without its company`).toBeTruthy();

@@ -8,7 +8,6 @@ const harness = useSyncHarness();
 const { jane, admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
 /** A runner with one pair per wave whose `hook` runs after each coupling save (i.e. after each wave's apply). */
 function runnerWith(hook: () => void, batch = 1, before?: () => void) {
   const s = harness.demo.app.services;
@@ -19,7 +18,16 @@ function runnerWith(hook: () => void, batch = 1, before?: () => void) {
     await real.save(...args);
     hook();
   };
-  return new SyncRunner({ sync: s.sync, couplings, erpRecords: s.erpRecordStore, logs: s.syncLog, issues: s.syncIssues, connector: s.connector, setups: s.setups, config: { SYNC_BATCH_SIZE: batch, SYNC_MAX_PARALLEL: 1 } });
+  return new SyncRunner({
+    sync: s.sync,
+    couplings,
+    erpRecords: s.erpRecordStore,
+    logs: s.syncLog,
+    issues: s.syncIssues,
+    connector: s.connector,
+    setups: s.setups,
+    config: { SYNC_BATCH_SIZE: batch, SYNC_MAX_PARALLEL: 1 },
+  });
 }
 
 describe("regressions found in an independent review of the sync", () => {
@@ -47,16 +55,25 @@ describe("regressions found in an independent review of the sync", () => {
     await put(company, "unitsOfMeasure", [{ id: "PCS", description: "Pieces" }]);
     let saves = 0;
     // The process dies at the coupling save after the CRM write (save 1 = pending coupling, save 2 = final).
-    await runnerWith(() => undefined, 100, () => {
-      if (++saves === 1) return;
-      throw new Error("process died");
-    }).runMapping(company, "UNIT OF MEASURE").catch(() => undefined);
+    await runnerWith(
+      () => undefined,
+      100,
+      () => {
+        if (++saves === 1) return;
+        throw new Error("process died");
+      },
+    )
+      .runMapping(company, "UNIT OF MEASURE")
+      .catch(() => undefined);
     const stored = await harness.demo.app.services.sync.mapping(company, "UNIT OF MEASURE");
     await harness.demo.app.services.sync.saveMapping({ ...stored!.value, runLeaseOwner: undefined, runLeaseExpiresAt: undefined }, stored!.etag);
     expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(true);
     for (let i = 0; i < 3; i++) await run(company, "UNIT OF MEASURE");
     const issues = await harness.demo.app.services.syncIssues.list(company, "UNIT OF MEASURE");
-    expect(issues.map((issue) => issue.reason), "the rerun fails on baseuomname").toEqual([]);
+    expect(
+      issues.map((issue) => issue.reason),
+      "the rerun fails on baseuomname",
+    ).toEqual([]);
     expect((await couplingOf(company, "UNIT OF MEASURE", "PCS"))?.pending).toBe(false);
   });
 
@@ -70,7 +87,10 @@ describe("regressions found in an independent review of the sync", () => {
     await run(company, "CUSTOMER"); // removes the coupling; the ERP record stays, uncoupled
     expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
     await run(company, "CUSTOMER"); // nothing changed anywhere
-    expect(harness.demo.simulator.store.rows("accounts").filter((row) => row.websiteurl === company), "a new account appeared").toHaveLength(0);
+    expect(
+      harness.demo.simulator.store.rows("accounts").filter((row) => row.websiteurl === company),
+      "a new account appeared",
+    ).toHaveLength(0);
   });
 
   it("after removeCoupling of an ERP deletion, the CRM row read again does not come back as a new customer", async () => {
@@ -85,7 +105,10 @@ describe("regressions found in an independent review of the sync", () => {
     await run(company, "CUSTOMER"); // removes the coupling
     await run(company, "CUSTOMER");
     const resurrected = (await harness.demo.app.services.erpRecordStore.changedSince(company, "customers")).filter((record) => !record.deleted);
-    expect(resurrected.map((record) => record.id), "the deleted customer came back under a new number").toEqual([]);
+    expect(
+      resurrected.map((record) => record.id),
+      "the deleted customer came back under a new number",
+    ).toEqual([]);
   });
 
   it("a CRM owner who is not (yet) a coupled salesperson leaves the ERP customer's salesperson as it is", async () => {
@@ -117,7 +140,11 @@ describe("regressions found in an independent review of the sync", () => {
 
   it("a mapping setting changed by an admin during a run neither fails the run nor locks the mapping", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", Array.from({ length: 6 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })));
+    await put(
+      company,
+      "customers",
+      Array.from({ length: 6 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })),
+    );
     let patch: Promise<{ status: number }> | undefined;
     const runner = runnerWith(() => {
       patch ??= harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } });
@@ -125,7 +152,8 @@ describe("regressions found in an independent review of the sync", () => {
     const result = await runner.runMapping(company, "CUSTOMER");
     expect(result.logs.find((log) => log.direction === "toCrm")!.inserted).toBe(6);
     // The admin's save either went in, or lost a race with the run's save and said so (412): then it is sent again.
-    if ((await patch!).status === 412) expect((await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } })).status).toBe(200);
+    if ((await patch!).status === 412)
+      expect((await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { maxAttempts: 7 } })).status).toBe(200);
     const mapping = (await harness.demo.app.services.sync.mapping(company, "CUSTOMER"))!.value;
     expect(JSON.parse(mapping.definitionJson).maxAttempts).toBe(7);
     expect(mapping.runLeaseOwner).toBeUndefined();
@@ -137,7 +165,10 @@ describe("regressions found in an independent review of the sync", () => {
     await run(company, "CUSTOMER");
     await run(company, "CUSTOMER"); // starts change tracking
     const stored = (await harness.demo.app.services.sync.mapping(company, "CUSTOMER"))!;
-    await harness.demo.app.services.sync.saveMapping({ ...stored.value, crmDeltaLink: `${harness.demo.simulator.url}/api/data/v9.2/accounts?$select=accountid&$deltatoken=1!2000-01-01T00:00:00Z` }, stored.etag);
+    await harness.demo.app.services.sync.saveMapping(
+      { ...stored.value, crmDeltaLink: `${harness.demo.simulator.url}/api/data/v9.2/accounts?$select=accountid&$deltatoken=1!2000-01-01T00:00:00Z` },
+      stored.etag,
+    );
     await admin("DELETE", `accounts(${(await couplingOf(company, "CUSTOMER", "C1"))!.crmId})`);
     const result = await run(company, "CUSTOMER");
     expect(result.logs.find((log) => log.direction === "fromCrm")!.failed).toBe(1);

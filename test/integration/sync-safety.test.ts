@@ -8,7 +8,6 @@ import { useSyncHarness } from "../support/sync-harness";
 const harness = useSyncHarness();
 const { jane, admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
 
-
 describe("field-level changes and conflicts", () => {
   it("keeps a CRM edit when the ERP then edits another field, and never wipes a field the ERP record does not carry", async () => {
     const company = await enabledCompany();
@@ -29,19 +28,34 @@ describe("field-level changes and conflicts", () => {
 
   it("resolves a conflict by the mapping's rule, or by hand from the conflict list", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", [{ id: "C1", name: `${company} One` }, { id: "C2", name: `${company} Two` }]);
+    await put(company, "customers", [
+      { id: "C1", name: `${company} One` },
+      { id: "C2", name: `${company} Two` },
+    ]);
     await run(company, "CUSTOMER");
     const one = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
     const two = (await couplingOf(company, "CUSTOMER", "C2"))!.crmId;
-    expect((await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "getUpdateFromIntegration" } })).status).toBe(200);
-    await put(company, "customers", [{ id: "C1", name: "ERP name" }, { id: "C2", name: `${company} Two` }]);
+    expect(
+      (
+        await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, {
+          body: { updateConflictResolution: "getUpdateFromIntegration" },
+        })
+      ).status,
+    ).toBe(200);
+    await put(company, "customers", [
+      { id: "C1", name: "ERP name" },
+      { id: "C2", name: `${company} Two` },
+    ]);
     await jane("PATCH", `accounts(${one})`, { body: { name: "CRM name" } });
     await run(company, "CUSTOMER");
     expect((await erp(company, "customers", "C1"))!.name).toBe("CRM name");
     expect(crmRow("accounts", one)!.name).toBe("CRM name");
 
     await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { updateConflictResolution: "none" } });
-    await put(company, "customers", [{ id: "C1", name: "CRM name" }, { id: "C2", name: "ERP two" }]);
+    await put(company, "customers", [
+      { id: "C1", name: "CRM name" },
+      { id: "C2", name: "ERP two" },
+    ]);
     await jane("PATCH", `accounts(${two})`, { body: { name: "CRM two" } });
     await run(company, "CUSTOMER");
     const [listed] = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value;
@@ -50,7 +64,9 @@ describe("field-level changes and conflicts", () => {
     expect(resolved.status).toBe(200);
     expect(crmRow("accounts", two)!.name).toBe("ERP two");
     expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value).toEqual([]);
-    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "sideways" } })).status).toBe(400);
+    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/conflicts/${listed.id}/resolve`, { body: { keep: "sideways" } })).status).toBe(
+      400,
+    );
   });
 });
 
@@ -112,7 +128,10 @@ describe("records born in CRM, deletions, filters", () => {
 
   it("notices a CRM deletion on the next run without an ERP edit, and follows the deletion rule", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", [{ id: "C1", name: `${company} Gone` }, { id: "C2", name: `${company} Restored` }]);
+    await put(company, "customers", [
+      { id: "C1", name: `${company} Gone` },
+      { id: "C2", name: `${company} Restored` },
+    ]);
     await run(company, "CUSTOMER");
     const gone = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
     expect((await admin("DELETE", `accounts(${gone})`)).status).toBe(204);
@@ -131,7 +150,10 @@ describe("records born in CRM, deletions, filters", () => {
 
   it("does not send a customer blocked for everything", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", [{ id: "C1", name: `${company} Blocked`, blocked: "All" }, { id: "C2", name: `${company} Shipping only`, blocked: "Ship" }]);
+    await put(company, "customers", [
+      { id: "C1", name: `${company} Blocked`, blocked: "All" },
+      { id: "C2", name: `${company} Shipping only`, blocked: "Ship" },
+    ]);
     await run(company, "CUSTOMER");
     expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
     expect(await couplingOf(company, "CUSTOMER", "C2")).toBeDefined();
@@ -144,7 +166,11 @@ describe("records born in CRM, deletions, filters", () => {
       await harness.demo.app.call("POST", `/api/companies/${company}/sync/full`);
       await harness.demo.app.host.processQueues();
     }
-    const people = (await harness.demo.app.call("GET", `/api/companies/${company}/erp/salespeople?top=100`)).json.value as { id: string; email?: string; name?: string }[];
+    const people = (await harness.demo.app.call("GET", `/api/companies/${company}/erp/salespeople?top=100`)).json.value as {
+      id: string;
+      email?: string;
+      name?: string;
+    }[];
     const emails = people.map((person) => (person.email ?? "").toLowerCase()).sort();
     expect(new Set(emails).size).toBe(emails.length);
     expect(people.find((person) => person.id === "JS")).toMatchObject({ name: "Jane Seller" });
@@ -185,7 +211,9 @@ describe("retries, skipped records and failed runs", () => {
     const log = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/log?mapping=CUSTOMER`)).json.value;
     expect(log[0]).toMatchObject({ mapping: "CUSTOMER", message: expect.stringMatching(/^The run failed: .*Generic SQL error\./) });
     const status = (await harness.demo.app.call("GET", `/api/companies/${company}/connection/status`)).json;
-    expect(status.lastSyncPerMapping.find((entry: { mapping: string }) => entry.mapping === "CUSTOMER").lastSyncResult).toMatch(/^Failed: .*Generic SQL error\./);
+    expect(status.lastSyncPerMapping.find((entry: { mapping: string }) => entry.mapping === "CUSTOMER").lastSyncResult).toMatch(
+      /^Failed: .*Generic SQL error\./,
+    );
   });
 });
 
@@ -207,13 +235,22 @@ describe("the job queue under concurrency and crashes", () => {
     // The run is held open until the test has done its status changes (a run still going, whatever the machine's speed).
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const gatedRunner = { runMapping: async (...args: Parameters<typeof services.runner.runMapping>) => (await gate, services.runner.runMapping(...args)) } as typeof services.runner;
+    const gatedRunner = {
+      runMapping: async (...args: Parameters<typeof services.runner.runMapping>) => (await gate, services.runner.runMapping(...args)),
+    } as typeof services.runner;
     const workerA = new JobRunner({ sync: services.sync, setups: services.setups, runner: gatedRunner, queue: services.queue, config: services.config });
     const workerB = new JobRunner({ sync: services.sync, setups: services.setups, runner: services.runner, queue: services.queue, config: services.config });
     const running = workerA.runJob(company, "CUSTOMER");
-    for (let wait = 0; (await services.sync.job(company, "CUSTOMER"))!.value.status !== "In Process" && wait < 100; wait++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`)).json).toMatchObject({ status: "In Process", requestedStatus: "On Hold" });
-    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/ready`)).json).toMatchObject({ status: "In Process", requestedStatus: "Ready" });
+    for (let wait = 0; (await services.sync.job(company, "CUSTOMER"))!.value.status !== "In Process" && wait < 100; wait++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`)).json).toMatchObject({
+      status: "In Process",
+      requestedStatus: "On Hold",
+    });
+    expect((await harness.demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/ready`)).json).toMatchObject({
+      status: "In Process",
+      requestedStatus: "Ready",
+    });
     expect(await workerB.runJob(company, "CUSTOMER")).toBe("yielded");
     release();
     expect(await running).toBe("processed");
@@ -227,7 +264,11 @@ describe("the job queue under concurrency and crashes", () => {
 
   it("a full synchronization started while a job runs waits for it, and leaves the job Ready, not In Process", async () => {
     const company = await enabledCompany();
-    await put(company, "customers", Array.from({ length: 100 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })));
+    await put(
+      company,
+      "customers",
+      Array.from({ length: 100 }, (_, index) => ({ id: `C${index}`, name: `${company} ${index}` })),
+    );
     const services = harness.demo.app.services;
     await slowly(async () => {
       const job = services.jobs.runJob(company, "CUSTOMER");
@@ -245,18 +286,33 @@ describe("the job queue under concurrency and crashes", () => {
     const company = await enabledCompany();
     const services = harness.demo.app.services;
     // A worker whose mapping runs never return: the process died in the middle of the full synchronization.
-    const dead = new JobRunner({ sync: services.sync, setups: services.setups, runner: { runMapping: () => new Promise(() => {}) } as never, queue: services.queue, config: services.config });
+    const dead = new JobRunner({
+      sync: services.sync,
+      setups: services.setups,
+      runner: { runMapping: () => new Promise(() => {}) } as never,
+      queue: services.queue,
+      config: services.config,
+    });
     void dead.runFull(company, "dead-run");
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("0 of 10");
     expect(await services.jobs.runJob(company, "CUSTOMER")).toBe("yielded");
-    const later = new JobRunner({ sync: services.sync, setups: services.setups, runner: services.runner, queue: services.queue, config: services.config, clock: () => new Date(Date.now() + 3 * 3600_000) });
+    const later = new JobRunner({
+      sync: services.sync,
+      setups: services.setups,
+      runner: services.runner,
+      queue: services.queue,
+      config: services.config,
+      clock: () => new Date(Date.now() + 3 * 3600_000),
+    });
     expect(await later.runJob(company, "CUSTOMER")).toBe("processed");
   });
 
   it("20 default setups at once: one installs, the others are told to wait; nothing breaks", async () => {
     const company = await enabledCompany();
-    const answers = await Promise.all(Array.from({ length: 20 }, () => harness.demo.app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: { confirm: true } })));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => harness.demo.app.call("POST", `/api/companies/${company}/sync/default-setup`, { body: { confirm: true } })),
+    );
     const statuses = answers.map((answer) => answer.status);
     expect(statuses.every((status) => status === 200 || status === 409)).toBe(true);
     expect(statuses).toContain(200);

@@ -21,7 +21,12 @@ async function enabledCompanyWithDefaultSync(): Promise<string> {
 }
 
 const customers = (count: number, prefix: string, extra: Record<string, unknown> = {}) =>
-  Array.from({ length: count }, (_, index) => ({ id: `${prefix}${String(index + 1).padStart(4, "0")}`, name: `${prefix} customer ${index + 1}`, city: "Oslo", ...extra }));
+  Array.from({ length: count }, (_, index) => ({
+    id: `${prefix}${String(index + 1).padStart(4, "0")}`,
+    name: `${prefix} customer ${index + 1}`,
+    city: "Oslo",
+    ...extra,
+  }));
 
 const accountsNamed = (prefix: string) => demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${prefix} customer`));
 
@@ -47,7 +52,14 @@ describe("scheduled synchronization, as a user meets it", () => {
     const jobs = await demo.app.call("GET", `/api/companies/${company}/sync/jobs`);
     expect(jobs.json.activeScheduledSyncJobs).toEqual({ ready: 9, total: 10, text: "9 of 10", message: activeJobMessages.partlyReady(9, 10) });
     const customerJob = jobs.json.value.find((job: { id: string }) => job.id === "CUSTOMER");
-    expect(customerJob).toMatchObject({ status: "Ready", attempts: 0, description: "CUSTOMER - Dynamics 365 for Sales synchronization job.", minutesBetweenRuns: 2, maxAttempts: 10, timer: "sync-customer" });
+    expect(customerJob).toMatchObject({
+      status: "Ready",
+      attempts: 0,
+      description: "CUSTOMER - Dynamics 365 for Sales synchronization job.",
+      minutesBetweenRuns: 2,
+      maxAttempts: 10,
+      timer: "sync-customer",
+    });
     expect(Date.parse(customerJob.nextRunAt) - Date.parse(customerJob.lastRunAt)).toBe(120_000);
 
     // A salesperson edits an account in CRM; the change flows back to the ERP.
@@ -106,7 +118,12 @@ describe("scheduled synchronization, as a user meets it", () => {
       "CUSTPRCGRP-PRICE",
       "POSTEDSALESINV-INV",
     ]);
-    expect(mappings.json.value[3]).toMatchObject({ direction: "both", crmFilter: "statecode eq 0 and customertypecode eq 3", minutesBetweenRuns: 2, erpWatermark: null });
+    expect(mappings.json.value[3]).toMatchObject({
+      direction: "both",
+      crmFilter: "statecode eq 0 and customertypecode eq 3",
+      minutesBetweenRuns: 2,
+      erpWatermark: null,
+    });
   });
 });
 
@@ -161,7 +178,15 @@ describe("crashes, overlaps and outages", () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]!.startsWith("sync-run {")).toBe(true);
     const record = JSON.parse(lines[0]!.slice("sync-run ".length));
-    expect(record).toMatchObject({ event: "sync-run", company, mapping: "CUSTOMER", full: false, stoppedEarly: false, throttled: 0, counts: { toCrm: { inserted: 3, failed: 0 }, fromCrm: { failed: 0 } } });
+    expect(record).toMatchObject({
+      event: "sync-run",
+      company,
+      mapping: "CUSTOMER",
+      full: false,
+      stoppedEarly: false,
+      throttled: 0,
+      counts: { toCrm: { inserted: 3, failed: 0 }, fromCrm: { failed: 0 } },
+    });
     expect(record.dataverseRequests).toBeGreaterThan(0);
     expect(record.durationMs).toBeGreaterThanOrEqual(0);
     expect(lines[0]).not.toMatch(/password|secret/i);
@@ -192,9 +217,17 @@ describe("crashes, overlaps and outages", () => {
     await sync.saveJob({ ...stored.value, maxAttempts: 2 }, stored.etag);
     demo.simulator.addFault({ path: /^accounts/, method: "GET", status: 500, times: 2, message: "Generic SQL error." });
     expect(await jobs.runJob(company, "CUSTOMER")).toBe("processed");
-    expect((await sync.job(company, "CUSTOMER"))!.value).toMatchObject({ status: "Ready", attempts: 1, lastError: expect.stringContaining("Generic SQL error.") });
+    expect((await sync.job(company, "CUSTOMER"))!.value).toMatchObject({
+      status: "Ready",
+      attempts: 1,
+      lastError: expect.stringContaining("Generic SQL error."),
+    });
     expect(await jobs.runJob(company, "CUSTOMER", undefined, true)).toBe("processed");
-    expect((await sync.job(company, "CUSTOMER"))!.value).toMatchObject({ status: "Error", attempts: 2, lastError: expect.stringMatching(/^Failed 2 times; the last time: .*Generic SQL error\./) });
+    expect((await sync.job(company, "CUSTOMER"))!.value).toMatchObject({
+      status: "Error",
+      attempts: 2,
+      lastError: expect.stringMatching(/^Failed 2 times; the last time: .*Generic SQL error\./),
+    });
   });
 
   it("throttling beyond the client's bound reschedules without counting an attempt", async () => {
@@ -230,7 +263,13 @@ describe("conflicts and couplings", () => {
     expect((await demo.app.services.erpRecordStore.get(company, "customers", `${company}0001`))?.fields.name).toBe("ERP edit");
     expect(demo.simulator.store.get("accounts", String(account.accountid))?.name).toBe("CRM edit");
     const conflicts = (await demo.app.call("GET", `/api/companies/${company}/sync/conflicts`)).json.value;
-    expect(conflicts).toEqual([expect.objectContaining({ mapping: "CUSTOMER", erpId: `${company}0001`, conflicts: [{ erpField: "name", crmColumn: "name", erpValue: "ERP edit", crmValue: "CRM edit", syncedValue: `${company} customer 1` }] })]);
+    expect(conflicts).toEqual([
+      expect.objectContaining({
+        mapping: "CUSTOMER",
+        erpId: `${company}0001`,
+        conflicts: [{ erpField: "name", crmColumn: "name", erpValue: "ERP edit", crmValue: "CRM edit", syncedValue: `${company} customer 1` }],
+      }),
+    ]);
   });
 
   it("fails a record coupled to a CRM row that was deleted", async () => {
@@ -249,7 +288,9 @@ describe("conflicts and couplings", () => {
 
   it("removes the coupling when the ERP record is deleted (the CRM row stays) when the mapping says so", async () => {
     const company = await synced(1);
-    const patched = await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "removeCoupling" } });
+    const patched = await demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, {
+      body: { deletionConflictResolution: "removeCoupling" },
+    });
     expect(patched.status).toBe(200);
     expect((await demo.app.call("DELETE", `/api/companies/${company}/erp/customers/${company}0001`)).status).toBe(204);
     const result = await demo.app.services.runner.runMapping(company, "CUSTOMER");
@@ -276,7 +317,12 @@ describe("ERP records API", () => {
   it("refuses bad records with their index and stores nothing from that request", async () => {
     const company = await setUpDemoCompany(demo);
     const response = await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, {
-      body: [{ id: "C1", name: "Fine" }, { id: "C2", name: "" }, { id: "C3", name: "x", email: "not-mail", colour: "red" }, { id: "C1", name: "Again" }],
+      body: [
+        { id: "C1", name: "Fine" },
+        { id: "C2", name: "" },
+        { id: "C3", name: "x", email: "not-mail", colour: "red" },
+        { id: "C1", name: "Again" },
+      ],
     });
     expect(response.status).toBe(400);
     expect(response.json.errors).toHaveLength(4);
@@ -295,14 +341,28 @@ describe("ERP records API", () => {
 
   it("reads changes since a time in pages with a continuation token", async () => {
     const company = await setUpDemoCompany(demo);
-    const first = await demo.app.call("PUT", `/api/companies/${company}/erp/items`, { body: [{ id: "I1", description: "Bolt" }, { id: "I2", description: "Nut" }] });
+    const first = await demo.app.call("PUT", `/api/companies/${company}/erp/items`, {
+      body: [
+        { id: "I1", description: "Bolt" },
+        { id: "I2", description: "Nut" },
+      ],
+    });
     const since = first.json.records[1].modifiedAt;
-    await demo.app.call("PUT", `/api/companies/${company}/erp/items`, { body: [{ id: "I3", description: "Washer" }, { id: "I4", description: "Screw" }, { id: "I5", description: "Pin" }] });
+    await demo.app.call("PUT", `/api/companies/${company}/erp/items`, {
+      body: [
+        { id: "I3", description: "Washer" },
+        { id: "I4", description: "Screw" },
+        { id: "I5", description: "Pin" },
+      ],
+    });
     const seen: string[] = [];
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await demo.app.call("GET", `/api/companies/${company}/erp/items?modifiedSince=${encodeURIComponent(since)}&top=2${token ? `&continuationToken=${encodeURIComponent(token)}` : ""}`);
+      const page = await demo.app.call(
+        "GET",
+        `/api/companies/${company}/erp/items?modifiedSince=${encodeURIComponent(since)}&top=2${token ? `&continuationToken=${encodeURIComponent(token)}` : ""}`,
+      );
       expect(page.json.value.length).toBeLessThanOrEqual(2);
       seen.push(...page.json.value.map((item: { id: string }) => item.id));
       token = page.json.continuationToken;

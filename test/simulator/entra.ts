@@ -34,7 +34,10 @@ export class EntraSimulator {
   ) {}
 
   handles(path: string): boolean {
-    return /^\/[^/]+\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token|discovery\/instance|discovery\/v2\.0\/keys)$/.test(path) || path.startsWith("/common/userrealm/");
+    return (
+      /^\/[^/]+\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token|discovery\/instance|discovery\/v2\.0\/keys)$/.test(path) ||
+      path.startsWith("/common/userrealm/")
+    );
   }
 
   handle(method: string, path: string, form: URLSearchParams): HttpAnswer {
@@ -43,7 +46,12 @@ export class EntraSimulator {
     if (path.startsWith("/common/userrealm/")) return { status: 200, body: { ver: "1.0", account_type: "Managed", domain_name: this.fixture.tenantDomain } };
     if (endpoint === "discovery/instance") return this.instanceDiscovery();
     if (!this.knowsTenant(tenant)) {
-      return this.error(400, "invalid_request", 90002, `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`);
+      return this.error(
+        400,
+        "invalid_request",
+        90002,
+        `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+      );
     }
     if (endpoint === "v2.0/.well-known/openid-configuration") return { status: 200, body: this.openIdConfiguration(tenant) };
     if (endpoint === "discovery/v2.0/keys") return { status: 200, body: { keys: [this.signing().publicJwk] } };
@@ -143,29 +151,62 @@ export class EntraSimulator {
     const audience = resource?.replace(/\/(\.default|user_impersonation)$/, "");
     if (!audience) return this.error(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid.");
     if (audience.replace(/\/$/, "").toLowerCase() !== this.organizationUrl().toLowerCase()) {
-      return this.error(400, "invalid_resource", 500011, `The resource principal named ${audience} was not found in the tenant named ${this.fixture.tenantDomain}.`);
+      return this.error(
+        400,
+        "invalid_resource",
+        500011,
+        `The resource principal named ${audience} was not found in the tenant named ${this.fixture.tenantDomain}.`,
+      );
     }
     const clientId = (form.get("client_id") ?? "").toLowerCase();
     if (!clientId) return this.error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
 
     if (grant === "password") {
       const knownClient =
-        this.fixture.publicClients.some((client) => client.clientId.toLowerCase() === clientId) || this.fixture.applications.some((application) => application.clientId.toLowerCase() === clientId);
+        this.fixture.publicClients.some((client) => client.clientId.toLowerCase() === clientId) ||
+        this.fixture.applications.some((application) => application.clientId.toLowerCase() === clientId);
       if (!knownClient) return this.unknownApplication(clientId);
       const username = (form.get("username") ?? "").toLowerCase();
       const user = this.fixture.users.find((candidate) => candidate.internalemailaddress.toLowerCase() === username);
-      if (!user) return this.error(400, "invalid_grant", 50034, `The user account {EmailHidden} does not exist in the ${this.fixture.tenantDomain} directory. To sign into this application, the account must be added to the directory.`);
-      if (form.get("password") !== user.password) return this.error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.");
+      if (!user)
+        return this.error(
+          400,
+          "invalid_grant",
+          50034,
+          `The user account {EmailHidden} does not exist in the ${this.fixture.tenantDomain} directory. To sign into this application, the account must be added to the directory.`,
+        );
+      if (form.get("password") !== user.password)
+        return this.error(400, "invalid_grant", 50126, "Error validating credentials due to invalid username or password.");
       if (user.signIn === "mfa-required") {
-        return this.error(400, "invalid_grant", 50076, `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${audience}'.`, "basic_action");
+        return this.error(
+          400,
+          "invalid_grant",
+          50076,
+          `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${audience}'.`,
+          "basic_action",
+        );
       }
       if (user.signIn === "conditional-access") {
-        return this.error(400, "interaction_required", 53003, "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.", "message_only");
+        return this.error(
+          400,
+          "interaction_required",
+          53003,
+          "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+          "message_only",
+        );
       }
       if (user.signIn === "external-challenge") {
-        return this.error(400, "interaction_required", 50158, "External security challenge not satisfied. User will be redirected to another page or authentication provider to satisfy additional authentication challenges.");
+        return this.error(
+          400,
+          "interaction_required",
+          50158,
+          "External security challenge not satisfied. User will be redirected to another page or authentication provider to satisfy additional authentication challenges.",
+        );
       }
-      return this.issue({ kind: "user", objectId: objectIdOf(user) }, audience, clientId, { name: user.fullname, preferred_username: user.internalemailaddress });
+      return this.issue({ kind: "user", objectId: objectIdOf(user) }, audience, clientId, {
+        name: user.fullname,
+        preferred_username: user.internalemailaddress,
+      });
     }
     if (grant === "refresh_token") {
       const session = this.refreshTokens.get(form.get("refresh_token") ?? "");
@@ -178,7 +219,13 @@ export class EntraSimulator {
       const secret = form.get("client_secret");
       const assertion = form.get("client_assertion");
       if (secret !== null) {
-        if (secret !== application.clientSecret) return this.error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.");
+        if (secret !== application.clientSecret)
+          return this.error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+          );
       } else if (assertion !== null) {
         const problem = this.checkAssertion(assertion, application.certificatePem, clientId, tenant);
         if (problem) return this.error(401, "invalid_client", 700027, problem);
@@ -210,7 +257,8 @@ export class EntraSimulator {
         ? verify("sha256", data, { key: certificate.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
         : verify("sha256", data, certificate.publicKey, signature);
     if (!valid) return "Client assertion failed signature validation.";
-    if (payload.iss?.toLowerCase() !== clientId || payload.sub?.toLowerCase() !== clientId) return "The client assertion's issuer and subject must be the client id.";
+    if (payload.iss?.toLowerCase() !== clientId || payload.sub?.toLowerCase() !== clientId)
+      return "The client assertion's issuer and subject must be the client id.";
     if (!String(payload.aud).startsWith(this.baseUrl())) return `The audience '${payload.aud}' of the client assertion is not valid.`;
     if (payload.exp * 1000 < Date.now()) return "The client assertion has expired.";
     void tenant;
@@ -230,7 +278,16 @@ export class EntraSimulator {
     const expiresAt = Date.now() + this.tokenLifetimeSeconds * 1000;
     const now = Math.floor(Date.now() / 1000);
     const oid = principal.kind === "user" ? principal.objectId : `5e7f1ce0${principal.clientId.slice(8)}`;
-    const claims = { aud: audience, iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`, tid: this.fixture.tenantId, oid, appid: clientId, iat: now, nbf: now, exp: Math.floor(expiresAt / 1000) };
+    const claims = {
+      aud: audience,
+      iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`,
+      tid: this.fixture.tenantId,
+      oid,
+      appid: clientId,
+      iat: now,
+      nbf: now,
+      exp: Math.floor(expiresAt / 1000),
+    };
     const accessToken = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, jti: randomUUID() })}.${randomBytes(32).toString("base64url")}`;
     this.tokens.set(accessToken, { principal, audience: audience.toLowerCase(), expiresAt, clientId });
     // Entra ID sends no scope for the client-credentials grant; MSAL then caches under the requested one.

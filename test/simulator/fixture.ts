@@ -84,13 +84,23 @@ export function demoFixture(): Fixture {
       user("a1b2c3d4-0005-4000-8000-000000000005", "Nora Noroles", "noroles@demo.example", []),
       user("a1b2c3d4-0006-4000-8000-000000000006", "Jane Seller", "jane@demo.example", ["Salesperson"]),
       user("a1b2c3d4-0008-4000-8000-000000000008", "Mia Mfa", "mfa@demo.example", ["Salesperson", "Integration"], { signIn: "mfa-required" }),
-      user("a1b2c3d4-0009-4000-8000-000000000009", "Cora Conditional", "blocked@demo.example", ["Salesperson", "Integration"], { signIn: "conditional-access" }),
-      user("a1b2c3d4-0010-4000-8000-000000000010", "Fred Federated", "federated@demo.example", ["Salesperson", "Integration"], { signIn: "external-challenge" }),
+      user("a1b2c3d4-0009-4000-8000-000000000009", "Cora Conditional", "blocked@demo.example", ["Salesperson", "Integration"], {
+        signIn: "conditional-access",
+      }),
+      user("a1b2c3d4-0010-4000-8000-000000000010", "Fred Federated", "federated@demo.example", ["Salesperson", "Integration"], {
+        signIn: "external-challenge",
+      }),
       user("a1b2c3d4-0011-4000-8000-000000000011", "Olga Outsider", "outsider@demo.example", [], { notInOrganization: true }),
     ],
     applications: [
       { clientId: demoClientId, clientSecret: demoClientSecret, systemuserid: "a1b2c3d4-0007-4000-8000-000000000007", roles: ["Integration"] },
-      { clientId: unregisteredAppClientId, clientSecret: demoClientSecret, systemuserid: "a1b2c3d4-0012-4000-8000-000000000012", roles: [], notInOrganization: true },
+      {
+        clientId: unregisteredAppClientId,
+        clientSecret: demoClientSecret,
+        systemuserid: "a1b2c3d4-0012-4000-8000-000000000012",
+        roles: [],
+        notInOrganization: true,
+      },
     ],
     // Microsoft's sample app registration for XRM tooling connection strings, present in every tenant.
     publicClients: [{ clientId: xrmToolingSampleClientId, name: "XRM tooling sample" }],

@@ -146,7 +146,8 @@ export function csdl(): string {
       .filter((attribute) => attribute.type !== "Virtual" && attribute.isValidForRead)
       .map((attribute) => `<Property Name="${escape(propertyNameOf(attribute))}" Type="${edmTypeOf(attribute)}" />`);
     const navigation = table.navigationProperties.map(
-      (nav) => `<NavigationProperty Name="${escape(nav.name)}" Type="mscrm.${nav.target}" Nullable="false" Partner="${escape(`${nav.name}_${table.logicalName}`)}"><ReferentialConstraint Property="_${nav.attribute}_value" ReferencedProperty="${tableOfLogicalName(nav.target)?.primaryIdAttribute ?? `${nav.target}id`}" /></NavigationProperty>`,
+      (nav) =>
+        `<NavigationProperty Name="${escape(nav.name)}" Type="mscrm.${nav.target}" Nullable="false" Partner="${escape(`${nav.name}_${table.logicalName}`)}"><ReferentialConstraint Property="_${nav.attribute}_value" ReferencedProperty="${tableOfLogicalName(nav.target)?.primaryIdAttribute ?? `${nav.target}id`}" /></NavigationProperty>`,
     );
     return `<EntityType Name="${table.logicalName}" BaseType="mscrm.crmbaseentity"><Key><PropertyRef Name="${table.primaryIdAttribute}" /></Key>${properties.join("")}${navigation.join("")}</EntityType>`;
   });

@@ -63,7 +63,16 @@ function parseHeaders(text: string): Record<string, string> {
   return headers;
 }
 
-const reasons: Record<number, string> = { 200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 412: "Precondition Failed", 429: "Too Many Requests", 500: "Internal Server Error" };
+const reasons: Record<number, string> = {
+  200: "OK",
+  201: "Created",
+  204: "No Content",
+  400: "Bad Request",
+  404: "Not Found",
+  412: "Precondition Failed",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+};
 
 export function formatResponses(items: (InnerResponse | { changeSet: InnerResponse[] })[], boundary: string): string {
   const lines: string[] = [];

@@ -27,7 +27,12 @@ export function encodeSkipToken(pageNumber: number, keys: OrderKey[], primaryKey
 }
 
 /** The position a skiptoken names, or undefined when it is not a cookie this organization issued. */
-export function decodeSkipToken(token: string, keys: OrderKey[], primaryKey: string, typeOf: (field: string) => "number" | "boolean" | "text"): PagePosition | undefined {
+export function decodeSkipToken(
+  token: string,
+  keys: OrderKey[],
+  primaryKey: string,
+  typeOf: (field: string) => "number" | "boolean" | "text",
+): PagePosition | undefined {
   const outer = /^<cookie pagenumber="(\d+)" pagingcookie="([^"]*)" istracking="(?:True|False)" \/>$/.exec(token.trim());
   if (!outer) return undefined;
   let inner: string;
@@ -60,5 +65,9 @@ function xmlEscape(text: string): string {
 }
 
 function xmlUnescape(text: string): string {
-  return text.replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 }

@@ -98,14 +98,25 @@ function allReadable(table: TableMetadata): string[] {
   return table.attributes.filter((attribute) => readableProperty(table, propertyNameOf(attribute))).map(propertyNameOf);
 }
 
-function annotate(store: EntityStore, table: TableMetadata, attribute: AttributeMetadata, property: string, value: unknown, wanted: AnnotationFilter, out: Row): void {
+function annotate(
+  store: EntityStore,
+  table: TableMetadata,
+  attribute: AttributeMetadata,
+  property: string,
+  value: unknown,
+  wanted: AnnotationFilter,
+  out: Row,
+): void {
   const formatted = "OData.Community.Display.V1.FormattedValue";
   if (isLookup(attribute)) {
-    const navigation = table.navigationProperties.find((candidate) => candidate.attribute === attribute.logicalName && store.get(tableOfLogicalName(candidate.target)!.entitySetName, String(value)));
+    const navigation = table.navigationProperties.find(
+      (candidate) => candidate.attribute === attribute.logicalName && store.get(tableOfLogicalName(candidate.target)!.entitySetName, String(value)),
+    );
     const target = navigation && tableOfLogicalName(navigation.target)!;
     const related = target && store.get(target.entitySetName, String(value));
     if (related && wanted(formatted)) out[`${property}@${formatted}`] = String(related[target.primaryNameAttribute] ?? "");
-    if (navigation && wanted("Microsoft.Dynamics.CRM.associatednavigationproperty")) out[`${property}@Microsoft.Dynamics.CRM.associatednavigationproperty`] = navigation.name;
+    if (navigation && wanted("Microsoft.Dynamics.CRM.associatednavigationproperty"))
+      out[`${property}@Microsoft.Dynamics.CRM.associatednavigationproperty`] = navigation.name;
     if (target && wanted("Microsoft.Dynamics.CRM.lookuplogicalname")) out[`${property}@Microsoft.Dynamics.CRM.lookuplogicalname`] = target.logicalName;
     return;
   }

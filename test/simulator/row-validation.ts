@@ -33,13 +33,22 @@ export function payloadError(table: TableMetadata, inner: string): DataverseErro
   );
 }
 
-export function checkWrite(table: TableMetadata, body: Row, kind: WriteKind, resolveReference: (set: string, id: string) => boolean, serviceRoot: string): CheckedWrite {
+export function checkWrite(
+  table: TableMetadata,
+  body: Row,
+  kind: WriteKind,
+  resolveReference: (set: string, id: string) => boolean,
+  serviceRoot: string,
+): CheckedWrite {
   const columns: Row = {};
   const bindings: ResolvedBinding[] = [];
   for (const [name, value] of Object.entries(body)) {
     if (name === "@odata.type") {
       if (value !== `Microsoft.Dynamics.CRM.${table.logicalName}` && value !== `#Microsoft.Dynamics.CRM.${table.logicalName}`) {
-        throw payloadError(table, `Microsoft.OData.ODataException: A resource with type '${String(value).replace(/^#/, "")}' was found, but it is not assignable to the expected type 'Microsoft.Dynamics.CRM.${table.logicalName}'.`);
+        throw payloadError(
+          table,
+          `Microsoft.OData.ODataException: A resource with type '${String(value).replace(/^#/, "")}' was found, but it is not assignable to the expected type 'Microsoft.Dynamics.CRM.${table.logicalName}'.`,
+        );
       }
       continue;
     }
@@ -81,12 +90,22 @@ export function checkRequired(table: TableMetadata, row: Row): void {
     if (attribute.type === "State" || attribute.type === "Status") continue;
     const property = isLookup(attribute) ? `_${attribute.logicalName}_value` : attribute.logicalName;
     if (row[property] === undefined || row[property] === null || row[property] === "") {
-      throw new DataverseError(400, "0x80040200", `Attribute '${attribute.logicalName}' of entity '${table.logicalName}' is required and cannot be empty (it is SystemRequired).`);
+      throw new DataverseError(
+        400,
+        "0x80040200",
+        `Attribute '${attribute.logicalName}' of entity '${table.logicalName}' is required and cannot be empty (it is SystemRequired).`,
+      );
     }
   }
 }
 
-function checkBinding(table: TableMetadata, name: string, value: unknown, resolveReference: (set: string, id: string) => boolean, serviceRoot: string): ResolvedBinding {
+function checkBinding(
+  table: TableMetadata,
+  name: string,
+  value: unknown,
+  resolveReference: (set: string, id: string) => boolean,
+  serviceRoot: string,
+): ResolvedBinding {
   const navigation = navigationOf(table, name);
   if (!navigation) {
     throw payloadError(
@@ -143,7 +162,11 @@ function checkValue(table: TableMetadata, attribute: AttributeMetadata, value: u
     case "Status": {
       if (typeof value !== "number" || !Number.isInteger(value)) throw conversionError(table, attribute);
       if (attribute.options && !attribute.options.some((option) => option.value === value)) {
-        throw new DataverseError(400, "0x8004431a", `A validation error occurred. The value ${value} of '${attribute.logicalName}' on record of type '${table.logicalName}' is outside the valid range.`);
+        throw new DataverseError(
+          400,
+          "0x8004431a",
+          `A validation error occurred. The value ${value} of '${attribute.logicalName}' on record of type '${table.logicalName}' is outside the valid range.`,
+        );
       }
       return checkRange(table, attribute, value);
     }
@@ -164,7 +187,11 @@ function checkValue(table: TableMetadata, attribute: AttributeMetadata, value: u
       const calendar = new Date(Date.UTC(year, month - 1, day));
       if (Number.isNaN(time) || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day) throw conversionError(table, attribute);
       if (year < 1753) {
-        throw new DataverseError(400, "0x80044330", `A validation error occurred. The value of '${attribute.logicalName}' on record of type '${table.logicalName}' is outside the valid range. Dates start at 1/1/1753.`);
+        throw new DataverseError(
+          400,
+          "0x80044330",
+          `A validation error occurred. The value of '${attribute.logicalName}' on record of type '${table.logicalName}' is outside the valid range. Dates start at 1/1/1753.`,
+        );
       }
       return new Date(time).toISOString().replace(/\.000Z$/, "Z");
     }
@@ -188,7 +215,10 @@ function checkRange(table: TableMetadata, attribute: AttributeMetadata, value: n
 }
 
 function conversionError(table: TableMetadata, attribute: AttributeMetadata): DataverseError {
-  return payloadError(table, `Microsoft.OData.ODataException: Cannot convert a primitive value to the expected type '${edmTypeOf(attribute)}'. See the inner exception for more details.`);
+  return payloadError(
+    table,
+    `Microsoft.OData.ODataException: Cannot convert a primitive value to the expected type '${edmTypeOf(attribute)}'. See the inner exception for more details.`,
+  );
 }
 
 function incompatible(table: TableMetadata, attribute: AttributeMetadata, value: unknown): DataverseError {

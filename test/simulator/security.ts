@@ -101,7 +101,9 @@ export class SecurityModel {
   }
 
   privilegeCount(roles: readonly string[]): number {
-    return this.definitions.filter((role) => roles.includes(role.name)).reduce((sum, role) => sum + Object.values(role.tables).flat().length + role.misc.length, 0);
+    return this.definitions
+      .filter((role) => roles.includes(role.name))
+      .reduce((sum, role) => sum + Object.values(role.tables).flat().length + role.misc.length, 0);
   }
 
   /** 403 0x80040220 in Dataverse's words when the access is missing. */

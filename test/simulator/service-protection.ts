@@ -115,7 +115,10 @@ export class ServiceProtection {
   remaining(user: string): { requests: number; executionMs: number } {
     const usage = this.usage(user);
     this.expire(usage, this.now());
-    return { requests: Math.max(0, this.limits.requestsPerWindow - usage.requests.length), executionMs: Math.max(0, this.limits.executionTimeMsPerWindow - usage.executionTotal) };
+    return {
+      requests: Math.max(0, this.limits.requestsPerWindow - usage.requests.length),
+      executionMs: Math.max(0, this.limits.executionTimeMsPerWindow - usage.executionTotal),
+    };
   }
 
   reset(): void {

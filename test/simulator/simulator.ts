@@ -62,7 +62,11 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
   let baseUrl = "";
   const store = new EntityStore();
   const roles = new Map<string, string[]>();
-  const entra = new EntraSimulator(fixture, () => baseUrl, () => baseUrl);
+  const entra = new EntraSimulator(
+    fixture,
+    () => baseUrl,
+    () => baseUrl,
+  );
   const api = new WebApi(store, fixture, () => baseUrl, roles, entra, { readOnlyColumns: options.readOnlyColumns ?? "refuse" });
   seed(fixture, store, roles);
 
@@ -110,13 +114,23 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
       });
       return;
     }
-    const fault = state.faults.find((candidate) => candidate.times > 0 && (!candidate.method || candidate.method === method) && (!candidate.path || candidate.path.test(url.pathname.slice(apiPath.length + 1))));
+    const fault = state.faults.find(
+      (candidate) =>
+        candidate.times > 0 &&
+        (!candidate.method || candidate.method === method) &&
+        (!candidate.path || candidate.path.test(url.pathname.slice(apiPath.length + 1))),
+    );
     if (fault) {
       fault.times--;
       void readBody(request).then(async () => {
         if (fault.delayMs) await sleep(fault.delayMs);
         if (fault.status === 429) throttled(response, fault.code ?? "0x80072322", fault.message ?? "An injected fault occurred.", fault.retryAfterSeconds);
-        else send(response, api.error(fault.status, fault.code ?? "0x80040216", fault.message ?? "An injected fault occurred."), fault.retryAfterSeconds !== undefined ? { "Retry-After": String(fault.retryAfterSeconds) } : {});
+        else
+          send(
+            response,
+            api.error(fault.status, fault.code ?? "0x80040216", fault.message ?? "An injected fault occurred."),
+            fault.retryAfterSeconds !== undefined ? { "Retry-After": String(fault.retryAfterSeconds) } : {},
+          );
       });
       return;
     }
@@ -238,7 +252,8 @@ function seed(fixture: Fixture, store: EntityStore, roles: Map<string, string[]>
     issopintegrationenabled: fixture.organization.issopintegrationenabled,
     _basecurrencyid_value: currencyId,
   });
-  for (const solution of fixture.solutions) store.seed("solutions", { uniquename: solution.uniquename, version: solution.version, friendlyname: solution.uniquename, ismanaged: true });
+  for (const solution of fixture.solutions)
+    store.seed("solutions", { uniquename: solution.uniquename, version: solution.version, friendlyname: solution.uniquename, ismanaged: true });
   for (const name of new SecurityModel().roleNames()) store.seed("roles", { name, _businessunitid_value: businessUnitId });
   for (const user of fixture.users) {
     if (user.notInOrganization) continue;

@@ -79,8 +79,10 @@ export class WebApi {
   answerFor(error: unknown): InnerResponse {
     if (error instanceof DataverseError) return this.error(error.status, error.code, error.message, error.headers);
     if (error instanceof ODataQueryError) return this.error(400, "0x0", error.message);
-    if (error instanceof SyntaxError) return this.error(400, "0x80048d19", `Error identified in Payload provided by the user: the body is not valid JSON (${error.message}).`);
-    if (error instanceof URIError || (error instanceof TypeError && /Invalid URL/.test(error.message))) return this.error(400, "0x80060888", "Bad Request - Error in query syntax: the request URL is not valid.");
+    if (error instanceof SyntaxError)
+      return this.error(400, "0x80048d19", `Error identified in Payload provided by the user: the body is not valid JSON (${error.message}).`);
+    if (error instanceof URIError || (error instanceof TypeError && /Invalid URL/.test(error.message)))
+      return this.error(400, "0x80060888", "Bad Request - Error in query syntax: the request URL is not valid.");
     throw error;
   }
 
@@ -91,7 +93,10 @@ export class WebApi {
     const method = request.method;
 
     if (path === "" && method === "GET") {
-      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata`, value: allTables.map((table) => ({ name: table.entitySetName, kind: "EntitySet", url: table.entitySetName })) });
+      return this.json(200, {
+        "@odata.context": `${this.baseUrl()}${apiPath}/$metadata`,
+        value: allTables.map((table) => ({ name: table.entitySetName, kind: "EntitySet", url: table.entitySetName })),
+      });
     }
     if (path === "$metadata" && method === "GET") return { status: 200, headers: { "Content-Type": "application/xml" }, body: csdl() };
     const definition = /^EntityDefinitions(?:\(LogicalName='([a-z_0-9]+)'\))?$/.exec(path);
@@ -105,7 +110,10 @@ export class WebApi {
       });
     }
     if (/^RetrieveVersion(\(\))?$/.test(path) && method === "GET") {
-      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse`, Version: this.fixture.organization.version });
+      return this.json(200, {
+        "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse`,
+        Version: this.fixture.organization.version,
+      });
     }
     const action = /^([a-z_]+)\/(Microsoft\.Dynamics\.CRM\.[A-Za-z]+)$/.exec(path);
     if (action && method === "POST") return this.bulk(this.table(action[1]!), action[2]!, objectBody(request.body), principal);
@@ -156,13 +164,20 @@ export class WebApi {
     if (!objectId && !callerId) return { user, roles };
     if (objectId && callerId) throw new DataverseError(400, "0x80040203", "Send either CallerObjectId or MSCRMCallerID, not both.");
     const impersonated = objectId ?? callerId!;
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(impersonated)) throw new DataverseError(400, "0x80040203", `'${impersonated}' is not a valid GUID for impersonation.`);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(impersonated))
+      throw new DataverseError(400, "0x80040203", `'${impersonated}' is not a valid GUID for impersonation.`);
     this.security.requireMisc(user, roles, "prvActOnBehalfOfAnotherUser");
     const target = objectId
       ? this.store.rows("systemusers").find((row) => String(row.azureactivedirectoryobjectid ?? "").toLowerCase() === objectId.toLowerCase())
       : this.store.get("systemusers", callerId!);
     if (!target) {
-      throw new DataverseError(404, "0x80040217", objectId ? `systemuser With azureactivedirectoryobjectid = ${objectId.toLowerCase()} Does Not Exist` : `systemuser With Id = ${callerId!.toLowerCase()} Does Not Exist`);
+      throw new DataverseError(
+        404,
+        "0x80040217",
+        objectId
+          ? `systemuser With azureactivedirectoryobjectid = ${objectId.toLowerCase()} Does Not Exist`
+          : `systemuser With Id = ${callerId!.toLowerCase()} Does Not Exist`,
+      );
     }
     this.checkAccess(target);
     return { user: target, roles: this.rolesOf(target), caller: { user, roles } };
@@ -181,7 +196,8 @@ export class WebApi {
       );
     }
     // An unlicensed user is refused like one outside the organization; the message says why (unconfirmed wording).
-    if (user.islicensed === false && !user.applicationid) throw new DataverseError(403, "0x80072560", "The user is not a member of the organization. The user has no license for Dynamics 365 Sales.");
+    if (user.islicensed === false && !user.applicationid)
+      throw new DataverseError(403, "0x80072560", "The user is not a member of the organization. The user has no license for Dynamics 365 Sales.");
   }
 
   private require(principal: Principal, access: Access, table: TableMetadata): void {
@@ -200,7 +216,11 @@ export class WebApi {
   /** The organization table has only Retrieve, RetrieveMultiple and Update. */
   private supports(table: TableMetadata, message: "Create" | "Update" | "Delete"): void {
     if (table.messages && !table.messages.includes(message)) {
-      throw new DataverseError(400, "0x80040800", `The '${message}' method does not support entities of type '${table.logicalName}'. MessageProcessorCache returned MessageProcessor.Empty.`);
+      throw new DataverseError(
+        400,
+        "0x80040800",
+        `The '${message}' method does not support entities of type '${table.logicalName}'. MessageProcessorCache returned MessageProcessor.Empty.`,
+      );
     }
   }
 
@@ -208,14 +228,22 @@ export class WebApi {
 
   private entityDefinitions(logicalName: string | undefined, url: URL): InnerResponse {
     const expand = url.searchParams.get("$expand");
-    if (expand !== null && expand !== "Attributes") throw new DataverseError(400, "0x0", `The simulator expands only Attributes of EntityDefinitions, not '${expand}'.`);
-    if (url.searchParams.has("$filter")) throw new DataverseError(400, "0x0", "The simulator does not support $filter on EntityDefinitions; address one table by LogicalName.");
+    if (expand !== null && expand !== "Attributes")
+      throw new DataverseError(400, "0x0", `The simulator expands only Attributes of EntityDefinitions, not '${expand}'.`);
+    if (url.searchParams.has("$filter"))
+      throw new DataverseError(400, "0x0", "The simulator does not support $filter on EntityDefinitions; address one table by LogicalName.");
     if (!logicalName) {
-      return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions`, value: allTables.map((table) => entityDefinition(table, expand === "Attributes")) });
+      return this.json(200, {
+        "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions`,
+        value: allTables.map((table) => entityDefinition(table, expand === "Attributes")),
+      });
     }
     const table = tableOfLogicalName(logicalName);
     if (!table) throw new DataverseError(404, "0x80040217", `Could not find an entity with the name ${logicalName}.`);
-    return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions/$entity`, ...entityDefinition(table, expand === "Attributes") });
+    return this.json(200, {
+      "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#EntityDefinitions/$entity`,
+      ...entityDefinition(table, expand === "Attributes"),
+    });
   }
 
   private table(set: string): TableMetadata {
@@ -237,7 +265,11 @@ export class WebApi {
     }
     const names = Object.keys(values).sort().join(",");
     if (!table.alternateKeys.some((key) => [...key.keyAttributes].sort().join(",") === names)) {
-      throw new DataverseError(400, "0x80060888", `Invalid key: '${Object.keys(values).join(",")}' is not an alternate key of the entity '${table.logicalName}'. Define the key in the table's metadata first.`);
+      throw new DataverseError(
+        400,
+        "0x80060888",
+        `Invalid key: '${Object.keys(values).join(",")}' is not an alternate key of the entity '${table.logicalName}'. Define the key in the table's metadata first.`,
+      );
     }
     return { alternate: values };
   }
@@ -247,7 +279,11 @@ export class WebApi {
   }
 
   private notFound(table: TableMetadata, key: { id?: string; alternate?: Row }): DataverseError {
-    const name = key.id ?? Object.entries(key.alternate!).map(([column, value]) => `${column}:${String(value)}`).join(",");
+    const name =
+      key.id ??
+      Object.entries(key.alternate!)
+        .map(([column, value]) => `${column}:${String(value)}`)
+        .join(",");
     return new DataverseError(404, "0x80040217", `${table.logicalName} With Id = ${name} Does Not Exist`);
   }
 
@@ -265,7 +301,11 @@ export class WebApi {
         this.checkOptions(url, new Set(["$select", "$expand"]));
         // Conditional retrieval never answers 304 with $expand or annotations (documented).
         if (ifNoneMatch && ifNoneMatch === this.store.etag(existing) && !expand && !annotations.applied) return { status: 304, headers: { ETag: ifNoneMatch } };
-        const shape: Shape = { select: parseSelect(table, url.searchParams.get("$select")), expand: parseExpand(table, expand), annotations: annotations.filter };
+        const shape: Shape = {
+          select: parseSelect(table, url.searchParams.get("$select")),
+          expand: parseExpand(table, expand),
+          annotations: annotations.filter,
+        };
         return this.json(
           200,
           { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, existing, shape) },
@@ -326,7 +366,10 @@ export class WebApi {
     this.require(principal, "Read", target);
     const related = this.store.get(target.entitySetName, String(row[`_${navigation.attribute}_value`] ?? ""));
     if (!related) return { status: 204, headers: {} };
-    return this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${target.entitySetName}/$entity`, ...project(this.store, target, related, { select: parseSelect(target, url.searchParams.get("$select")), expand: [], annotations: noAnnotations }) });
+    return this.json(200, {
+      "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${target.entitySetName}/$entity`,
+      ...project(this.store, target, related, { select: parseSelect(target, url.searchParams.get("$select")), expand: [], annotations: noAnnotations }),
+    });
   }
 
   // ---------- writes ----------
@@ -385,8 +428,10 @@ export class WebApi {
     }
     if (attributeOf(table, "exchangerate") && table.logicalName !== "transactioncurrency") defaults.exchangerate = 1;
     if (table.logicalName === "systemuser") defaults._businessunitid_value = businessUnitId;
-    if (table.logicalName === "salesorder") defaults.ordernumber = `ORD-${String(this.store.rows("salesorders").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
-    if (table.logicalName === "invoice") defaults.invoicenumber = `INV-${String(this.store.rows("invoices").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
+    if (table.logicalName === "salesorder")
+      defaults.ordernumber = `ORD-${String(this.store.rows("salesorders").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
+    if (table.logicalName === "invoice")
+      defaults.invoicenumber = `INV-${String(this.store.rows("invoices").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
     if (principal.caller) defaults._createdonbehalfby_value = principal.caller.user.systemuserid;
     return defaults;
   }
@@ -400,7 +445,11 @@ export class WebApi {
     const entityId = `${this.baseUrl()}${apiPath}/${table.entitySetName}(${row[table.primaryIdAttribute]})`;
     if (preferences(headers["prefer"]).get("return") === "representation") {
       const shape: Shape = { select: parseSelect(table, url.searchParams.get("$select")), expand: [], annotations: annotationFilter(headers["prefer"]).filter };
-      return this.json(status, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, row, shape) }, { "OData-EntityId": entityId, ETag: this.store.etag(row) });
+      return this.json(
+        status,
+        { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$entity`, ...project(this.store, table, row, shape) },
+        { "OData-EntityId": entityId, ETag: this.store.etag(row) },
+      );
     }
     return { status: 204, headers: { "OData-EntityId": entityId } };
   }
@@ -410,7 +459,8 @@ export class WebApi {
   private checkOptions(url: URL, allowed: Set<string>): void {
     const seen = new Set<string>();
     for (const name of url.searchParams.keys()) {
-      if (name.startsWith("$") && seen.has(name)) throw new DataverseError(400, "0x0", `Query option '${name}' was specified more than once, but it must be specified at most once.`);
+      if (name.startsWith("$") && seen.has(name))
+        throw new DataverseError(400, "0x0", `Query option '${name}' was specified more than once, but it must be specified at most once.`);
       seen.add(name);
       if (unsupportedOptions[name]) throw new DataverseError(400, "0x0", unsupportedOptions[name]!);
       if (name.startsWith("$") && !allowed.has(name)) throw new DataverseError(400, "0x0", `The query parameter ${name} is not supported here.`);
@@ -439,26 +489,34 @@ export class WebApi {
   private trackChanges(table: TableMetadata, url: URL, headers: Record<string, string>): InnerResponse {
     const params = url.searchParams;
     for (const name of params.keys()) {
-      if (name !== "$select" && name !== "$deltatoken") throw new DataverseError(400, "0x80060888", `The query option '${name}' is not supported with change tracking.`);
+      if (name !== "$select" && name !== "$deltatoken")
+        throw new DataverseError(400, "0x80060888", `The query option '${name}' is not supported with change tracking.`);
     }
     if (!table.changeTracking) throw new DataverseError(400, "0x80060888", `Change tracking is not enabled for the entity '${table.logicalName}'.`);
     const select = parseSelect(table, params.get("$select"));
     const token = params.get("$deltatoken");
     // Tokens are what this organization gave out: "<version>!<time>", never from the future.
     const since = token === null ? undefined : /^(\d+)!\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.exec(token)?.[1] !== undefined ? Number(token.split("!")[0]) : Number.NaN;
-    if (token !== null && (!Number.isInteger(since) || since! < 1 || since! > this.store.currentVersion)) throw new DataverseError(400, "0x80060888", "The delta token is not valid. Use the @odata.deltaLink of the previous change-tracking response unchanged.");
+    if (token !== null && (!Number.isInteger(since) || since! < 1 || since! > this.store.currentVersion))
+      throw new DataverseError(400, "0x80060888", "The delta token is not valid. Use the @odata.deltaLink of the previous change-tracking response unchanged.");
     const requested = preferences(headers["prefer"]).get("odata.maxpagesize");
     const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
     const changed = this.store
       .rows(table.entitySetName)
       .filter((row) => since === undefined || Number(row.versionnumber) > since)
-      .map((row) => ({ version: Number(row.versionnumber), entry: project(this.store, table, row, { select, expand: [], annotations: noAnnotations }) as Row }));
+      .map((row) => ({
+        version: Number(row.versionnumber),
+        entry: project(this.store, table, row, { select, expand: [], annotations: noAnnotations }) as Row,
+      }));
     const deleted =
       since === undefined
         ? []
         : [...(this.store.deleted.get(table.entitySetName) ?? new Map<string, number>())]
             .filter(([, version]) => version > since)
-            .map(([id, version]) => ({ version, entry: { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$deletedEntity`, id, reason: "deleted" } as Row }));
+            .map(([id, version]) => ({
+              version,
+              entry: { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#${table.entitySetName}/$deletedEntity`, id, reason: "deleted" } as Row,
+            }));
     const entries = [...changed, ...deleted].sort((a, b) => a.version - b.version);
     const page = entries.slice(0, pageSize);
     const link = (version: number) => {
@@ -480,7 +538,8 @@ export class WebApi {
     if (preferences(headers["prefer"]).has("odata.track-changes") || params.has("$deltatoken")) return this.trackChanges(table, url, headers);
     this.checkOptions(url, supportedOptions);
     const countOption = params.get("$count");
-    if (countOption !== null && countOption !== "true" && countOption !== "false") throw new DataverseError(400, "0x0", `'${countOption}' is not a valid count option.`);
+    if (countOption !== null && countOption !== "true" && countOption !== "false")
+      throw new DataverseError(400, "0x0", `'${countOption}' is not a valid count option.`);
     const select = parseSelect(table, params.get("$select"));
     const expand = parseExpand(table, params.get("$expand"));
     const keys = params.get("$orderby")
@@ -495,14 +554,20 @@ export class WebApi {
 
     const prefer = headers["prefer"] ?? "";
     const requested = preferences(prefer).get("odata.maxpagesize");
-    if (requested !== undefined && !/^\d+$/.test(requested)) throw new DataverseError(400, "0x80060888", `The value '${requested}' of the preference odata.maxpagesize is not a positive whole number.`);
+    if (requested !== undefined && !/^\d+$/.test(requested))
+      throw new DataverseError(400, "0x80060888", `The value '${requested}' of the preference odata.maxpagesize is not a positive whole number.`);
     // Larger page sizes are ignored (5,000); with a page size, $top is ignored (documented).
     const pageSize = requested && Number(requested) > 0 && Number(requested) <= maxPageSize ? Number(requested) : maxPageSize;
     const top = params.get("$top");
     let limit: number | undefined;
     if (top !== null) {
       const value = /^\d+$/.test(top) ? Number(top) : Number.NaN;
-      if (!Number.isInteger(value) || value < 0) throw new DataverseError(400, "0x0", `Invalid value '${top}' for $top query option found. The $top query option requires a non-negative integer value.`);
+      if (!Number.isInteger(value) || value < 0)
+        throw new DataverseError(
+          400,
+          "0x0",
+          `Invalid value '${top}' for $top query option found. The $top query option requires a non-negative integer value.`,
+        );
       if (!requested) limit = Math.min(value, maxPageSize);
     }
 
@@ -512,9 +577,14 @@ export class WebApi {
     if (token !== null) {
       const position = decodeSkipToken(token, keys, table.primaryIdAttribute, (field) => {
         const type = readableProperty(table, field)?.type;
-        return type === "Boolean" ? "boolean" : ["Integer", "BigInt", "Decimal", "Double", "Money", "Picklist", "State", "Status"].includes(type ?? "") ? "number" : "text";
+        return type === "Boolean"
+          ? "boolean"
+          : ["Integer", "BigInt", "Decimal", "Double", "Money", "Picklist", "State", "Status"].includes(type ?? "")
+            ? "number"
+            : "text";
       });
-      if (!position) throw new DataverseError(400, "0x80040203", "The paging cookie ($skiptoken) is not valid. Use the @odata.nextLink of the previous page unchanged.");
+      if (!position)
+        throw new DataverseError(400, "0x80040203", "The paging cookie ($skiptoken) is not valid. Use the @odata.nextLink of the previous page unchanged.");
       pageNumber = position.pageNumber;
       start = rows.findIndex((row) => order(row, position.last) > 0);
       if (start < 0) start = rows.length;
@@ -562,26 +632,40 @@ export class WebApi {
       const ids: string[] = [];
       const missing: string[] = [];
       targets.forEach((target, index) => {
-        if (target["@odata.type"] === undefined) throw payloadError(table, `Microsoft.OData.ODataException: Targets[${index}] has no '@odata.type'; every item of Targets must name its type ('Microsoft.Dynamics.CRM.${table.logicalName}').`);
+        if (target["@odata.type"] === undefined)
+          throw payloadError(
+            table,
+            `Microsoft.OData.ODataException: Targets[${index}] has no '@odata.type'; every item of Targets must name its type ('Microsoft.Dynamics.CRM.${table.logicalName}').`,
+          );
         const { "@odata.id": reference, ...values } = target;
-        const key = reference !== undefined ? this.keyOfReference(table, String(reference)) : values[table.primaryIdAttribute] !== undefined ? { id: String(values[table.primaryIdAttribute]).toLowerCase() } : undefined;
+        const key =
+          reference !== undefined
+            ? this.keyOfReference(table, String(reference))
+            : values[table.primaryIdAttribute] !== undefined
+              ? { id: String(values[table.primaryIdAttribute]).toLowerCase() }
+              : undefined;
         const existing = key && this.find(table, key);
         if (message === "CreateMultiple") {
           ids.push(String(this.createRow(table, values, principal)[table.primaryIdAttribute]));
         } else if (message === "UpdateMultiple") {
-          if (!key) throw new DataverseError(400, "0x80040203", `Targets[${index}]: the primary key ${table.primaryIdAttribute} is required for UpdateMultiple.`);
+          if (!key)
+            throw new DataverseError(400, "0x80040203", `Targets[${index}]: the primary key ${table.primaryIdAttribute} is required for UpdateMultiple.`);
           if (!existing) missing.push(key.id ?? JSON.stringify(key.alternate));
           else this.updateRow(table, existing, values, principal);
         } else if (existing) {
           this.updateRow(table, existing, values, principal);
         } else {
-          if (!key) throw new DataverseError(400, "0x80040203", `Targets[${index}]: UpsertMultiple needs the primary key or an '@odata.id' with an alternate key.`);
+          if (!key)
+            throw new DataverseError(400, "0x80040203", `Targets[${index}]: UpsertMultiple needs the primary key or an '@odata.id' with an alternate key.`);
           this.createRow(table, { ...values, ...(key.id ? { [table.primaryIdAttribute]: key.id } : key.alternate) }, principal);
         }
       });
       if (missing.length > 0) throw new DataverseError(404, "0x80040217", `${table.logicalName} With Ids = ${missing.join(", ")} Do Not Exist`);
       if (message === "CreateMultiple") {
-        return { ...this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`, Ids: ids }), rows: targets.length };
+        return {
+          ...this.json(200, { "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`, Ids: ids }),
+          rows: targets.length,
+        };
       }
       return { status: 204, headers: {}, rows: targets.length };
     } catch (error) {
@@ -592,7 +676,8 @@ export class WebApi {
 
   private keyOfReference(table: TableMetadata, reference: string): { id?: string; alternate?: Row } {
     const match = /^(?:.*\/)?([a-z_]+)\((.+)\)$/.exec(reference);
-    if (!match || match[1] !== table.entitySetName) throw payloadError(table, `Microsoft.OData.ODataException: The '@odata.id' value '${reference}' does not identify a row of '${table.entitySetName}'.`);
+    if (!match || match[1] !== table.entitySetName)
+      throw payloadError(table, `Microsoft.OData.ODataException: The '@odata.id' value '${reference}' does not identify a row of '${table.entitySetName}'.`);
     return this.keyOf(table, match[2]!);
   }
 
@@ -612,7 +697,13 @@ export class WebApi {
     }
   }
 
-  private runBatch(contentType: string | undefined, body: string, caller: Caller, continueOnError: boolean, outerHeaders: Record<string, string>): WebApiResponse {
+  private runBatch(
+    contentType: string | undefined,
+    body: string,
+    caller: Caller,
+    continueOnError: boolean,
+    outerHeaders: Record<string, string>,
+  ): WebApiResponse {
     const boundary = boundaryOf(contentType);
     if (!boundary) return this.error(400, "0x80048d19", "The batch request must have a multipart/mixed content type with a boundary.");
     const parts = splitParts(body, boundary);
@@ -621,7 +712,11 @@ export class WebApi {
       return sum + (changeSet ? splitParts(part.body, changeSet).length : 1);
     }, 0);
     if (operations > maxBatchOperations) {
-      return this.error(400, "0x80048d19", `The current batch message contains too many parts. Only batch messages with a maximum number of '${maxBatchOperations}' query operations, including changeset operations, are allowed.`);
+      return this.error(
+        400,
+        "0x80048d19",
+        `The current batch message contains too many parts. Only batch messages with a maximum number of '${maxBatchOperations}' query operations, including changeset operations, are allowed.`,
+      );
     }
     if (parts.length === 0) return this.error(400, "0x80048d19", "The batch request holds no parts (is the boundary right?).");
     // Parts address the service root when relative, and act as the batch's caller (impersonation included).
@@ -651,7 +746,11 @@ export class WebApi {
         const request = inner(changePart);
         let response: InnerResponse;
         if (request.contentId !== undefined && contentIds.has(request.contentId)) {
-          response = this.error(400, "0x80048d19", `The content ID '${request.contentId}' was found more than once in the same change set. Content IDs must be unique within a change set.`);
+          response = this.error(
+            400,
+            "0x80048d19",
+            `The content ID '${request.contentId}' was found more than once in the same change set. Content IDs must be unique within a change set.`,
+          );
         } else if (request.method === "GET") {
           response = this.error(400, "0x80048d19", "GET requests are not allowed inside a change set.");
         } else {
@@ -708,7 +807,9 @@ function resolveReferences(request: InnerRequest, references: Map<string, string
     try {
       parsed = objectBody(body);
     } catch (error) {
-      return error instanceof DataverseError ? error : new DataverseError(400, "0x80048d19", "Error identified in Payload provided by the user: the body is not valid JSON.");
+      return error instanceof DataverseError
+        ? error
+        : new DataverseError(400, "0x80048d19", "Error identified in Payload provided by the user: the body is not valid JSON.");
     }
     for (const [name, value] of Object.entries(parsed)) {
       if (name.endsWith("@odata.bind") && typeof value === "string" && /^\$\d+$/.test(value)) {

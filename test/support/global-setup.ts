@@ -19,6 +19,9 @@ export const storageAccountCount = 32;
 export default async function setup(project: TestProject) {
   const accounts = Array.from({ length: storageAccountCount }, (_, index) => `testworker${index + 1}`);
   const azurite = await startAzurite({ accounts });
-  project.provide("storageConnectionStrings", accounts.map((account) => azurite.connectionStringFor(account)));
+  project.provide(
+    "storageConnectionStrings",
+    accounts.map((account) => azurite.connectionStringFor(account)),
+  );
   return () => azurite.stop();
 }

@@ -60,7 +60,13 @@ export async function startKeyVaultStandIn(options: { tenantId?: string; token?:
       const versions = secrets.get(name);
       if (request.method === "PUT") {
         if (deleted.has(name)) {
-          return error(response, 409, "Conflict", `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`, "ObjectIsDeletedButRecoverable");
+          return error(
+            response,
+            409,
+            "Conflict",
+            `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`,
+            "ObjectIsDeletedButRecoverable",
+          );
         }
         const parsed = JSON.parse(body) as { value: string; contentType?: string };
         const version: Version = { id: randomBytes(16).toString("hex"), value: parsed.value, contentType: parsed.contentType, created: now };

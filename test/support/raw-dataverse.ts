@@ -11,7 +11,12 @@ export interface RawResponse {
 }
 
 /** One HTTPS request to the simulator, trusting its certificate: no client library in between. */
-export function rawRequest(simulator: DataverseSimulator, method: string, path: string, init: { headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+export function rawRequest(
+  simulator: DataverseSimulator,
+  method: string,
+  path: string,
+  init: { headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(`${simulator.url}${path}`, { method, ca: simulator.ca, headers: init.headers }, (response) => {
       const chunks: Buffer[] = [];

@@ -35,7 +35,8 @@ export function useSyncHarness() {
     },
     erp: async (company: string, table: string, id: string) => (await state.demo.app.services.erpRecordStore.get(company, table as ErpTable, id))?.fields,
     run: (company: string, mapping: string) => state.demo.app.services.runner.runMapping(company, mapping),
-    couplingOf: async (company: string, mapping: string, erpId: string) => (await state.demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId),
+    couplingOf: async (company: string, mapping: string, erpId: string) =>
+      (await state.demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId),
     crmRow: (set: string, id: string) => state.demo.simulator.store.get(set, id),
   };
 }

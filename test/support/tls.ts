@@ -7,7 +7,13 @@ export async function localhostCertificate(): Promise<{ cert: string; key: strin
     algorithm: "sha256",
     extensions: [
       { name: "basicConstraints", cA: false },
-      { name: "subjectAltName", altNames: [{ type: 2, value: "localhost" }, { type: 7, ip: "127.0.0.1" }] },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 2, value: "localhost" },
+          { type: 7, ip: "127.0.0.1" },
+        ],
+      },
     ],
   });
   return { cert: pems.cert, key: pems.private };

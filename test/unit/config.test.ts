@@ -37,18 +37,32 @@ describe("loadConfig", () => {
 
   it("requires Key Vault when running in Azure", () => {
     expect(() => loadConfig({ ...base, WEBSITE_INSTANCE_ID: "abc" })).toThrow(/KEY_VAULT_URL: required when running in Azure/);
-    const schedules = Object.fromEntries(Object.keys(settings).filter((name) => name.startsWith("SYNC_SCHEDULE_")).map((name) => [name, "0 */1 * * * *"]));
-    expect(loadConfig({ ...base, ...schedules, WEBSITE_INSTANCE_ID: "abc", KEY_VAULT_URL: "https://kv.vault.azure.net/" }).KEY_VAULT_URL).toBe("https://kv.vault.azure.net");
+    const schedules = Object.fromEntries(
+      Object.keys(settings)
+        .filter((name) => name.startsWith("SYNC_SCHEDULE_"))
+        .map((name) => [name, "0 */1 * * * *"]),
+    );
+    expect(loadConfig({ ...base, ...schedules, WEBSITE_INSTANCE_ID: "abc", KEY_VAULT_URL: "https://kv.vault.azure.net/" }).KEY_VAULT_URL).toBe(
+      "https://kv.vault.azure.net",
+    );
   });
 
   it("reads the allowed hosts as a lowercase list", () => {
-    expect(loadConfig({ ...base, DATAVERSE_ALLOWED_HOSTS: " Localhost:7443, crm.contoso.local ," }).DATAVERSE_ALLOWED_HOSTS).toEqual(["localhost:7443", "crm.contoso.local"]);
+    expect(loadConfig({ ...base, DATAVERSE_ALLOWED_HOSTS: " Localhost:7443, crm.contoso.local ," }).DATAVERSE_ALLOWED_HOSTS).toEqual([
+      "localhost:7443",
+      "crm.contoso.local",
+    ]);
   });
 
   it("requires every per-job schedule in Azure, where the host resolves %SYNC_SCHEDULE_<JOB>% itself, and falls back locally", () => {
     const local = { AzureWebJobsStorage: "UseDevelopmentStorage=true", LOCAL_SECRET_KEY: Buffer.alloc(32).toString("base64") };
     expect(() => loadConfig(local)).not.toThrow();
-    const inAzure = { WEBSITE_INSTANCE_ID: "abc", AzureWebJobsStorage__tableServiceUri: "https://s.table.core.windows.net", AzureWebJobsStorage__queueServiceUri: "https://s.queue.core.windows.net", KEY_VAULT_URL: "https://v.vault.azure.net" };
+    const inAzure = {
+      WEBSITE_INSTANCE_ID: "abc",
+      AzureWebJobsStorage__tableServiceUri: "https://s.table.core.windows.net",
+      AzureWebJobsStorage__queueServiceUri: "https://s.queue.core.windows.net",
+      KEY_VAULT_URL: "https://v.vault.azure.net",
+    };
     let message = "";
     try {
       loadConfig(inAzure);

@@ -1,16 +1,15 @@
 import { describe, expect, it } from "vitest";
-import {
-  type ConnectionStringFields,
-  ConnectionStringError,
-  buildConnectionString,
-  parseConnectionString,
-} from "../../src/lib/setup/connection-string";
+import { type ConnectionStringFields, ConnectionStringError, buildConnectionString, parseConnectionString } from "../../src/lib/setup/connection-string";
 
 describe("parseConnectionString", () => {
   it("reads keys case-insensitively, with spaces inside keys and aliases", () => {
-    expect(
-      parseConnectionString("Service Uri=https://org.crm.dynamics.com; user id=a@b.com; PASSWORD=x; authtype=office365"),
-    ).toEqual({ url: "https://org.crm.dynamics.com", userName: "a@b.com", password: "x", authType: "office365", authTypeValue: "Office365" });
+    expect(parseConnectionString("Service Uri=https://org.crm.dynamics.com; user id=a@b.com; PASSWORD=x; authtype=office365")).toEqual({
+      url: "https://org.crm.dynamics.com",
+      userName: "a@b.com",
+      password: "x",
+      authType: "office365",
+      authTypeValue: "Office365",
+    });
   });
 
   it.each([
@@ -90,7 +89,13 @@ describe("buildConnectionString", () => {
     ],
     [
       "OAuth",
-      { ...base, authenticationType: "OAuth", userName: "a@b.com", clientId: "51f81489-12ee-4a9e-aaae-a2591f45987d", redirectUri: "app://58145B91-0C36-4500-8554-080854F2AC97" },
+      {
+        ...base,
+        authenticationType: "OAuth",
+        userName: "a@b.com",
+        clientId: "51f81489-12ee-4a9e-aaae-a2591f45987d",
+        redirectUri: "app://58145B91-0C36-4500-8554-080854F2AC97",
+      },
       "Url=https://org.crm4.dynamics.com; UserName=a@b.com; Password={PASSWORD}; ProxyVersion=9; AuthType=OAuth; AppId=51f81489-12ee-4a9e-aaae-a2591f45987d; RedirectUri=app://58145B91-0C36-4500-8554-080854F2AC97; LoginPrompt=Auto;",
     ],
     [

@@ -63,7 +63,9 @@ describe("Bicep (infra/)", () => {
     for (const [name, value] of appSettings) {
       expect(value.text, name).not.toMatch(/AccountKey|SharedAccessSignature|listKeys|secret|password/i);
     }
-    const everything = bicepFiles().map((file) => readFileSync(file, "utf8")).join("\n");
+    const everything = bicepFiles()
+      .map((file) => readFileSync(file, "utf8"))
+      .join("\n");
     expect(everything).not.toMatch(/listKeys\(|listAccountSas\(|primaryKey/);
   });
 
@@ -77,7 +79,9 @@ describe("Bicep (infra/)", () => {
       keyVaultSecretsOfficer: "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
       monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
     });
-    const assignments = descendants(root).filter((node) => node.type === "resource_declaration" && node.text.includes("Microsoft.Authorization/roleAssignments"));
+    const assignments = descendants(root).filter(
+      (node) => node.type === "resource_declaration" && node.text.includes("Microsoft.Authorization/roleAssignments"),
+    );
     expect(assignments).toHaveLength(5);
     const used = assignments.map((node) => /roleDefinitions', roles\.(\w+)\)/.exec(node.text)?.[1]).sort();
     expect(used).toEqual(Object.keys(roles).sort());

@@ -36,7 +36,8 @@ describe("resolveSetupInput", () => {
 
   it("takes fields and the secret from a connection string and moves the secret out", () => {
     const result = resolve({
-      connectionString: "AuthType=ClientSecret; Url=https://org.crm4.dynamics.com/; ClientId=51F81489-12EE-4A9E-AAAE-A2591F45987D; ClientSecret='s;3cr''et'; TenantId=contoso.onmicrosoft.com",
+      connectionString:
+        "AuthType=ClientSecret; Url=https://org.crm4.dynamics.com/; ClientId=51F81489-12EE-4A9E-AAAE-A2591F45987D; ClientSecret='s;3cr''et'; TenantId=contoso.onmicrosoft.com",
     });
     expect(result).toEqual({
       ok: true,
@@ -89,7 +90,12 @@ describe("resolveSetupInput", () => {
 
   it("derives the thumbprint from a certificate PEM and refuses one that is not a certificate with its key", async () => {
     const { pem, thumbprint } = await clientCertificatePem();
-    const result = resolve({ serverAddress: "https://o.crm.dynamics.com", authenticationType: "Certificate", clientId: "51f81489-12ee-4a9e-aaae-a2591f45987d", certificatePem: pem });
+    const result = resolve({
+      serverAddress: "https://o.crm.dynamics.com",
+      authenticationType: "Certificate",
+      clientId: "51f81489-12ee-4a9e-aaae-a2591f45987d",
+      certificatePem: pem,
+    });
     expect(result).toMatchObject({ ok: true, fields: { certificateThumbprint: thumbprint }, secrets: { certificatePem: pem } });
     const withoutKey = pem.replace(/-----BEGIN PRIVATE KEY-----[\s\S]+/, "");
     expect(resolve({ serverAddress: "https://o.crm.dynamics.com", certificatePem: withoutKey })).toMatchObject({
@@ -99,7 +105,12 @@ describe("resolveSetupInput", () => {
   });
 
   it("refuses unknown fields and wrong types through the schema", () => {
-    const parsed = connectionSetupInput.safeParse({ serverAddress: "https://o.crm.dynamics.com", pasword: "x", proxyVersion: "nine", authenticationType: "Kerberos" });
+    const parsed = connectionSetupInput.safeParse({
+      serverAddress: "https://o.crm.dynamics.com",
+      pasword: "x",
+      proxyVersion: "nine",
+      authenticationType: "Kerberos",
+    });
     expect(parsed.success).toBe(false);
     const paths = parsed.error!.issues.map((issue) => issue.path.join(".") || issue.message);
     expect(paths).toEqual(expect.arrayContaining(["proxyVersion", "authenticationType"]));

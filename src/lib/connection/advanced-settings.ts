@@ -14,7 +14,11 @@ import { connectionMessages } from "./messages";
 
 export const settingsInput = z
   .strictObject({
-    erpWebUrl: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).max(2048).nullable().optional(),
+    erpWebUrl: z
+      .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
+      .max(2048)
+      .nullable()
+      .optional(),
     connectionUserIsIntegrationUser: z.boolean().optional(),
     salesOrderIntegrationEnabled: z.boolean().optional(),
     usersMustMapToCrmUsers: z.boolean().optional(),
@@ -25,7 +29,12 @@ export type SettingsInput = z.infer<typeof settingsInput>;
 /** The advanced settings of BEHAVIOUR §4: some are written to CRM, all are kept in the setup row. */
 export class AdvancedSettings {
   constructor(
-    private readonly init: { setups: SetupRepository; setup: SetupService; connector: CrmConnector; config: Pick<Config, "ERP_WEB_URL_DEFAULT" | "CALLER_TOKEN_TENANT_ID" | "CALLER_TOKEN_AUDIENCE"> },
+    private readonly init: {
+      setups: SetupRepository;
+      setup: SetupService;
+      connector: CrmConnector;
+      config: Pick<Config, "ERP_WEB_URL_DEFAULT" | "CALLER_TOKEN_TENANT_ID" | "CALLER_TOKEN_AUDIENCE">;
+    },
   ) {}
 
   async change(company: string, body: unknown, preconditions: Preconditions = {}): Promise<ConnectionView> {
@@ -35,8 +44,7 @@ export class AdvancedSettings {
     const stored = await this.stored(company, preconditions);
     const setup = stored.value;
     const notices: Notice[] = [];
-    const needsCrm =
-      changes.connectionUserIsIntegrationUser !== undefined || changes.salesOrderIntegrationEnabled !== undefined;
+    const needsCrm = changes.connectionUserIsIntegrationUser !== undefined || changes.salesOrderIntegrationEnabled !== undefined;
     if (needsCrm && !setup.isEnabled) throw conflict(connectionMessages.notEnabled);
     let client: DataverseClient | undefined;
     const crm = async () => (client ??= await this.init.connector.client(setup));
@@ -69,7 +77,8 @@ export class AdvancedSettings {
     if (changes.usersMustMapToCrmUsers !== undefined) {
       // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
       const identified = platformAuthenticationEnabled() || Boolean(this.init.config.CALLER_TOKEN_TENANT_ID && this.init.config.CALLER_TOKEN_AUDIENCE);
-      if (changes.usersMustMapToCrmUsers && !identified) throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+      if (changes.usersMustMapToCrmUsers && !identified)
+        throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
       next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
     }
 

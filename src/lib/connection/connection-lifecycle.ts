@@ -56,7 +56,8 @@ export class ConnectionLifecycle {
     }
 
     const notices: Notice[] = result.warnings.map((message) => ({ code: "connection-user", message }));
-    if (isSupportedCrmVersion(session.crmVersion) === false) notices.push({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion(session.crmVersion) });
+    if (isSupportedCrmVersion(session.crmVersion) === false)
+      notices.push({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion(session.crmVersion) });
     const erpWebUrl = stored.value.erpWebUrl ?? this.init.config.ERP_WEB_URL_DEFAULT;
     if (crm.solutionImported && erpWebUrl) await writeErpWebUrlToCrm(session.client, company, erpWebUrl);
 
@@ -80,7 +81,11 @@ export class ConnectionLifecycle {
       // Asked for the default setup while one exists: say what happened instead of doing nothing silently.
       if (input.data.useDefaultSyncSetup === true) {
         notices.push({ code: "sync-setup-kept", message: connectionMessages.syncSetupKept });
-        prompts.push({ id: "default-sync-setup", message: connectionMessages.replaceSyncSetupQuestion, action: { method: "POST", href: `/api/companies/${company}/sync/default-setup`, body: { confirm: true } } });
+        prompts.push({
+          id: "default-sync-setup",
+          message: connectionMessages.replaceSyncSetupQuestion,
+          action: { method: "POST", href: `/api/companies/${company}/sync/default-setup`, body: { confirm: true } },
+        });
       }
     } else if (input.data.useDefaultSyncSetup === true) {
       await this.init.syncSetup.installDefault(company, { confirm: true });

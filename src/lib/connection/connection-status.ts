@@ -43,7 +43,11 @@ export async function readConnectionStatus(
     crmVersionSupported: isSupportedCrmVersion(setup.crmVersion) ?? null,
     integrationSolutionImported: setup.integrationSolutionImported,
     activeScheduledSyncJobs: describeActiveJobs(countedStatuses(jobs, setup.integrationSolutionImported), setup.isEnabled),
-    lastSyncPerMapping: mappings.map(({ value }) => ({ mapping: value.name, lastSyncAt: value.lastSyncAt ?? null, lastSyncResult: value.lastSyncResult ?? null })),
+    lastSyncPerMapping: mappings.map(({ value }) => ({
+      mapping: value.name,
+      lastSyncAt: value.lastSyncAt ?? null,
+      lastSyncResult: value.lastSyncResult ?? null,
+    })),
     secretStore: init.secretStore,
   };
 }

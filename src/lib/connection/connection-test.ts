@@ -110,7 +110,9 @@ export class ConnectionTester {
 
   private encryptionPrompts(company: string): Prompt[] {
     if (this.init.secretStore.kind === "key-vault") return [];
-    return [{ id: "enable-encryption", message: connectionMessages.secretsNotInKeyVault, action: { method: "PUT", href: `/api/companies/${company}/connection` } }];
+    return [
+      { id: "enable-encryption", message: connectionMessages.secretsNotInKeyVault, action: { method: "PUT", href: `/api/companies/${company}/connection` } },
+    ];
   }
 }
 

@@ -8,7 +8,17 @@ import { findCrmUserByEmail } from "./connection-test";
 import type { CrmConnector } from "./crm-connector";
 
 /** Entity sets ERP users may read through this service. */
-export const readableEntitySets = ["accounts", "contacts", "products", "salesorders", "invoices", "pricelevels", "transactioncurrencies", "uomschedules", "systemusers"] as const;
+export const readableEntitySets = [
+  "accounts",
+  "contacts",
+  "products",
+  "salesorders",
+  "invoices",
+  "pricelevels",
+  "transactioncurrencies",
+  "uomschedules",
+  "systemusers",
+] as const;
 
 const identifierList = z.string().regex(/^[a-z_][a-z0-9_]*(,[a-z_][a-z0-9_]*)*$/, "must be a comma-separated list of column names");
 export const crmQueryInput = z.object({

@@ -6,21 +6,20 @@ export const connectionMessages = {
   userCredentialsRequired: "A Dynamics 365 for Sales URL, user name and password are required to enable a connection.",
   applicationCredentialsRequired: "A Dynamics 365 for Sales URL, client ID and client secret (or certificate) are required to enable a connection.",
   testSucceeded: "The connection test was successful. The settings are valid.",
-  testFailed: (reason: string) =>
-    `The connection setup cannot be validated. Verify the settings and try again. Detailed error description: ${reason}`,
+  testFailed: (reason: string) => `The connection setup cannot be validated. Verify the settings and try again. Detailed error description: ${reason}`,
   usersMustMapUnmapped: (erpUser: string) =>
     `However, because the ERP Users Must Map to Dynamics 365 for Sales Users setting is enabled, Dynamics 365 for Sales integration is not enabled for ${erpUser}.`,
   connectionUserDisabled: (user: string) => `The connection user ${user} is disabled in Dynamics 365 Sales. Enable the user or use another one.`,
   connectionUserUnlicensed: (user: string) => `The connection user ${user} is not licensed for Dynamics 365 Sales. Assign a license or use another user.`,
-  connectionUserHasNoRoles: (user: string) => `The connection user ${user} has no security roles in Dynamics 365 Sales. Assign the integration roles to the user.`,
+  connectionUserHasNoRoles: (user: string) =>
+    `The connection user ${user} has no security roles in Dynamics 365 Sales. Assign the integration roles to the user.`,
   connectionUserIsAdministrator: (user: string) =>
     `The connection user ${user} has the System Administrator role. Use a dedicated integration user that holds only the roles the integration needs.`,
   secretsNotInKeyVault:
     "The credentials are kept in the local development secret store (encrypted with AES-256-GCM), not in Azure Key Vault. Set KEY_VAULT_URL and save the setup again to keep them in Key Vault.",
   defaultSyncSetupQuestion:
     "The synchronization is not set up. Do you want to use the default synchronization setup? It creates the default integration table mappings and synchronization jobs.",
-  syncSetupKept:
-    "A synchronization setup exists already, so it was kept and its jobs are Ready again; the default setup was not installed over it.",
+  syncSetupKept: "A synchronization setup exists already, so it was kept and its jobs are Ready again; the default setup was not installed over it.",
   replaceSyncSetupQuestion:
     "Do you want to replace the existing synchronization setup with the default one? This deletes the current integration table mappings and jobs.",
   lcyMismatch: (lcy: string, iso: string) => `LCY Code ${lcy} does not match ISO Currency Code ${iso} of the CRM base currency.`,
@@ -30,11 +29,11 @@ export const connectionMessages = {
   solutionRequired: "The integration solution is not imported in Dynamics 365 Sales, so sales order integration cannot be used.",
   salesOrderIntegrationEnabled: "Sales Order Integration with Dynamics 365 for Sales is enabled.",
   salesOrderIntegrationDisabled: "Sales Order Integration with Dynamics 365 for Sales is disabled.",
-  submittedOrderBlocksDisable:
-    "You cannot disable Sales Order Integration with Dynamics 365 for Sales when a CRM sales order has the Submitted status.",
+  submittedOrderBlocksDisable: "You cannot disable Sales Order Integration with Dynamics 365 for Sales when a CRM sales order has the Submitted status.",
   erpWebUrlReset: "The ERP Web Client URL has been reset to the default value.",
   erpWebUrlNoDefault: "No default ERP web client URL is configured (ERP_WEB_URL_DEFAULT), so the URL was cleared.",
-  erpWebUrlPending: "The ERP web client URL is saved; it is written to Dynamics 365 Sales when the connection is enabled with the integration solution imported.",
+  erpWebUrlPending:
+    "The ERP web client URL is saved; it is written to Dynamics 365 Sales when the connection is enabled with the integration solution imported.",
   integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
   integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
   usersMustMapNeedsAuthentication:

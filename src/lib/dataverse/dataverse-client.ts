@@ -148,8 +148,16 @@ export class DataverseClient {
     const rows: T[] = [];
     const unique = [...new Set(ids.map((id) => id.toLowerCase()))].filter((id) => guidPattern.test(id));
     for (let start = 0; start < unique.length; start += idsPerRequest) {
-      const keys = unique.slice(start, start + idsPerRequest).map((id) => `${key} eq ${id}`).join(" or ");
-      rows.push(...(await this.retrieveMultiple<T>(entitySet, { ...(options.select && { select: options.select }), filter: options.filter ? `(${options.filter}) and (${keys})` : keys })));
+      const keys = unique
+        .slice(start, start + idsPerRequest)
+        .map((id) => `${key} eq ${id}`)
+        .join(" or ");
+      rows.push(
+        ...(await this.retrieveMultiple<T>(entitySet, {
+          ...(options.select && { select: options.select }),
+          filter: options.filter ? `(${options.filter}) and (${keys})` : keys,
+        })),
+      );
     }
     return rows;
   }
@@ -158,14 +166,21 @@ export class DataverseClient {
    * Change tracking: without a delta link, every row's key and a delta link; with one, the keys of rows
    * changed and deleted since. Deletions are how coupled rows removed in Dynamics 365 are found in bulk.
    */
-  async trackChanges(entitySet: string, key: string, deltaLink?: string): Promise<{ present: string[]; deleted: string[]; deltaLink: string; initial: boolean }> {
+  async trackChanges(
+    entitySet: string,
+    key: string,
+    deltaLink?: string,
+  ): Promise<{ present: string[]; deleted: string[]; deltaLink: string; initial: boolean }> {
     const present: string[] = [];
     const deleted: string[] = [];
     let next: string | undefined = deltaLink ?? `${entitySet}?$select=${key}`;
     for (;;) {
-      const page: { value: Row[]; "@odata.nextLink"?: string; "@odata.deltaLink"?: string } = await this.json("GET", next, undefined, { Prefer: "odata.track-changes, odata.maxpagesize=5000" });
+      const page: { value: Row[]; "@odata.nextLink"?: string; "@odata.deltaLink"?: string } = await this.json("GET", next, undefined, {
+        Prefer: "odata.track-changes, odata.maxpagesize=5000",
+      });
       for (const entry of page.value) {
-        if (typeof entry["@odata.context"] === "string" && String(entry["@odata.context"]).endsWith("$deletedEntity")) deleted.push(String(entry.id).toLowerCase());
+        if (typeof entry["@odata.context"] === "string" && String(entry["@odata.context"]).endsWith("$deletedEntity"))
+          deleted.push(String(entry.id).toLowerCase());
         else if (entry[key] !== undefined) present.push(String(entry[key]).toLowerCase());
       }
       if (page["@odata.nextLink"]) next = page["@odata.nextLink"];
@@ -234,7 +249,11 @@ export class DataverseClient {
       const failed = (await this.batch(operations, true)).find((result) => result.status >= 400);
       if (failed) {
         const error = (failed.body as { error?: { code?: string; message?: string } } | undefined)?.error;
-        throw new DataverseRequestError(failed.status, error?.code ?? String(failed.status), error?.message ?? `A $batch operation failed with ${failed.status}.`);
+        throw new DataverseRequestError(
+          failed.status,
+          error?.code ?? String(failed.status),
+          error?.message ?? `A $batch operation failed with ${failed.status}.`,
+        );
       }
     }
   }
@@ -273,7 +292,12 @@ export class DataverseClient {
     return (response.text ? JSON.parse(response.text) : undefined) as T;
   }
 
-  private async send(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string>; text: string }> {
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; headers: Record<string, string>; text: string }> {
     let waited = 0;
     const backoff = new DelegateBackoff<{ attempt: number; result: { error: Error } | { value: unknown } }>((context) => {
       const error = "error" in context.result ? context.result.error : undefined;
@@ -318,10 +342,12 @@ export class DataverseClient {
     if (response.status >= 400) {
       if (response.status === 429) this.stats.throttled++;
       const error = errorFrom(response.status, text, response.headers["retry-after"]);
-      if (isBatch && /^multipart\/mixed/i.test(response.headers["content-type"] ?? "")) error.batchResponse = { contentType: response.headers["content-type"]!, text };
+      if (isBatch && /^multipart\/mixed/i.test(response.headers["content-type"] ?? ""))
+        error.batchResponse = { contentType: response.headers["content-type"]!, text };
       throw error;
     }
-    if (response.status >= 300) throw new DataverseRequestError(response.status, "redirect", `Dynamics 365 answered with a redirect (${response.status}), which is not followed.`);
+    if (response.status >= 300)
+      throw new DataverseRequestError(response.status, "redirect", `Dynamics 365 answered with a redirect (${response.status}), which is not followed.`);
     return { status: response.status, headers: response.headers, text };
   }
 }
@@ -346,7 +372,8 @@ function errorFrom(status: number, text: string, retryAfter: string | undefined)
 /** 429s, 502/503/504 and timeouts or dropped connections are worth another try; nothing else is. */
 function isTransient(error: Error): boolean {
   if (error instanceof DataverseRequestError) return [429, 502, 503, 504].includes(error.status);
-  if (error instanceof TransportError) return error.kind === "timeout" || (error.kind === "connection" && /ECONNRESET|EPIPE|socket hang up/i.test(`${error.code} ${error.message}`));
+  if (error instanceof TransportError)
+    return error.kind === "timeout" || (error.kind === "connection" && /ECONNRESET|EPIPE|socket hang up/i.test(`${error.code} ${error.message}`));
   return false;
 }
 

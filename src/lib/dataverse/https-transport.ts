@@ -63,11 +63,14 @@ export class HttpsTransport {
         incoming.on("error", (error) => reject(classify(error, url)));
         incoming.on("end", () => {
           const headers: Record<string, string> = {};
-          for (const [name, value] of Object.entries(incoming.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
+          for (const [name, value] of Object.entries(incoming.headers))
+            if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value;
           resolve({ status: incoming.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
         });
       });
-      outgoing.setTimeout(timeoutMs, () => outgoing.destroy(new TransportError("timeout", `${url.host} did not answer within ${Math.round(timeoutMs / 1000)} s.`)));
+      outgoing.setTimeout(timeoutMs, () =>
+        outgoing.destroy(new TransportError("timeout", `${url.host} did not answer within ${Math.round(timeoutMs / 1000)} s.`)),
+      );
       outgoing.on("error", (error) => reject(classify(error, url)));
       outgoing.end(request.body);
     });

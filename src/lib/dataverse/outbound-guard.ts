@@ -37,7 +37,10 @@ export type Lookup = typeof dnsLookup;
 export class OutboundGuard {
   private readonly allowed: Set<string>;
 
-  constructor(allowedHosts: string[], private readonly resolve: Lookup = dnsLookup) {
+  constructor(
+    allowedHosts: string[],
+    private readonly resolve: Lookup = dnsLookup,
+  ) {
     this.allowed = new Set(allowedHosts.map((host) => host.toLowerCase()));
   }
 
@@ -73,7 +76,9 @@ export class OutboundGuard {
         }
         if ((options as { all?: boolean }).all) return callback(null, addresses);
         const first = addresses[0];
-        return first ? callback(null, first.address, first.family) : callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
+        return first
+          ? callback(null, first.address, first.family)
+          : callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }));
       });
     }) as unknown as Lookup;
   }

@@ -167,7 +167,8 @@ function toSignInError(error: unknown): Error {
   if (error instanceof msal().AuthError) {
     // "Error(s): 50126 - ... Description: AADSTS50126: Error validating credentials ... Trace ID: ..."
     // -> keep the AADSTS code and its sentence.
-    const description = /AADSTS\d+:[\s\S]*?(?= Trace ID:|\r?\n|$)/.exec(error.errorMessage)?.[0].trim() ?? `${error.errorCode}: ${error.errorMessage}`.slice(0, 300);
+    const description =
+      /AADSTS\d+:[\s\S]*?(?= Trace ID:|\r?\n|$)/.exec(error.errorMessage)?.[0].trim() ?? `${error.errorCode}: ${error.errorMessage}`.slice(0, 300);
     return new SignInError("sign-in", description, error.errorCode);
   }
   return error instanceof Error ? error : new Error(String(error));

@@ -63,7 +63,12 @@ export class ErpRecordsService {
       ...(input.data.continuationToken && { continuationToken: input.data.continuationToken }),
     });
     return {
-      value: page.records.map((record) => ({ ...record.fields, modifiedAt: record.modifiedAt, modifiedBy: record.modifiedBy, ...(record.deleted && { deleted: true }) })),
+      value: page.records.map((record) => ({
+        ...record.fields,
+        modifiedAt: record.modifiedAt,
+        modifiedBy: record.modifiedBy,
+        ...(record.deleted && { deleted: true }),
+      })),
       ...(page.continuationToken && { continuationToken: page.continuationToken }),
     };
   }

@@ -9,7 +9,9 @@ const text = (max: number) => z.string().trim().max(max, `must be at most ${max}
 // Ids and codes are addressed in routes (/erp/{table}/{id}): no "/", "\\", "?", "#", "%" or control characters,
 // and not "." or "..", which a URL path cannot hold as a segment.
 const addressable = (schema: z.ZodString) =>
-  schema.regex(/^[^/\\?#%\u0000-\u001f\u007f]*$/, 'must not contain / \\ ? # % or control characters').refine((value) => value !== "." && value !== "..", 'must not be "." or ".."');
+  schema
+    .regex(/^[^/\\?#%\u0000-\u001f\u007f]*$/, "must not contain / \\ ? # % or control characters")
+    .refine((value) => value !== "." && value !== "..", 'must not be "." or ".."');
 const code = addressable(text(20));
 const id = addressable(z.string().trim().min(1, "is required").max(20, "must be 1-20 characters"));
 const money = z.number().finite("must be a number").min(0, "must not be negative");
@@ -63,7 +65,10 @@ const resources = z.strictObject({
 });
 
 const currencies = z.strictObject({
-  id: z.string().trim().regex(/^[A-Z]{3}$/, "must be a 3-letter ISO currency code"),
+  id: z
+    .string()
+    .trim()
+    .regex(/^[A-Z]{3}$/, "must be a 3-letter ISO currency code"),
   description: text(30).optional(),
   symbol: text(10).optional(),
   exchangeRate: z.number().positive("must be positive").optional(),

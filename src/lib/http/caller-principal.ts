@@ -7,7 +7,14 @@ export interface CallerPrincipal {
   email?: string;
 }
 
-const emailClaims = ["preferred_username", "email", "emails", "upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"];
+const emailClaims = [
+  "preferred_username",
+  "email",
+  "emails",
+  "upn",
+  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+  "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+];
 
 /**
  * Whether the platform's authentication (App Service "Easy Auth") is on: only then does the front end strip

@@ -28,8 +28,15 @@ export class CallerTokenVerifier {
   async verify(authorization: string | null): Promise<CallerPrincipal | undefined> {
     const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? "")?.[1];
     if (!token) return undefined;
-    const { payload } = await jwtVerify(token, await this.keySet(), { issuer: this.issuer, audience: this.init.audience, algorithms: ["RS256"], clockTolerance: 60 });
-    const email = [payload.preferred_username, payload.email, payload.upn].find((value): value is string => typeof value === "string" && /^[^@\s]+@[^@\s]+$/.test(value));
+    const { payload } = await jwtVerify(token, await this.keySet(), {
+      issuer: this.issuer,
+      audience: this.init.audience,
+      algorithms: ["RS256"],
+      clockTolerance: 60,
+    });
+    const email = [payload.preferred_username, payload.email, payload.upn].find(
+      (value): value is string => typeof value === "string" && /^[^@\s]+@[^@\s]+$/.test(value),
+    );
     const name = typeof payload.name === "string" ? payload.name : (email ?? String(payload.sub));
     return { name, ...(email && { email: email.toLowerCase() }) };
   }

@@ -23,32 +23,36 @@ export function buildOpenApiDocument(definitions: FunctionDefinition[], version:
   for (const definition of definitions.filter((candidate): candidate is HttpFunctionDefinition => candidate.trigger === "http")) {
     const contract = definition.contract ?? { responses: { 200: "OK" } };
     for (const { path, names } of openApiPaths(definition.route)) {
-    for (const method of definition.methods) {
-      const responses: Record<string, unknown> = {};
-      for (const [status, description] of Object.entries(contract.responses)) {
-        responses[status] =
-          Number(status) >= 400
-            ? { description, content: { "application/problem+json": { schema: problem } } }
-            : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: z.unknown() } } }) };
+      for (const method of definition.methods) {
+        const responses: Record<string, unknown> = {};
+        for (const [status, description] of Object.entries(contract.responses)) {
+          responses[status] =
+            Number(status) >= 400
+              ? { description, content: { "application/problem+json": { schema: problem } } }
+              : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: z.unknown() } } }) };
+        }
+        paths[path] ??= {};
+        paths[path][method.toLowerCase()] = {
+          operationId: definition.name,
+          summary: definition.summary,
+          ...(definition.authLevel !== "anonymous" && { security: [{ functionKey: [] }] }),
+          requestParams: {
+            ...(names.length > 0 && { path: z.object(Object.fromEntries(names.map((name) => [name, pathParameter[name] ?? z.string()]))) }),
+            ...(contract.query && { query: contract.query }),
+          },
+          ...(contract.body && { requestBody: { required: true, content: { "application/json": { schema: contract.body } } } }),
+          responses,
+        };
       }
-      paths[path] ??= {};
-      paths[path][method.toLowerCase()] = {
-        operationId: definition.name,
-        summary: definition.summary,
-        ...(definition.authLevel !== "anonymous" && { security: [{ functionKey: [] }] }),
-        requestParams: {
-          ...(names.length > 0 && { path: z.object(Object.fromEntries(names.map((name) => [name, pathParameter[name] ?? z.string()]))) }),
-          ...(contract.query && { query: contract.query }),
-        },
-        ...(contract.body && { requestBody: { required: true, content: { "application/json": { schema: contract.body } } } }),
-        responses,
-      };
-    }
     }
   }
   return createDocument({
     openapi: "3.1.0",
-    info: { title: "Dynamics 365 Sales connector", version, description: "Connection setup and synchronization between an ERP company and Dynamics 365 Sales." },
+    info: {
+      title: "Dynamics 365 Sales connector",
+      version,
+      description: "Connection setup and synchronization between an ERP company and Dynamics 365 Sales.",
+    },
     components: { securitySchemes: { functionKey: { type: "apiKey", in: "header", name: "x-functions-key" } } },
     paths: paths as never,
   });

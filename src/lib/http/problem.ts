@@ -33,11 +33,9 @@ function problemType(status: number): string {
   return `urn:d365-sales-connector:problem:${typeSlugs[status] ?? String(status)}`;
 }
 
-export const badRequest = (errors: FieldError[], detail = describeErrors(errors)) =>
-  new Problem(400, "The request is not valid.", detail, errors);
+export const badRequest = (errors: FieldError[], detail = describeErrors(errors)) => new Problem(400, "The request is not valid.", detail, errors);
 export const notFound = (detail: string) => new Problem(404, "Not found.", detail);
-export const conflict = (detail: string, extensions: Record<string, unknown> = {}) =>
-  new Problem(409, "Conflict.", detail, [], problemType(409), extensions);
+export const conflict = (detail: string, extensions: Record<string, unknown> = {}) => new Problem(409, "Conflict.", detail, [], problemType(409), extensions);
 export const unprocessable = (detail: string, extensions: Record<string, unknown> = {}) =>
   new Problem(422, "The request cannot be carried out.", detail, [], problemType(422), extensions);
 export const forbidden = (detail: string) => new Problem(403, "Forbidden.", detail);

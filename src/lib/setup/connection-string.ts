@@ -72,7 +72,8 @@ export function parseConnectionString(text: string): ParsedConnectionString {
     // Own keys only ("__proto__" or "constructor" are no keys). An unknown key is not quoted back: with an
     // unquoted ";" in a secret, what looks like a key is part of the secret.
     const canonical = Object.hasOwn(aliases, folded) ? aliases[folded] : undefined;
-    if (!canonical) throw new ConnectionStringError(`The key of pair ${pair} is not a connection string key this service knows (quote values that contain ";").`);
+    if (!canonical)
+      throw new ConnectionStringError(`The key of pair ${pair} is not a connection string key this service knows (quote values that contain ";").`);
     const earlier = seen.get(canonical);
     if (earlier !== undefined) throw new ConnectionStringError(`Pair ${pair} repeats the key ${canonicalName(canonical)}.`);
     seen.set(canonical, key);

@@ -1,8 +1,6 @@
 import { setupMessages } from "./messages";
 
-export type ServerAddressResult =
-  | { ok: true; serverAddress: string; changed: boolean }
-  | { ok: false; message: string };
+export type ServerAddressResult = { ok: true; serverAddress: string; changed: boolean } | { ok: false; message: string };
 
 const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i;
 

@@ -2,25 +2,25 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as z from "zod";
 import type { FieldError } from "../http/problem";
 import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType, usesDomainUserName } from "./authentication-type";
-import {
-  ConnectionStringError,
-  type ParsedConnectionString,
-  clientSecretPlaceholder,
-  parseConnectionString,
-  passwordPlaceholder,
-} from "./connection-string";
+import { ConnectionStringError, type ParsedConnectionString, clientSecretPlaceholder, parseConnectionString, passwordPlaceholder } from "./connection-string";
 import { setupMessages } from "./messages";
 import { normalizeServerAddress } from "./server-address";
 import { userNameProblem } from "./user-name";
 
-const guid = z.string().trim().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a GUID");
+const guid = z
+  .string()
+  .trim()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a GUID");
 const tenant = z
   .string()
   .trim()
   .regex(/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(\.[a-z0-9-]+)+)$/i, "must be a tenant GUID or domain name");
 const absoluteUrl = z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" });
 // Redirect URIs of app registrations may use any scheme: Microsoft's XRM tooling sample uses app://<guid>.
-const redirectUri = z.string().trim().regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s;]+$/i, "must be an absolute URI, e.g. app://58145B91-0C36-4500-8554-080854F2AC97 or http://localhost");
+const redirectUri = z
+  .string()
+  .trim()
+  .regex(/^[a-z][a-z0-9+.-]*:\/\/[^\s;]+$/i, "must be an absolute URI, e.g. app://58145B91-0C36-4500-8554-080854F2AC97 or http://localhost");
 const secretValue = z.string().min(1, "must not be empty").max(8192, "must be at most 8192 characters");
 
 /** PUT /connection body (API.md). Either the fields or `connectionString`; secrets may accompany either. */
@@ -72,9 +72,7 @@ export interface Notice {
   message: string;
 }
 
-export type ResolvedSetup =
-  | { ok: true; fields: SetupFields; secrets: SuppliedSecrets; notices: Notice[] }
-  | { ok: false; errors: FieldError[] };
+export type ResolvedSetup = { ok: true; fields: SetupFields; secrets: SuppliedSecrets; notices: Notice[] } | { ok: false; errors: FieldError[] };
 
 /** Which body field each connection-string key stands for, to refuse giving one value both ways. */
 const fieldOfKey = {
@@ -163,12 +161,7 @@ export function resolveSetupInput(input: ConnectionSetupInput): ResolvedSetup {
   };
 }
 
-function mergeConnectionString(
-  parsed: ParsedConnectionString,
-  merged: ConnectionSetupInput,
-  secrets: SuppliedSecrets,
-  errors: FieldError[],
-): void {
+function mergeConnectionString(parsed: ParsedConnectionString, merged: ConnectionSetupInput, secrets: SuppliedSecrets, errors: FieldError[]): void {
   for (const [key, field] of Object.entries(fieldOfKey) as [keyof typeof fieldOfKey, (typeof fieldOfKey)[keyof typeof fieldOfKey]][]) {
     if (parsed[key] === undefined) continue;
     if (merged[field] !== undefined) {

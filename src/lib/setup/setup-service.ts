@@ -30,8 +30,7 @@ const secretFields: { field: keyof SuppliedSecrets; kind: SecretKind; ref: keyof
   { field: "certificatePem", kind: "certificate", ref: "certificate" },
 ];
 
-export const enabledConflict =
-  "The connection is enabled, so its settings are read-only. Disable the connection before you change or remove the setup.";
+export const enabledConflict = "The connection is enabled, so its settings are read-only. Disable the connection before you change or remove the setup.";
 
 export class SetupService {
   private readonly clock: () => Date;
@@ -141,11 +140,7 @@ export class SetupService {
   }
 
   /** One write per supplied secret; secrets not supplied keep their stored reference. */
-  private async writeSecrets(
-    company: string,
-    supplied: SuppliedSecrets,
-    stored: ConnectionSetup["secrets"],
-  ): Promise<ConnectionSetup["secrets"]> {
+  private async writeSecrets(company: string, supplied: SuppliedSecrets, stored: ConnectionSetup["secrets"]): Promise<ConnectionSetup["secrets"]> {
     const refs: ConnectionSetup["secrets"] = { ...stored };
     await Promise.all(
       secretFields.map(async ({ field, kind, ref }) => {

@@ -31,7 +31,14 @@ export class CouplingRepository {
   async save(company: string, mapping: string, couplings: Coupling[]): Promise<void> {
     const base = baseOf(company, mapping);
     await this.transact(
-      couplings.map((coupling) => ["upsert", { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) }, "Replace"] as const),
+      couplings.map(
+        (coupling) =>
+          [
+            "upsert",
+            { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) },
+            "Replace",
+          ] as const,
+      ),
     );
   }
 

@@ -49,7 +49,10 @@ export class ErpRecordRepository {
     const client = await this.tables.table(tableName);
     const now = this.clock();
     const stored = records.map((fields): ErpRecord => ({ id: fields.id, fields, modifiedAt: changeStamp(now), modifiedBy: by, deleted: false }));
-    await submitTransactions(client, stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const));
+    await submitTransactions(
+      client,
+      stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const),
+    );
     return stored;
   }
 
@@ -70,7 +73,9 @@ export class ErpRecordRepository {
     for (const group of byPartition) {
       const chunk = group.map(([, , item]) => item);
       const actions = chunk.map(({ write, record }) =>
-        write.etag ? (["update", toRow(company, table, record), "Replace", { etag: write.etag }] as const) : (["create", toRow(company, table, record)] as const),
+        write.etag
+          ? (["update", toRow(company, table, record), "Replace", { etag: write.etag }] as const)
+          : (["create", toRow(company, table, record)] as const),
       );
       try {
         await client.submitTransaction(actions as unknown as TableTransaction["actions"]);
@@ -170,4 +175,3 @@ function fromRow(row: ErpRow): VersionedErpRecord {
   const fields = JSON.parse(row.fieldsJson) as ErpFields;
   return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted, etag: String(row.etag) };
 }
-

@@ -61,7 +61,9 @@ export class SetupRepository {
   async list(): Promise<{ company: string; serverAddress: string; isEnabled: boolean }[]> {
     const table = await this.tables.table(tableName);
     const companies: { company: string; serverAddress: string; isEnabled: boolean }[] = [];
-    for await (const row of table.listEntities<{ serverAddress: string; isEnabled: boolean }>({ queryOptions: { select: ["PartitionKey", "serverAddress", "isEnabled"] } })) {
+    for await (const row of table.listEntities<{ serverAddress: string; isEnabled: boolean }>({
+      queryOptions: { select: ["PartitionKey", "serverAddress", "isEnabled"] },
+    })) {
       companies.push({ company: String(row.partitionKey), serverAddress: row.serverAddress, isEnabled: row.isEnabled });
     }
     return companies.sort((a, b) => a.company.localeCompare(b.company));
@@ -80,8 +82,7 @@ export class SetupRepository {
     const table = await this.tables.table(tableName);
     const entity = { partitionKey: setup.company, rowKey, ...toRow(setup) };
     try {
-      const response =
-        etag === undefined ? await table.createEntity(entity) : await table.updateEntity(entity, "Replace", { etag });
+      const response = etag === undefined ? await table.createEntity(entity) : await table.updateEntity(entity, "Replace", { etag });
       if (!response.etag) throw new Error("Table Storage returned no ETag");
       return response.etag;
     } catch (error) {
@@ -122,7 +123,16 @@ function fromRow(row: z.infer<typeof setupRow>): ConnectionSetup {
     const version = row[`${kind}SecretVersion`];
     if (name && version) secrets[kind] = { name, version } satisfies SecretRef;
   }
-  const { partitionKey, passwordSecretName: _a, passwordSecretVersion: _b, clientSecretSecretName: _c, clientSecretSecretVersion: _d, certificateSecretName: _e, certificateSecretVersion: _f, ...fields } = row;
+  const {
+    partitionKey,
+    passwordSecretName: _a,
+    passwordSecretVersion: _b,
+    clientSecretSecretName: _c,
+    clientSecretSecretVersion: _d,
+    certificateSecretName: _e,
+    certificateSecretVersion: _f,
+    ...fields
+  } = row;
   return { ...stripUndefined(fields), company: partitionKey, secrets };
 }
 

@@ -41,7 +41,10 @@ export class SyncIssueRepository {
     if (keys.length === 0) return;
     const table = await this.tables.table(tableName);
     try {
-      await submitTransactions(table, keys.map((key) => ["delete", { partitionKey: partitionOf(company, mapping), rowKey: rowKeyOf(key.side, key.sourceId) }] as const));
+      await submitTransactions(
+        table,
+        keys.map((key) => ["delete", { partitionKey: partitionOf(company, mapping), rowKey: rowKeyOf(key.side, key.sourceId) }] as const),
+      );
     } catch (error) {
       if (storageStatus(error) !== 404) throw error;
       // A transaction fails whole when one row is missing: delete one by one, missing ones skipped.

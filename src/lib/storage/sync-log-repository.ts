@@ -37,7 +37,9 @@ export class SyncLogRepository {
     if (errors.length === 0) return;
     const table = await this.tables.table(errorTable);
     const partitionKey = `${company}~${id}`;
-    const actions = errors.slice(0, 1000).map((error, index) => ["upsert", { partitionKey, rowKey: String(index).padStart(6, "0"), ...error }, "Replace"] as const);
+    const actions = errors
+      .slice(0, 1000)
+      .map((error, index) => ["upsert", { partitionKey, rowKey: String(index).padStart(6, "0"), ...error }, "Replace"] as const);
     for (let start = 0; start < actions.length; start += 100) {
       await table.submitTransaction(actions.slice(start, start + 100) as unknown as TableTransaction["actions"]);
     }
@@ -49,7 +51,16 @@ export class SyncLogRepository {
    */
   async page(
     company: string,
-    options: { mapping?: string; direction?: string; runId?: string; from?: string; to?: string; failedOnly?: boolean; top: number; continuationToken?: string },
+    options: {
+      mapping?: string;
+      direction?: string;
+      runId?: string;
+      from?: string;
+      to?: string;
+      failedOnly?: boolean;
+      top: number;
+      continuationToken?: string;
+    },
   ): Promise<{ entries: SyncLogEntry[]; continuationToken?: string }> {
     const table = await this.tables.table(logTable);
     const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
@@ -64,7 +75,9 @@ export class SyncLogRepository {
     ]
       .filter(Boolean)
       .join(" and ");
-    const pages = table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: options.top, ...(options.continuationToken && { continuationToken: options.continuationToken }) });
+    const pages = table
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter } })
+      .byPage({ maxPageSize: options.top, ...(options.continuationToken && { continuationToken: options.continuationToken }) });
     const next = await pages.next();
     if (next.done) return { entries: [] };
     const entries = next.value.map((row) => {
@@ -92,7 +105,9 @@ export class SyncLogRepository {
   async errors(company: string, logId: string): Promise<SyncErrorEntry[]> {
     const table = await this.tables.table(errorTable);
     const errors: SyncErrorEntry[] = [];
-    for await (const row of table.listEntities<SyncErrorEntry>({ queryOptions: { filter: `PartitionKey eq '${`${company}~${logId}`.replace(/'/g, "''")}'` } })) {
+    for await (const row of table.listEntities<SyncErrorEntry>({
+      queryOptions: { filter: `PartitionKey eq '${`${company}~${logId}`.replace(/'/g, "''")}'` },
+    })) {
       errors.push({ sourceId: row.sourceId, ...(row.destinationId && { destinationId: row.destinationId }), reason: row.reason });
     }
     return errors;

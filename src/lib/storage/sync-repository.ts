@@ -71,14 +71,23 @@ export class SyncRepository {
       const status = decide(value);
       if (status === undefined || (status === value.status && !value.requestedStatus)) continue;
       const running = value.status === "In Process" && value.leaseExpiresAt !== undefined && value.leaseExpiresAt > now;
-      const next: JobEntry = running && (status === "On Hold" || status === "Ready") ? { ...value, requestedStatus: status } : { ...value, status, leaseOwner: undefined, leaseExpiresAt: undefined, requestedStatus: undefined };
+      const next: JobEntry =
+        running && (status === "On Hold" || status === "Ready")
+          ? { ...value, requestedStatus: status }
+          : { ...value, status, leaseOwner: undefined, leaseExpiresAt: undefined, requestedStatus: undefined };
       try {
         await this.saveJob(next, etag);
       } catch (error) {
         // A run claimed or finished the entry meanwhile; it applies a requested status itself, so ask again.
         if (!(error instanceof ConcurrencyError)) throw error;
         const latest = await this.job(company, value.id);
-        if (latest) await this.saveJob(latest.value.status === "In Process" ? { ...latest.value, requestedStatus: status === "On Hold" ? "On Hold" : "Ready" } : { ...latest.value, status }, latest.etag);
+        if (latest)
+          await this.saveJob(
+            latest.value.status === "In Process"
+              ? { ...latest.value, requestedStatus: status === "On Hold" ? "On Hold" : "Ready" }
+              : { ...latest.value, status },
+            latest.etag,
+          );
       }
     }
   }
@@ -136,15 +145,24 @@ export class SyncRepository {
 
   async hasMappings(company: string): Promise<boolean> {
     const table = await this.tables.table(mappingsTable);
-    const page = await table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } }).byPage({ maxPageSize: 1 }).next();
+    const page = await table
+      .listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } })
+      .byPage({ maxPageSize: 1 })
+      .next();
     return !page.done && page.value.length > 0;
   }
 
   /** Deletes the company's mappings and jobs and writes the new ones, in entity-group transactions. */
   async replaceSetup(company: string, mappings: StoredMapping[], jobs: JobEntry[]): Promise<void> {
     await this.removeCompany(company);
-    await this.transact(mappingsTable, mappings.map((mapping) => ["upsert", toEntity(company, mapping.name, mapping), "Replace"] as const));
-    await this.transact(jobsTable, jobs.map((job) => ["upsert", toEntity(company, job.id, job), "Replace"] as const));
+    await this.transact(
+      mappingsTable,
+      mappings.map((mapping) => ["upsert", toEntity(company, mapping.name, mapping), "Replace"] as const),
+    );
+    await this.transact(
+      jobsTable,
+      jobs.map((job) => ["upsert", toEntity(company, job.id, job), "Replace"] as const),
+    );
   }
 
   async removeCompany(company: string): Promise<void> {
@@ -163,7 +181,6 @@ export class SyncRepository {
   private async transact(name: string, actions: Parameters<typeof submitTransactions>[1]): Promise<void> {
     if (actions.length > 0) await submitTransactions(await this.tables.table(name), actions);
   }
-
 }
 
 function partitionFilter(company: string): string {

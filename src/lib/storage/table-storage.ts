@@ -1,9 +1,7 @@
 import { type TableClient, TableClient as TableClientClass, TableServiceClient, type TableServiceClientOptions } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
 
-export type StorageAccess =
-  | { connectionString: string }
-  | { tableServiceUri: string; credential: TokenCredential };
+export type StorageAccess = { connectionString: string } | { tableServiceUri: string; credential: TokenCredential };
 
 /**
  * Hands out TableClients and creates each table once per process (the first use awaits the create;
@@ -37,7 +35,10 @@ export class TableStorage {
    */
   async probe(timeoutMs = 5000): Promise<void> {
     const table = await this.table("syncjobs");
-    await table.listEntities({ queryOptions: { select: ["PartitionKey"] }, abortSignal: AbortSignal.timeout(timeoutMs) }).byPage({ maxPageSize: 1 }).next();
+    await table
+      .listEntities({ queryOptions: { select: ["PartitionKey"] }, abortSignal: AbortSignal.timeout(timeoutMs) })
+      .byPage({ maxPageSize: 1 })
+      .next();
   }
 
   serviceClient(): TableServiceClient {

@@ -6,8 +6,7 @@ export const syncQueueName = "sync-runs";
 /** What the timers and the API hand to the queue worker. */
 export type SyncMessage =
   /** `now`: a user's "Run now", which runs whatever the entry's status (and leaves the status as it was). */
-  | { kind: "job"; company: string; job: string; runId: string; now?: boolean }
-  | { kind: "full"; company: string; runId: string };
+  { kind: "job"; company: string; job: string; runId: string; now?: boolean } | { kind: "full"; company: string; runId: string };
 
 export type QueueAccess = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
 

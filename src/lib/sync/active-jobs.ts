@@ -28,8 +28,7 @@ export interface ActiveScheduledSyncJobs {
 export const activeJobMessages = {
   disabled: "The connection is not enabled, so no scheduled synchronization jobs run.",
   noJobs: "No scheduled synchronization jobs are set up. Use the default synchronization setup to create them.",
-  noneStarted:
-    "There is no job queue started. Scheduled synchronization jobs require an active job queue to process jobs. Set the jobs to Ready.",
+  noneStarted: "There is no job queue started. Scheduled synchronization jobs require an active job queue to process jobs. Set the jobs to Ready.",
   allReady: "All scheduled synchronization jobs are ready or already processing.",
   partlyReady: (ready: number, total: number) =>
     `An active job queue is available but only ${ready} of the ${total} scheduled synchronization jobs are ready or in process.`,

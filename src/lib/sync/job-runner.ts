@@ -16,7 +16,8 @@ import { MappingBusyError, type SyncRunner, describeCounts } from "./sync-runner
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
 
 export const jobMessages = {
-  connectionDisabled: (company: string) => `The connection of company "${company}" is not enabled, so its synchronization jobs cannot run or change state. Enable the connection first.`,
+  connectionDisabled: (company: string) =>
+    `The connection of company "${company}" is not enabled, so its synchronization jobs cannot run or change state. Enable the connection first.`,
   mappingBusy: "Another synchronization of this mapping was running; the job runs again shortly.",
   statusAfterRun: (status: string) => `The job is running; it becomes ${status} when this run ends.`,
 } as const;
@@ -127,7 +128,12 @@ export class JobRunner {
     const budgetMs = this.init.config.SYNC_TIME_BUDGET_SECONDS * 1000;
     // A forced run ("Run now") leaves the entry in the status it had: On Hold stays On Hold, Error stays Error.
     const statusAfter: JobEntry["status"] = entry.status === "On Hold" || entry.status === "Error" ? entry.status : "Ready";
-    const claimed: JobEntry = { ...entry, status: "In Process", leaseOwner: this.owner, leaseExpiresAt: new Date(now.getTime() + budgetMs + 60_000).toISOString() };
+    const claimed: JobEntry = {
+      ...entry,
+      status: "In Process",
+      leaseOwner: this.owner,
+      leaseExpiresAt: new Date(now.getTime() + budgetMs + 60_000).toISOString(),
+    };
     let etag: string;
     try {
       etag = await this.init.sync.saveJob(claimed, stored.etag);
@@ -166,7 +172,13 @@ export class JobRunner {
       if (error instanceof MappingBusyError || failureStep(error) === "throttled") {
         // Dataverse asking to wait, or another run of the mapping: not a failure, no attempt counted.
         const wait = error instanceof DataverseRequestError && error.retryAfterMs ? error.retryAfterMs : claimed.rerunDelaySeconds * 1000;
-        next = (latest) => ({ ...withoutLease(latest), status: latest.requestedStatus ?? statusAfter, lastRunAt: finished.toISOString(), nextRunAt: new Date(finished.getTime() + wait).toISOString(), lastError: reason });
+        next = (latest) => ({
+          ...withoutLease(latest),
+          status: latest.requestedStatus ?? statusAfter,
+          lastRunAt: finished.toISOString(),
+          nextRunAt: new Date(finished.getTime() + wait).toISOString(),
+          lastError: reason,
+        });
       } else {
         await this.logFailure(company, jobId, runId, now, reason);
         const attempts = claimed.attempts + 1;
@@ -255,7 +267,16 @@ export class JobRunner {
     for (const direction of directions) {
       await this.init.logs.write(
         company,
-        { id: SyncLogRepository.newLogId(started, runId, direction), runId, mapping: jobId, direction, startedAt: started.toISOString(), finishedAt: this.clock().toISOString(), ...emptyCounts(), message: `The run failed: ${reason}` },
+        {
+          id: SyncLogRepository.newLogId(started, runId, direction),
+          runId,
+          mapping: jobId,
+          direction,
+          startedAt: started.toISOString(),
+          finishedAt: this.clock().toISOString(),
+          ...emptyCounts(),
+          message: `The run failed: ${reason}`,
+        },
         [],
       );
     }

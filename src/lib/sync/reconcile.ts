@@ -274,12 +274,21 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
   }
   if (missing.length > 0) return deferral(mapping, missing);
   const id = erpId ?? (typeof fields.id === "string" && fields.id !== "" ? fields.id : erpIdFor(String(row[mapping.crmKey])));
-  return { action: "write", toErp: { ...fields, id }, createCrm: false, createErp: true, synced: { ...synced, ...("id" in synced || mapping.fields.some((field) => field.erp === "id") ? { id } : {}) } };
+  return {
+    action: "write",
+    toErp: { ...fields, id },
+    createCrm: false,
+    createErp: true,
+    synced: { ...synced, ...("id" in synced || mapping.fields.some((field) => field.erp === "id") ? { id } : {}) },
+  };
 }
 
 function deferral(mapping: MappingDefinition, missing: MissingTarget[]): PairPlan {
   const first = missing[0]!;
-  const reason = first.erpCode !== undefined ? syncMessages.notCoupledTarget(targetErpTable(mapping, first.mapping), first.erpCode) : syncMessages.notCoupledTarget(targetCrmTable(mapping, first.mapping), first.crmId ?? "");
+  const reason =
+    first.erpCode !== undefined
+      ? syncMessages.notCoupledTarget(targetErpTable(mapping, first.mapping), first.erpCode)
+      : syncMessages.notCoupledTarget(targetCrmTable(mapping, first.mapping), first.crmId ?? "");
   return { action: "defer", missing, reason };
 }
 

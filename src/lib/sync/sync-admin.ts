@@ -24,7 +24,7 @@ export const mappingPatch = z
   })
   .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
 
-export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], "must be \"erp\" or \"crm\"") });
+export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], 'must be "erp" or "crm"') });
 
 export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
 export const matchInput = z.strictObject({
@@ -120,7 +120,14 @@ export class SyncAdmin {
         const issue = issues.find((candidate) => candidate.mapping === name && (candidate.erpId === coupling.erpId || candidate.sourceId === coupling.erpId));
         const state: CouplingView["status"] = coupling.pending ? "pending" : (issue?.kind ?? "coupled");
         if (status && state !== status) continue;
-        value.push({ mapping: name, erpId: coupling.erpId, crmId: coupling.crmId, status: state, reason: issue?.reason ?? null, lastSynchronized: coupling.synced ?? null });
+        value.push({
+          mapping: name,
+          erpId: coupling.erpId,
+          crmId: coupling.crmId,
+          status: state,
+          reason: issue?.reason ?? null,
+          lastSynchronized: coupling.synced ?? null,
+        });
         if (value.length === top) {
           return { value, continuationToken: Buffer.from(JSON.stringify([index, coupling.erpId])).toString("base64url") };
         }
@@ -152,7 +159,10 @@ export class SyncAdmin {
     }
     // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
     await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
-    await this.init.issues.remove(company, mapping, [{ side: "erp", sourceId: erpId }, { side: "crm", sourceId: crmId }]);
+    await this.init.issues.remove(company, mapping, [
+      { side: "erp", sourceId: erpId },
+      { side: "crm", sourceId: crmId },
+    ]);
     return { mapping, erpId, crmId, status: "coupled", reason: null, lastSynchronized: null };
   }
 
@@ -161,7 +171,10 @@ export class SyncAdmin {
     const coupling = (await this.init.couplings.load(company, mapping)).find((candidate) => candidate.erpId === erpId);
     if (!coupling) throw notFound(syncAdminMessages.notCoupled(erpId));
     await this.init.couplings.remove(company, mapping, [erpId]);
-    await this.init.issues.remove(company, mapping, [{ side: "erp", sourceId: erpId }, { side: "crm", sourceId: coupling.crmId.toLowerCase() }]);
+    await this.init.issues.remove(company, mapping, [
+      { side: "erp", sourceId: erpId },
+      { side: "crm", sourceId: coupling.crmId.toLowerCase() },
+    ]);
   }
 
   /** Synchronizes one record now, both ways by field, or one way when a direction is given. */
@@ -170,7 +183,12 @@ export class SyncAdmin {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const { setup } = await this.requireMapping(company, mapping);
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
-    return this.init.runner.syncRecords(company, mapping, { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) }, { waitForLeaseMs: 30_000 });
+    return this.init.runner.syncRecords(
+      company,
+      mapping,
+      { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) },
+      { waitForLeaseMs: 30_000 },
+    );
   }
 
   /**
@@ -204,7 +222,9 @@ export class SyncAdmin {
       const key = JSON.stringify(fields.map((field) => normalize(row[field.crm])));
       candidates.set(key, [...(candidates.get(key) ?? []), crmId]);
     }
-    const records = (await this.init.erpRecords.changedSince(company, definition.erpTable, undefined)).filter((record) => !record.deleted && !coupledErp.has(record.id));
+    const records = (await this.init.erpRecords.changedSince(company, definition.erpTable, undefined)).filter(
+      (record) => !record.deleted && !coupledErp.has(record.id),
+    );
     const result = { coupled: 0, created: 0, ambiguous: [] as string[], unmatched: [] as string[] };
     const toCreate: string[] = [];
     const newCouplings = [];
@@ -243,7 +263,10 @@ export class SyncAdmin {
   async list(company: string, kind: SyncIssue["kind"] | "open"): Promise<IssueView[]> {
     await this.requireSetup(company);
     const issues = await this.init.issues.list(company);
-    return issues.filter((issue) => (kind === "open" ? issue.kind !== "skipped" : issue.kind === kind)).sort((a, b) => (a.lastAt < b.lastAt ? 1 : -1)).map(viewOf);
+    return issues
+      .filter((issue) => (kind === "open" ? issue.kind !== "skipped" : issue.kind === kind))
+      .sort((a, b) => (a.lastAt < b.lastAt ? 1 : -1))
+      .map(viewOf);
   }
 
   /** Applies the chosen side's values to the other side for the conflicting fields (and synchronizes the rest). */
@@ -252,10 +275,15 @@ export class SyncAdmin {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const issue = await this.requireIssue(company, id);
     if (issue.kind !== "conflict") throw conflict(syncAdminMessages.notAConflict);
-    const result = await this.init.runner.syncRecords(company, issue.mapping, {
-      ...selectionOf(issue),
-      resolution: input.data.keep === "erp" ? "sendUpdateToIntegration" : "getUpdateFromIntegration",
-    }, { waitForLeaseMs: 30_000 });
+    const result = await this.init.runner.syncRecords(
+      company,
+      issue.mapping,
+      {
+        ...selectionOf(issue),
+        resolution: input.data.keep === "erp" ? "sendUpdateToIntegration" : "getUpdateFromIntegration",
+      },
+      { waitForLeaseMs: 30_000 },
+    );
     return { issue: viewOf(issue), result };
   }
 

@@ -14,7 +14,18 @@ import type { SyncRepository } from "../storage/sync-repository";
 import type { Coupling } from "./coupling";
 import { type MappingDefinition, type MappingName, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import type { StoredMapping } from "./job-entry";
-import { type CrmRow, type CrmSide, type ErpSide, type Lookups, type MissingTarget, type PairPlan, crmColumns, erpIdFor, reconcile, syncMessages } from "./reconcile";
+import {
+  type CrmRow,
+  type CrmSide,
+  type ErpSide,
+  type Lookups,
+  type MissingTarget,
+  type PairPlan,
+  crmColumns,
+  erpIdFor,
+  reconcile,
+  syncMessages,
+} from "./reconcile";
 import { type SyncIssue, issueKey, retriedKinds } from "./sync-issue";
 import { type SyncCounts, emptyCounts } from "./sync-plan";
 
@@ -160,11 +171,19 @@ export class SyncRunner {
    * Synchronizes the given records now (a user's "Synchronize now", a resolved conflict, a restored skipped
    * record, or the lookup targets a run needs first). Uncoupled records are included.
    */
-  async syncRecords(company: string, name: string, selection: RecordSelection, options: MappingRunOptions & { depth?: number } = {}): Promise<MappingRunResult> {
+  async syncRecords(
+    company: string,
+    name: string,
+    selection: RecordSelection,
+    options: MappingRunOptions & { depth?: number } = {},
+  ): Promise<MappingRunResult> {
     const runId = options.runId ?? randomUUID();
     const lease = await this.acquire(company, name, runId, options.waitForLeaseMs ?? 0);
     try {
-      const context = { ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)), targeted: true };
+      const context = {
+        ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)),
+        targeted: true,
+      };
       const started = this.clock();
       const pairs = await this.pairsOf(context, selection);
       if (selection.direction) {
@@ -194,7 +213,9 @@ export class SyncRunner {
     const result = await this.runWith(context, lease, options);
     const counts = (direction: "toCrm" | "fromCrm") => {
       const log = result.logs.find((entry) => entry.direction === direction);
-      return log && { inserted: log.inserted, modified: log.modified, deleted: log.deleted, unchanged: log.unchanged, skipped: log.skipped, failed: log.failed };
+      return (
+        log && { inserted: log.inserted, modified: log.modified, deleted: log.deleted, unchanged: log.unchanged, skipped: log.skipped, failed: log.failed }
+      );
     };
     const record: SyncRunRecord = {
       event: "sync-run",
@@ -245,10 +266,15 @@ export class SyncRunner {
     const seenCrm = new Set(full ? [] : parseList(state.crmLagSeen));
     const erpChanges = erpFeed.filter((change) => !seenErp.has(`${change.id}@${change.modifiedAt}`));
     const crmRows = crmFeed.filter((row) => !seenCrm.has(`${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`));
-    const quiet = erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
+    const quiet =
+      erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
     if (quiet && state.crmDeltaLink && delta) {
       const logs = await this.writeLogs(context, started, false);
-      await lease.save({ ...(delta && { crmDeltaLink: delta.deltaLink }), lastSyncAt: this.clock().toISOString(), lastSyncResult: logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ") });
+      await lease.save({
+        ...(delta && { crmDeltaLink: delta.deltaLink }),
+        lastSyncAt: this.clock().toISOString(),
+        lastSyncResult: logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; "),
+      });
       return { mapping: name, runId, logs, stoppedEarly: false };
     }
     const [couplings, lookups] = await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
@@ -282,7 +308,12 @@ export class SyncRunner {
     for (const issue of issues) {
       if (!retriedKinds.includes(issue.kind)) continue;
       const coupling = issue.side === "erp" ? context.byErp.get(issue.sourceId) : context.byCrm.get(issue.sourceId);
-      const pair = pairFor(coupling, issue.side === "erp" ? issue.sourceId : coupling?.erpId, issue.side === "crm" ? issue.sourceId : undefined, issue.direction === "toCrm" ? "erp" : "crm");
+      const pair = pairFor(
+        coupling,
+        issue.side === "erp" ? issue.sourceId : coupling?.erpId,
+        issue.side === "crm" ? issue.sourceId : undefined,
+        issue.direction === "toCrm" ? "erp" : "crm",
+      );
       pair.issue = issue;
     }
     for (const crmId of deletedCrm) pairFor(context.byCrm.get(crmId), undefined, crmId, "crm").crm = "deleted";
@@ -323,7 +354,9 @@ export class SyncRunner {
         ...(crmWatermark && { crmWatermark }),
         ...(tracked && { crmDeltaLink: tracked.deltaLink }),
         // What the next run will read again because of the lag, and need not process again.
-        erpLagSeen: seenList(erpWatermark ? erpFeed.filter((change) => change.modifiedAt > lagged(erpWatermark)).map((change) => `${change.id}@${change.modifiedAt}`) : []),
+        erpLagSeen: seenList(
+          erpWatermark ? erpFeed.filter((change) => change.modifiedAt > lagged(erpWatermark)).map((change) => `${change.id}@${change.modifiedAt}`) : [],
+        ),
         crmLagSeen: seenList(
           crmWatermark
             ? crmFeed
@@ -352,7 +385,9 @@ export class SyncRunner {
     const setup = options.setup ?? (await this.init.setups.get(company))?.value;
     if (!setup) throw new Error(`Company ${company} has no connection setup.`);
     const client = options.client ?? (await this.init.connector.client(setup));
-    const [couplings, lookups] = options.withoutCouplings ? [[], {}] : await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
+    const [couplings, lookups] = options.withoutCouplings
+      ? [[], {}]
+      : await Promise.all([this.init.couplings.load(company, name), this.loadLookups(company, definition)]);
     return {
       company,
       name,
@@ -419,8 +454,20 @@ export class SyncRunner {
       const erpId = pair.coupling?.erpId ?? pair.key.slice(2);
       pair.erp = (await this.init.erpRecords.get(context.company, definition.erpTable, erpId)) ?? "missing";
     });
-    const needCrm = pairs.filter((pair) => pair.crm === undefined && (pair.issue || fetchCrm || (pair.coupling && definition.deletionConflictResolution === "restoreRecords" && pair.erp !== undefined && pair.erp !== "missing" && pair.erp.deleted)));
-    const crmIds = needCrm.map((pair) => pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined)).filter((id): id is string => id !== undefined);
+    const needCrm = pairs.filter(
+      (pair) =>
+        pair.crm === undefined &&
+        (pair.issue ||
+          fetchCrm ||
+          (pair.coupling &&
+            definition.deletionConflictResolution === "restoreRecords" &&
+            pair.erp !== undefined &&
+            pair.erp !== "missing" &&
+            pair.erp.deleted)),
+    );
+    const crmIds = needCrm
+      .map((pair) => pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined))
+      .filter((id): id is string => id !== undefined);
     if (crmIds.length > 0) {
       const rows = await this.crmRowsByIds(context, crmIds, false);
       for (const pair of needCrm) {
@@ -433,7 +480,11 @@ export class SyncRunner {
     // finish the coupling and compare, rather than create again (create-only columns would be refused).
     const pendingPairs = pairs.filter((pair) => pair.coupling?.pending && (pair.crm === undefined || pair.crm === "unchanged"));
     if (pendingPairs.length > 0) {
-      const rows = await this.crmRowsByIds(context, pendingPairs.map((pair) => pair.coupling!.crmId), false);
+      const rows = await this.crmRowsByIds(
+        context,
+        pendingPairs.map((pair) => pair.coupling!.crmId),
+        false,
+      );
       for (const pair of pendingPairs) {
         const row = rows.get(pair.coupling!.crmId.toLowerCase());
         if (!row) continue;
@@ -466,7 +517,9 @@ export class SyncRunner {
         if (record) byMatch.delete(String(value).toLowerCase());
       } else {
         const matchValue = definition.matchOn ? row[definition.matchOn.crm] : undefined;
-        const candidates = [typeof matchValue === "string" && matchValue !== "" ? matchValue : undefined, erpIdFor(crmId)].filter((candidate): candidate is string => candidate !== undefined);
+        const candidates = [typeof matchValue === "string" && matchValue !== "" ? matchValue : undefined, erpIdFor(crmId)].filter(
+          (candidate): candidate is string => candidate !== undefined,
+        );
         for (const candidate of candidates) {
           if (coupledErpIds.has(candidate)) continue;
           const found = await this.init.erpRecords.get(context.company, definition.erpTable, candidate);
@@ -523,8 +576,16 @@ export class SyncRunner {
 
   private plan(context: RunContext, pair: Pair): PairPlan {
     const { definition } = context;
-    const erp: ErpSide | undefined = pair.erp === undefined ? undefined : pair.erp === "missing" || pair.erp.deleted ? { kind: "deleted" } : { kind: "present", fields: pair.erp.fields };
-    const crm: CrmSide | undefined = pair.crm === undefined ? undefined : pair.crm === "deleted" ? { kind: "deleted" } : pair.crm === "unchanged" ? { kind: "unchanged" } : { kind: "present", row: pair.crm };
+    const erp: ErpSide | undefined =
+      pair.erp === undefined ? undefined : pair.erp === "missing" || pair.erp.deleted ? { kind: "deleted" } : { kind: "present", fields: pair.erp.fields };
+    const crm: CrmSide | undefined =
+      pair.crm === undefined
+        ? undefined
+        : pair.crm === "deleted"
+          ? { kind: "deleted" }
+          : pair.crm === "unchanged"
+            ? { kind: "unchanged" }
+            : { kind: "present", row: pair.crm };
     if (pair.issue?.kind === "skipped" && !context.targeted) return { action: "skip", reason: pair.issue.reason };
     if (!pair.coupling && definition.onlyCoupledRecords && !context.full) {
       const present = (pair.erp && pair.erp !== "missing" && !pair.erp.deleted) || (pair.crm && typeof pair.crm === "object");
@@ -560,7 +621,12 @@ export class SyncRunner {
     for (const [mapping, ids] of targets) {
       if (mapping === context.name || !(await this.init.sync.mapping(context.company, mapping))) continue;
       try {
-        await this.syncRecords(context.company, mapping, { erpIds: [...ids.erpIds], crmIds: [...ids.crmIds] }, { runId: context.runId, client: context.client, setup: context.setup, depth: context.depth + 1 });
+        await this.syncRecords(
+          context.company,
+          mapping,
+          { erpIds: [...ids.erpIds], crmIds: [...ids.crmIds] },
+          { runId: context.runId, client: context.client, setup: context.setup, depth: context.depth + 1 },
+        );
         synchronized = true;
       } catch (error) {
         // Busy or failing: the records stay deferred and are retried by the next run.
@@ -594,7 +660,11 @@ export class SyncRunner {
       const attempts = (pair.issue?.attempts ?? 0) + (kind === "failed" ? 1 : 0);
       const finalKind = kind === "failed" && attempts >= definition.maxAttempts ? "skipped" : kind;
       context.counts[dir].failed++;
-      context.errors[dir].push({ sourceId: dir === "toCrm" ? (ids.erpId ?? ids.sourceId) : (ids.crmId ?? ids.sourceId), ...((dir === "toCrm" ? ids.crmId : ids.erpId) && { destinationId: (dir === "toCrm" ? ids.crmId : ids.erpId)! }), reason });
+      context.errors[dir].push({
+        sourceId: dir === "toCrm" ? (ids.erpId ?? ids.sourceId) : (ids.crmId ?? ids.sourceId),
+        ...((dir === "toCrm" ? ids.crmId : ids.erpId) && { destinationId: (dir === "toCrm" ? ids.crmId : ids.erpId)! }),
+        reason,
+      });
       if (pair.issue && pair.issue.side !== ids.side) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
       issueUpdates.push({
         id: issueKey(name, ids.side, ids.sourceId),
@@ -630,7 +700,13 @@ export class SyncRunner {
           break;
         case "fail":
           // A deletion: noticed on the side where the row is gone.
-          report(pair, "failed", plan.reason, {}, pair.crm === "deleted" ? "fromCrm" : pair.erp === "missing" || pair.erp?.deleted === true ? "toCrm" : undefined);
+          report(
+            pair,
+            "failed",
+            plan.reason,
+            {},
+            pair.crm === "deleted" ? "fromCrm" : pair.erp === "missing" || pair.erp?.deleted === true ? "toCrm" : undefined,
+          );
           break;
         case "conflict":
           report(pair, "conflict", plan.reason, { conflicts: plan.conflicts });
@@ -662,11 +738,17 @@ export class SyncRunner {
     }
     if (pending.length > 0) await this.init.couplings.save(company, name, pending);
 
-    const crmFailures = await this.writeCrm(context, writes.filter((write) => write.plan.toCrm));
+    const crmFailures = await this.writeCrm(
+      context,
+      writes.filter((write) => write.plan.toCrm),
+    );
     // Columns Dataverse takes only in an update go right after their row was created.
     const followUps = writes
       .filter((write) => write.plan.afterCreate && !crmFailures.has(write))
-      .map((write) => ({ write, plan: { ...write.plan, createCrm: false, toCrm: { ...write.plan.afterCreate, [definition.crmKey]: write.plan.toCrm![definition.crmKey] } } }));
+      .map((write) => ({
+        write,
+        plan: { ...write.plan, createCrm: false, toCrm: { ...write.plan.afterCreate, [definition.crmKey]: write.plan.toCrm![definition.crmKey] } },
+      }));
     for (const [followUp, reason] of await this.writeCrm(context, followUps)) crmFailures.set(followUp.write, reason);
     for (const write of writes) {
       const failure = crmFailures.get(write);
@@ -675,7 +757,10 @@ export class SyncRunner {
         report(write.pair, "failed", failure, {}, "toCrm");
       }
     }
-    const erpFailures = await this.writeErp(context, writes.filter((write) => write.crmOk && write.plan.toErp));
+    const erpFailures = await this.writeErp(
+      context,
+      writes.filter((write) => write.crmOk && write.plan.toErp),
+    );
     for (const write of writes) {
       if (!write.crmOk) continue;
       const failure = erpFailures.get(write);
@@ -722,11 +807,7 @@ export class SyncRunner {
     if (couplingRemovals.length > 0) await this.init.couplings.remove(company, name, couplingRemovals);
     const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));
     await this.init.issues.save(company, name, issueUpdates);
-    await this.init.issues.remove(
-      company,
-      name,
-      dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))),
-    );
+    await this.init.issues.remove(company, name, dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))));
   }
 
   /**
@@ -739,15 +820,25 @@ export class SyncRunner {
     const size = this.init.config.SYNC_BATCH_SIZE;
     const chunks: { create: boolean; writes: T[] }[] = [];
     for (const create of [true, false]) {
-      const selected = writes.filter((write) => write.plan.createCrm === create && Object.keys(write.plan.toCrm!).some((column) => column !== definition.crmKey || create));
+      const selected = writes.filter(
+        (write) => write.plan.createCrm === create && Object.keys(write.plan.toCrm!).some((column) => column !== definition.crmKey || create),
+      );
       for (let start = 0; start < selected.length; start += size) chunks.push({ create, writes: selected.slice(start, start + size) });
     }
     const failures = new Map<T, string>();
     await Promise.all(
       chunks.map(async (chunk) => {
         try {
-          if (chunk.create) await client.upsertMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.plan.toCrm!));
-          else await client.updateMultiple(definition.crmEntitySet, chunk.writes.map((write) => write.plan.toCrm!));
+          if (chunk.create)
+            await client.upsertMultiple(
+              definition.crmEntitySet,
+              chunk.writes.map((write) => write.plan.toCrm!),
+            );
+          else
+            await client.updateMultiple(
+              definition.crmEntitySet,
+              chunk.writes.map((write) => write.plan.toCrm!),
+            );
         } catch (error) {
           if (!isRowError(error)) throw error;
           await mapLimit(chunk.writes, 4, async (write) => {
@@ -757,7 +848,12 @@ export class SyncRunner {
               else await client.update(definition.crmEntitySet, String(id), values);
             } catch (single) {
               if (!isRowError(single)) throw single;
-              failures.set(write, single instanceof DataverseRequestError && single.status === 404 ? syncMessages.coupledToDeletedCrm(definition.crmEntitySet) : (single as Error).message);
+              failures.set(
+                write,
+                single instanceof DataverseRequestError && single.status === 404
+                  ? syncMessages.coupledToDeletedCrm(definition.crmEntitySet)
+                  : (single as Error).message,
+              );
             }
           });
         }
@@ -767,7 +863,10 @@ export class SyncRunner {
   }
 
   /** ERP writes: each only if the record did not change since it was read (a race is retried, not lost). */
-  private async writeErp<T extends { pair: Pair; plan: Extract<PairPlan, { action: "write" }>; erpId?: string }>(context: RunContext, writes: T[]): Promise<Map<T, { reason: string; race: boolean }>> {
+  private async writeErp<T extends { pair: Pair; plan: Extract<PairPlan, { action: "write" }>; erpId?: string }>(
+    context: RunContext,
+    writes: T[],
+  ): Promise<Map<T, { reason: string; race: boolean }>> {
     const { definition, company } = context;
     const schema = erpSchemas[definition.erpTable];
     const failures = new Map<T, { reason: string; race: boolean }>();
@@ -788,14 +887,23 @@ export class SyncRunner {
       const etag = write.pair.erp && write.pair.erp !== "missing" ? write.pair.erp.etag : undefined;
       prepared.push({ write, fields: parsed.data as ErpFields, ...(etag && { etag }) });
     }
-    const { written, conflicts } = await this.init.erpRecords.writeFromSync(company, definition.erpTable, prepared.map(({ fields, etag }) => ({ fields, ...(etag && { etag }) })));
+    const { written, conflicts } = await this.init.erpRecords.writeFromSync(
+      company,
+      definition.erpTable,
+      prepared.map(({ fields, etag }) => ({ fields, ...(etag && { etag }) })),
+    );
     void written;
     const lost = new Set(conflicts);
     for (const { write, fields, etag } of prepared) {
       if (!lost.has(fields.id)) continue;
       // With an ETag the record changed meanwhile (a race, retried); without one, a record with that id exists.
-      if (etag) failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
-      else failures.set(write, { reason: `An ERP ${definition.erpTable} record with the id ${fields.id} exists already and is not coupled to this CRM row. Couple them by hand or change one of the ids.`, race: false });
+      if (etag)
+        failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
+      else
+        failures.set(write, {
+          reason: `An ERP ${definition.erpTable} record with the id ${fields.id} exists already and is not coupled to this CRM row. Couple them by hand or change one of the ids.`,
+          race: false,
+        });
     }
     return failures;
   }
@@ -849,7 +957,8 @@ export class SyncRunner {
       const stored = await this.init.sync.mapping(company, name);
       if (!stored) throw new Error(`Company ${company} has no mapping ${name}.`);
       const now = this.clock().getTime();
-      const held = stored.value.runLeaseOwner && stored.value.runLeaseOwner !== this.leaseOwner(runId) && Date.parse(stored.value.runLeaseExpiresAt ?? "") > now;
+      const held =
+        stored.value.runLeaseOwner && stored.value.runLeaseOwner !== this.leaseOwner(runId) && Date.parse(stored.value.runLeaseExpiresAt ?? "") > now;
       if (!held) {
         const state: StoredMapping = { ...stored.value, runLeaseOwner: this.leaseOwner(runId), runLeaseExpiresAt: new Date(now + leaseMs).toISOString() };
         try {
@@ -946,7 +1055,9 @@ function lagged(stamp: string): string {
 
 /** Errors that belong to rows (bad data, a deleted row) rather than to the service. */
 function isRowError(error: unknown): boolean {
-  return error instanceof DataverseRequestError && error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 403 && error.status !== 429;
+  return (
+    error instanceof DataverseRequestError && error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 403 && error.status !== 429
+  );
 }
 
 async function mapLimit<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

@@ -8,7 +8,7 @@ import type { JobEntry, StoredMapping } from "./job-entry";
 
 export const syncSetupMessages = {
   confirmReplace:
-    "This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { \"confirm\": true } to go ahead.",
+    'This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { "confirm": true } to go ahead.',
   completed: "The default setup for Dynamics 365 for Sales synchronization has completed successfully.",
   inProgress: "The default synchronization setup is being installed for this company by another request. Try again when it has finished.",
 } as const;
@@ -37,21 +37,19 @@ export class SyncSetupService {
     const status = isEnabled ? "Ready" : "On Hold";
     const mappings: StoredMapping[] = defaultMappings.map((definition) => ({ company, name: definition.name, definitionJson: JSON.stringify(definition) }));
     const jobs: JobEntry[] = [
-      ...defaultMappings.map(
-        (definition): JobEntry => ({
-          company,
-          id: definition.name,
-          kind: "mapping",
-          description: jobDescription(definition.name),
-          status,
-          recurring: true,
-          minutesBetweenRuns: definition.minutesBetweenRuns,
-          maxAttempts: 10,
-          rerunDelaySeconds: 30,
-          attempts: 0,
-          nextRunAt: now,
-        }),
-      ),
+      ...defaultMappings.map((definition): JobEntry => ({
+        company,
+        id: definition.name,
+        kind: "mapping",
+        description: jobDescription(definition.name),
+        status,
+        recurring: true,
+        minutesBetweenRuns: definition.minutesBetweenRuns,
+        maxAttempts: 10,
+        rerunDelaySeconds: 30,
+        attempts: 0,
+        nextRunAt: now,
+      })),
       {
         company,
         id: statisticsJobId,
