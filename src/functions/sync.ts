@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
 import * as z from "zod";
 import { scheduleSettingOf } from "../lib/config";
+import { storageContinuationToken } from "../lib/storage/continuation-token";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { badRequest, fieldErrorsFromZod, notFound } from "../lib/http/problem";
 import { json, respond } from "../lib/http/respond";
@@ -79,17 +80,7 @@ export const logQuery = z.object({
     .transform((value) => value === "true")
     .optional(),
   top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(50),
-  continuationToken: z
-    .string()
-    .max(2000)
-    .refine((token) => {
-      try {
-        return typeof (JSON.parse(Buffer.from(token, "base64").toString("utf8")) as { nextPartitionKey?: unknown }).nextPartitionKey === "string";
-      } catch {
-        return false;
-      }
-    }, "is not a continuation token this API gave out")
-    .optional(),
+  continuationToken: storageContinuationToken.optional(),
 });
 
 export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {

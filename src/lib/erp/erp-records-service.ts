@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { type FieldError, badRequest, fieldErrorsFromZod, notFound } from "../http/problem";
 import { requireCompany } from "../setup/setup-service";
+import { storageContinuationToken } from "../storage/continuation-token";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import { type ErpTable, erpTables } from "../sync/default-mappings";
@@ -9,18 +10,8 @@ import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "./erp-schemas"
 export const erpReadQuery = z.object({
   modifiedSince: z.string().min(1).max(40).optional(),
   top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(100),
-  continuationToken: z.string().min(1).max(2000).refine(isStorageContinuationToken, "is not a continuation token this API gave out").optional(),
+  continuationToken: storageContinuationToken.optional(),
 });
-
-/** The Tables SDK's continuation tokens are base64 JSON naming the next partition and row key. */
-function isStorageContinuationToken(token: string): boolean {
-  try {
-    const decoded = JSON.parse(Buffer.from(token, "base64").toString("utf8")) as unknown;
-    return typeof decoded === "object" && decoded !== null && typeof (decoded as { nextPartitionKey?: unknown }).nextPartitionKey === "string";
-  } catch {
-    return false;
-  }
-}
 
 /** The ERP side of the sync over HTTP: bulk upsert, changed-since reads, delete (API.md "ERP records"). */
 export class ErpRecordsService {

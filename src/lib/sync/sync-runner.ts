@@ -334,13 +334,7 @@ export class SyncRunner {
       if (pair.crm !== "deleted") pair.crm = row;
     }
     // Skipped records and open conflicts seen in the feeds keep their row (a skipped one is not even tried).
-    for (const pair of pairs.values()) {
-      if (pair.issue) continue;
-      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
-      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
-      const issue = (erpId !== undefined && heldBack.get(`erp:${erpId}`)) || (crmId !== undefined && heldBack.get(`crm:${crmId.toLowerCase()}`)) || undefined;
-      if (issue) pair.issue = issue;
-    }
+    for (const pair of pairs.values()) pair.issue ??= issueOf(pair, heldBack);
     await this.complete(context, [...pairs.values()]);
 
     const ordered = [...pairs.values()];
@@ -432,12 +426,7 @@ export class SyncRunner {
       pairs.set(key, pair);
     }
     const issues = new Map((await this.init.issues.list(context.company, context.name)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
-    for (const pair of pairs.values()) {
-      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
-      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
-      const issue = (erpId !== undefined && issues.get(`erp:${erpId}`)) || (crmId !== undefined && issues.get(`crm:${crmId.toLowerCase()}`)) || undefined;
-      if (issue) pair.issue = issue;
-    }
+    for (const pair of pairs.values()) pair.issue ??= issueOf(pair, issues);
     const list = [...pairs.values()];
     await this.complete(context, list, true);
     return list;
@@ -646,11 +635,7 @@ export class SyncRunner {
     const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
     const now = this.clock().toISOString();
     const direction = (pair: Pair): "toCrm" | "fromCrm" => (pair.source === "erp" ? "toCrm" : "fromCrm");
-    const sourceIds = (pair: Pair) => {
-      const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
-      const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
-      return { erpId, crmId, side: (erpId !== undefined ? "erp" : "crm") as SyncIssue["side"], sourceId: (erpId ?? crmId)! };
-    };
+    const sourceIds = idsOf;
     const resolved = (pair: Pair) => {
       if (pair.issue) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
     };
@@ -1018,6 +1003,24 @@ class Lease {
   renew(): Promise<void> {
     return this.save({});
   }
+}
+
+/** The ids a pair is known by: its ERP id (coupled, or an ERP record) or else its CRM id, and the side that names it. */
+function idsOf(pair: Pair): { erpId?: string; crmId?: string; side: SyncIssue["side"]; sourceId: string } {
+  const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
+  const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
+  return {
+    ...(erpId !== undefined && { erpId }),
+    ...(crmId !== undefined && { crmId }),
+    side: erpId !== undefined ? "erp" : "crm",
+    sourceId: (erpId ?? crmId)!,
+  };
+}
+
+/** The retry-list row of a pair, found by its ERP id or its CRM id (`side:id` keys). */
+function issueOf(pair: Pair, issues: Map<string, SyncIssue>): SyncIssue | undefined {
+  const { erpId, crmId } = idsOf(pair);
+  return (erpId !== undefined ? issues.get(`erp:${erpId}`) : undefined) ?? (crmId !== undefined ? issues.get(`crm:${crmId.toLowerCase()}`) : undefined);
 }
 
 /** Default mappings stored before the conflict settings existed get BC's defaults. */
