@@ -11,7 +11,8 @@ import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { displayedStatus, jobPatch } from "../lib/sync/job-runner";
-import { coupleInput, couplingQuery, mappingPatch, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
+import { coupleInput, couplingQuery, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
+import { mappingPatch } from "../lib/sync/mapping-settings";
 import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";

@@ -28,6 +28,10 @@ export interface FieldMapping {
   createOnly?: boolean;
   /** Not valid for create in Dataverse (e.g. invoice totals): sent in an update right after the row is created. */
   afterCreate?: boolean;
+  /** BC's field mapping Status: a disabled field is neither read nor written (default enabled). */
+  enabled?: boolean;
+  /** BC's "Constant Value": written to the destination of a one-way field instead of the source's value. */
+  constant?: string | number | boolean | null;
 }
 
 /** BC's "Integration Update Conflict Resolution": when both sides changed the same field. */

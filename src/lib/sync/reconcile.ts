@@ -85,13 +85,21 @@ export function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
+/** The fields that take part: a disabled field mapping is neither read nor written. */
+export function activeFields(mapping: MappingDefinition): FieldMapping[] {
+  return mapping.fields.filter((field) => field.enabled !== false);
+}
+
 /** The ERP side's value of a field; absent when the record does not carry it (no information). */
 function erpValue(fields: ErpFields, field: FieldMapping): Canonical {
+  // A constant sent to CRM stands for the ERP value, whatever the record holds.
+  if (field.constant !== undefined && field.direction === "toCrm") return canonical(field.constant);
   return field.erp in fields && fields[field.erp] !== undefined ? canonical(fields[field.erp]) : absent;
 }
 
 /** The CRM side's value in ERP terms; a lookup to an uncoupled row is a missing target (or empty for the owner). */
 function crmValue(row: CrmRow, field: FieldMapping, lookups: Lookups): { value: unknown } | { missing: MissingTarget } {
+  if (field.constant !== undefined && field.direction === "fromCrm") return { value: canonical(field.constant) };
   const value = row[field.crm];
   if (!field.lookup) return { value: canonical(value) };
   if (value === null || value === undefined || value === "") return { value: null };
@@ -153,7 +161,7 @@ function reconcileCoupled(input: PairInput, coupling: Coupling): PairPlan {
   const missing: MissingTarget[] = [];
   const resolution = input.resolution ?? mapping.updateConflictResolution;
 
-  for (const field of mapping.fields) {
+  for (const field of activeFields(mapping)) {
     const key = field.erp;
     const current = erpValue(erp.fields, field);
     // The CRM side counts only where the field is synchronized from CRM; elsewhere the ERP is its master.
@@ -219,7 +227,7 @@ function createInCrm(input: PairInput, fields: ErpFields, crmId?: string): PairP
   const afterCreate: CrmRow = {};
   const synced: SyncedValues = {};
   const missing: MissingTarget[] = [];
-  for (const field of mapping.fields) {
+  for (const field of activeFields(mapping)) {
     const value = erpValue(fields, field);
     if (!toCrmAllowed(mapping, field)) continue;
     // A new row has nothing in a column it was not sent: that is the common starting point of the field.
@@ -257,7 +265,7 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
   const fields: Record<string, unknown> = {};
   const synced: SyncedValues = {};
   const missing: MissingTarget[] = [];
-  for (const field of mapping.fields) {
+  for (const field of activeFields(mapping)) {
     if (!fromCrmAllowed(mapping, field)) continue;
     const value = crmValue(row, field, lookups);
     if ("missing" in value) {
@@ -308,7 +316,7 @@ export function erpIdFor(crmId: string): string {
 /** The columns to $select on the CRM side. */
 export function crmColumns(mapping: MappingDefinition): string[] {
   const columns = new Set<string>([mapping.crmKey, "modifiedon", "_modifiedby_value"]);
-  for (const field of mapping.fields) if (field.direction !== "toCrm" && !field.createOnly) columns.add(field.crm);
+  for (const field of activeFields(mapping)) if (field.direction !== "toCrm" && !field.createOnly && field.constant === undefined) columns.add(field.crm);
   if (mapping.matchOn) columns.add(mapping.matchOn.crm);
   return [...columns];
 }

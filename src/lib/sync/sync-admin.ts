@@ -9,20 +9,11 @@ import type { CrmConnector } from "../connection/crm-connector";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import type { CouplingRepository } from "../storage/coupling-repository";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
-import { type MappingDefinition, defaultMappings, deletionConflictResolutions, updateConflictResolutions } from "./default-mappings";
+import { type MappingDefinition, defaultMappings } from "./default-mappings";
+import { applyMappingPatch, mappingPatch } from "./mapping-settings";
 import type { SyncIssue } from "./sync-issue";
 import { parseIssueKey } from "./sync-issue";
 import type { MappingRunResult, SyncRunner } from "./sync-runner";
-
-/** The mapping settings an admin changes (BC's Integration Table Mapping card: conflicts, deletions, attempts). */
-export const mappingPatch = z
-  .strictObject({
-    updateConflictResolution: z.enum(updateConflictResolutions).optional(),
-    deletionConflictResolution: z.enum(deletionConflictResolutions).optional(),
-    maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(100, "must be at most 100").optional(),
-    onlyCoupledRecords: z.boolean().optional(),
-  })
-  .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
 
 export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], 'must be "erp" or "crm"') });
 
@@ -296,6 +287,11 @@ export class SyncAdmin {
     return { issue: viewOf(issue), result };
   }
 
+  /**
+   * Changes a mapping's settings and field mappings (validated as a whole: nothing is stored when any rule
+   * fails). A changed CRM filter is tried on Dataverse first, so a filter it refuses is a 400 now, not a
+   * failed run at night.
+   */
   async updateMapping(company: string, name: string, body: unknown, ifMatch: string | undefined): Promise<{ mapping: MappingDefinition; etag: string }> {
     const input = mappingPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
@@ -303,12 +299,29 @@ export class SyncAdmin {
     const stored = await this.init.sync.mapping(company, name);
     if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
     if (ifMatch && ifMatch !== "*" && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
-    const definition = { ...(JSON.parse(stored.value.definitionJson) as MappingDefinition), ...input.data };
+    const applied = applyMappingPatch(JSON.parse(stored.value.definitionJson) as MappingDefinition, input.data);
+    if ("errors" in applied) throw invalid(applied.errors);
+    const definition = applied.definition;
+    if (input.data.crmFilter) await this.tryCrmFilter(company, definition, input.data.crmFilter);
     try {
       const etag = await this.init.sync.saveMapping({ ...stored.value, definitionJson: JSON.stringify(definition) }, stored.etag);
       return { mapping: definition, etag };
     } catch (error) {
       if (error instanceof ConcurrencyError) throw stale("The mapping was changed meanwhile (a run may have saved its watermark). Read it again and retry.");
+      throw error;
+    }
+  }
+
+  private async tryCrmFilter(company: string, definition: MappingDefinition, filter: string): Promise<void> {
+    const setup = await this.init.setups.get(company);
+    if (!setup?.value.isEnabled) return;
+    const client = await this.init.connector.client(setup.value);
+    try {
+      await client.retrieveMultiple(definition.crmEntitySet, { select: [definition.crmKey], filter, top: 1 });
+    } catch (error) {
+      if (error instanceof DataverseRequestError && error.status === 400) {
+        throw invalid([{ path: "crmFilter", message: `is refused by Dynamics 365 Sales: ${error.message}` }]);
+      }
       throw error;
     }
   }
