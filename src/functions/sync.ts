@@ -10,8 +10,8 @@ import { requireCompany } from "../lib/setup/setup-service";
 import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
-import { displayedStatus, jobPatch } from "../lib/sync/job-runner";
-import { coupleInput, couplingQuery, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
+import { jobPatch, jobView } from "../lib/sync/job-runner";
+import { coupleInput, couplingQuery, issueQuery, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { mappingPatch } from "../lib/sync/mapping-settings";
 import { preconditions, readJson } from "../lib/http/respond";
 
@@ -41,11 +41,7 @@ export async function listJobs(request: HttpRequest, context: InvocationContext)
     const [jobs, setup] = await Promise.all([sync.jobs(company), setups.get(company)]);
     if (!setup) throw notFound(`No connection is set up for company "${company}".`);
     const now = new Date();
-    const value = jobs.map(({ value: { company: _company, leaseOwner: _owner, ...job } }) => ({
-      ...job,
-      status: displayedStatus({ ...job, company }, now),
-      timer: timerNameOf(job.id),
-    }));
+    const value = jobs.map(({ value }) => jobView(value, now));
     const activeScheduledSyncJobs = describeActiveJobs(countedStatuses(value, setup.value.integrationSolutionImported), setup.value.isEnabled);
     return json(200, { value, activeScheduledSyncJobs });
   });
@@ -84,6 +80,18 @@ export const logQuery = z.object({
   continuationToken: storageContinuationToken.optional(),
 });
 
+/** Where a log row's details are: its error rows, and the records its run left deferred, failed, in conflict or skipped. */
+function logLinks(company: string, entry: { id: string; runId: string; mapping: string }) {
+  const sync = `/api/companies/${company}/sync`;
+  const run = `mapping=${encodeURIComponent(entry.mapping)}&runId=${encodeURIComponent(entry.runId)}`;
+  return {
+    errors: `${sync}/log/${encodeURIComponent(entry.id)}/errors`,
+    issues: `${sync}/issues?${run}`,
+    conflicts: `${sync}/conflicts?${run}`,
+    skipped: `${sync}/skipped?${run}`,
+  };
+}
+
 export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
     const company = request.params.company ?? "";
@@ -97,15 +105,24 @@ export async function readLog(request: HttpRequest, context: InvocationContext):
       ...(from && { from: new Date(from).toISOString() }),
       ...(to && { to: new Date(to).toISOString() }),
     });
-    return json(200, { value: page.entries, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
+    const value = page.entries.map((entry) => ({ ...entry, links: logLinks(company, entry) }));
+    return json(200, { value, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
   });
 }
+
+export const logErrorsQuery = z.object({
+  top: z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000").default(100),
+  continuationToken: storageContinuationToken.optional(),
+});
 
 export async function readLogErrors(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
     const company = request.params.company ?? "";
     requireCompany(company);
-    return json(200, { value: await services().syncLog.errors(company, request.params.id ?? "") });
+    const query = logErrorsQuery.safeParse(Object.fromEntries(request.query.entries()));
+    if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
+    const page = await services().syncLog.errors(company, request.params.id ?? "", query.data);
+    return json(200, { value: page.errors, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
   });
 }
 
@@ -117,8 +134,10 @@ export async function fullSync(request: HttpRequest, context: InvocationContext)
   });
 }
 
-export async function listIssues(request: HttpRequest, context: InvocationContext, kind: "conflict" | "skipped"): Promise<HttpResponseInit> {
-  return respond(context, async () => json(200, { value: await services().syncAdmin.list(request.params.company ?? "", kind) }));
+export async function listIssues(request: HttpRequest, context: InvocationContext, kind?: "conflict" | "skipped"): Promise<HttpResponseInit> {
+  return respond(context, async () =>
+    json(200, await services().syncAdmin.list(request.params.company ?? "", Object.fromEntries(request.query.entries()), kind)),
+  );
 }
 
 export async function resolveConflict(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -151,8 +170,7 @@ export async function updateJob(request: HttpRequest, context: InvocationContext
   return respond(context, async () => {
     const company = request.params.company ?? "";
     const job = await services().jobs.update(company, request.params.job ?? "", await readJson(request));
-    const { company: _company, leaseOwner: _owner, ...view } = job;
-    return json(200, { ...view, timer: timerNameOf(job.id) });
+    return json(200, jobView(job, new Date()));
   });
 }
 
@@ -289,7 +307,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Error rows of one run",
     handler: readLogErrors,
-    contract: { responses: { 200: "{ value: error rows }" } },
+    contract: { query: logErrorsQuery, responses: { 200: "{ value: error rows, continuationToken? }", 400: "Invalid query" } },
   },
   {
     name: "sync-mapping-update",
@@ -297,7 +315,7 @@ export const syncFunctions: FunctionDefinition[] = [
     route: `${base}/mappings/{mapping}`,
     methods: ["PATCH"],
     authLevel: "function",
-    summary: "Change a mapping's conflict, deletion and retry settings (If-Match)",
+    summary: "Change a mapping's direction, filters, conflict, deletion and retry settings and its field mappings (If-Match)",
     handler: updateMapping,
     contract: {
       body: mappingPatch,
@@ -364,7 +382,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Open conflicts with both values",
     handler: (request, context) => listIssues(request, context, "conflict"),
-    contract: { responses: { 200: "{ value: conflicts }", 404: "No setup" } },
+    contract: { query: issueQuery, responses: { 200: "{ value: conflicts, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
   },
   {
     name: "sync-conflict-resolve",
@@ -384,7 +402,17 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Skipped records with their last error",
     handler: (request, context) => listIssues(request, context, "skipped"),
-    contract: { responses: { 200: "{ value: skipped records }", 404: "No setup" } },
+    contract: { query: issueQuery, responses: { 200: "{ value: skipped records, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+  },
+  {
+    name: "sync-issues",
+    trigger: "http",
+    route: `${base}/issues`,
+    methods: ["GET"],
+    authLevel: "function",
+    summary: "Records that did not synchronize (deferred, failed, conflict, skipped), by kind, mapping and run",
+    handler: (request, context) => listIssues(request, context),
+    contract: { query: issueQuery, responses: { 200: "{ value: records, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
   },
   {
     name: "sync-skipped-retry",

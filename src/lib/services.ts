@@ -116,7 +116,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const syncSetup = new SyncSetupService({ sync, setups });
   const lifecycle = new ConnectionLifecycle({ setups, setup, tester, connector, syncSetup, config });
   const settings = new AdvancedSettings({ setups, setup, connector, config });
-  const erpRecords = new ErpRecordsService({ records: erpRecordStore, setups });
+  const erpRecords = new ErpRecordsService({ records: erpRecordStore, setups, onChanged: (company, table) => jobs.wake(company, table) });
   const queue = new WorkQueue(
     config.AzureWebJobsStorage
       ? { connectionString: config.AzureWebJobsStorage }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { JobRunner } from "../../src/lib/sync/job-runner";
 import { useSyncHarness } from "../support/sync-harness";
 
 // Coupled records as BC's admins manage them: couple by hand, uncouple, synchronize now, list and page.
@@ -102,6 +103,43 @@ describe("the job log", () => {
   });
 });
 
+describe("from a log row to its records", () => {
+  it("pages a run's error rows and lists the records it left deferred, by run", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} Blocked`, blocked: "All" }]);
+    await put(
+      company,
+      "contacts",
+      [1, 2, 3].map((index) => ({ id: `P${index}`, firstName: `Pat ${index}`, surname: company, companyNo: "C1" })),
+    );
+    const result = await run(company, "CONTACT");
+    const [row] = (await call("GET", `/api/companies/${company}/sync/log?mapping=CONTACT&runId=${result.runId}&direction=toCrm`)).json.value;
+    expect(row).toMatchObject({ failed: 3, links: { errors: expect.stringContaining(row.id), issues: expect.stringContaining(result.runId) } });
+
+    const reasons: string[] = [];
+    let next: string | undefined = `${row.links.errors}?top=2`;
+    while (next) {
+      const page = await call("GET", next);
+      expect(page.status).toBe(200);
+      expect(page.json.value.length).toBeLessThanOrEqual(2);
+      reasons.push(...page.json.value.map((error: { sourceId: string }) => error.sourceId));
+      next = page.json.continuationToken ? `${row.links.errors}?top=2&continuationToken=${encodeURIComponent(page.json.continuationToken)}` : undefined;
+    }
+    expect(reasons.sort()).toEqual(["P1", "P2", "P3"]);
+    expect((await call("GET", `${row.links.errors}?top=0`)).status).toBe(400);
+
+    const issues = await call("GET", `${row.links.issues}&top=2`);
+    expect(issues.json.value).toHaveLength(2);
+    expect(issues.json.value[0]).toMatchObject({ kind: "deferred", runId: result.runId, mapping: "CONTACT" });
+    const rest = await call("GET", `${row.links.issues}&top=2&continuationToken=${issues.json.continuationToken}`);
+    expect([...issues.json.value, ...rest.json.value].map((issue: { erpId: string }) => issue.erpId).sort()).toEqual(["P1", "P2", "P3"]);
+    expect(rest.json.continuationToken).toBeUndefined();
+    expect((await call("GET", `/api/companies/${company}/sync/issues?kind=deferred&runId=another-run`)).json.value).toEqual([]);
+    expect((await call("GET", `/api/companies/${company}/sync/issues?kind=lost`)).status).toBe(400);
+    expect((await call("GET", `/api/companies/${company}/sync/conflicts?kind=skipped`)).status).toBe(400);
+  });
+});
+
 describe("job entries you can change", () => {
   it("changes minutes between runs, maximum attempts and the earliest start, validated", async () => {
     const company = await enabledCompany();
@@ -117,6 +155,88 @@ describe("job entries you can change", () => {
       expect(refused.json.errors[0].path).not.toBe("");
     }
     expect((await call("PATCH", `/api/companies/${company}/sync/jobs/NOPE`, { maxAttempts: 2 })).status).toBe(404);
+  });
+});
+
+describe("job entries at run time", () => {
+  it("sleeps after the inactivity timeout of idle runs, and an ERP change wakes it", async () => {
+    const company = await enabledCompany();
+    const services = harness.demo.app.services;
+    let now = Date.now();
+    const worker = new JobRunner({
+      sync: services.sync,
+      setups: services.setups,
+      runner: services.runner,
+      queue: services.queue,
+      config: services.config,
+      clock: () => new Date(now),
+    });
+    const job = async () => (await call("GET", `/api/companies/${company}/sync/jobs`)).json.value.find((entry: { id: string }) => entry.id === "CURRENCY");
+    expect(await job()).toMatchObject({ inactivityTimeoutMinutes: 0 });
+    expect((await call("PATCH", `/api/companies/${company}/sync/jobs/CURRENCY`, { inactivityTimeoutMinutes: 60 })).json).toMatchObject({
+      inactivityTimeoutMinutes: 60,
+    });
+    expect((await call("PATCH", `/api/companies/${company}/sync/jobs/CURRENCY`, { inactivityTimeoutMinutes: -1 })).status).toBe(400);
+
+    await put(company, "currencies", [{ id: "EUR", description: "Euro", symbol: "€", exchangeRate: 1 }]);
+    await worker.runJob(company, "CURRENCY", undefined, true); // synchronizes the currency: active
+    expect(await job()).not.toHaveProperty("idleSince");
+    await worker.runJob(company, "CURRENCY", undefined, true); // nothing to do: idle from now
+    expect(await job()).toMatchObject({ idleSince: new Date(now).toISOString() });
+    expect(await job()).not.toHaveProperty("sleeping");
+    now += 61 * 60_000;
+    await worker.runJob(company, "CURRENCY", undefined, true); // idle for over an hour: asleep for an hour
+    const asleep = await job();
+    expect(asleep).toMatchObject({ sleeping: true, status: "Ready", nextRunAt: new Date(now + 60 * 60_000).toISOString() });
+
+    await put(company, "currencies", [{ id: "NOK", description: "Krone", symbol: "kr", exchangeRate: 0.09 }]);
+    const awake = await job();
+    expect(awake).not.toHaveProperty("sleeping");
+    expect(Date.parse(awake.nextRunAt)).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("shows a running job's phase and records done, and drops them when the run ends", async () => {
+    const company = await enabledCompany();
+    const services = harness.demo.app.services;
+    await put(
+      company,
+      "customers",
+      Array.from({ length: 250 }, (_, index) => ({ id: `P${index}`, name: `${company} ${index}` })),
+    );
+    // The real run reports its phases and its records, in order.
+    const seen: { phase: string; recordsDone: number; recordsTotal?: number }[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const observed = {
+      runMapping: async (...[runCompany, name, options]: Parameters<typeof services.runner.runMapping>) =>
+        services.runner.runMapping(runCompany, name, {
+          ...options,
+          onProgress: async (progress) => {
+            seen.push(progress);
+            await options?.onProgress?.(progress);
+            if (progress.phase === "synchronizing" && progress.recordsDone > 0) await gate;
+          },
+        }),
+    } as typeof services.runner;
+    const worker = new JobRunner({ sync: services.sync, setups: services.setups, runner: observed, queue: services.queue, config: services.config });
+    const running = worker.runJob(company, "CUSTOMER", "progress-run", true);
+    let shown: { status: string; progress?: { phase: string; recordsDone: number; recordsTotal: number; runId: string } } | undefined;
+    for (let wait = 0; wait < 200 && !shown?.progress?.recordsDone; wait++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      shown = (await call("GET", `/api/companies/${company}/sync/jobs`)).json.value.find((entry: { id: string }) => entry.id === "CUSTOMER");
+    }
+    expect(shown).toMatchObject({ status: "In Process", progress: { runId: "progress-run", phase: "synchronizing" } });
+    expect(shown!.progress!.recordsDone).toBeGreaterThan(0);
+    expect(shown!.progress!.recordsTotal).toBeGreaterThanOrEqual(250);
+    release();
+    await running;
+    expect(seen[0]).toMatchObject({ phase: "reading changes", recordsDone: 0 });
+    expect(seen.at(-1)).toMatchObject({ phase: "writing the log" });
+    const done = seen.filter((progress) => progress.phase === "synchronizing").map((progress) => progress.recordsDone);
+    expect([...done].sort((a, b) => a - b)).toEqual(done);
+    const after = (await call("GET", `/api/companies/${company}/sync/jobs`)).json.value.find((entry: { id: string }) => entry.id === "CUSTOMER");
+    expect(after.status).toBe("Ready");
+    expect(after).not.toHaveProperty("progress");
   });
 });
 

@@ -89,7 +89,7 @@ describe("lookups wait for their target", () => {
     const first = await run(company, "CONTACT");
     const toCrm = first.logs.find((log) => log.direction === "toCrm")!;
     expect(toCrm).toMatchObject({ inserted: 0, failed: 1 });
-    expect((await harness.demo.app.services.syncLog.errors(company, toCrm.id))[0]!.reason).toBe(syncMessages.notCoupledTarget("companyNo", "C1"));
+    expect((await harness.demo.app.services.syncLog.errors(company, toCrm.id)).errors[0]!.reason).toBe(syncMessages.notCoupledTarget("companyNo", "C1"));
     expect(harness.demo.simulator.store.rows("contacts").some((row) => row.lastname === company)).toBe(false);
     // Unblocked: the next runs, in any order, repair it with no user action.
     await put(company, "customers", [{ id: "C1", name: `${company} Blocked`, blocked: "" }]);
@@ -138,7 +138,7 @@ describe("records born in CRM, deletions, filters", () => {
     const result = await run(company, "CUSTOMER");
     const fromCrm = result.logs.find((log) => log.direction === "fromCrm")!;
     expect(fromCrm.failed).toBe(1);
-    expect((await harness.demo.app.services.syncLog.errors(company, fromCrm.id))[0]!.reason).toBe(syncMessages.coupledToDeletedCrm("accounts"));
+    expect((await harness.demo.app.services.syncLog.errors(company, fromCrm.id)).errors[0]!.reason).toBe(syncMessages.coupledToDeletedCrm("accounts"));
 
     await harness.demo.app.call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { body: { deletionConflictResolution: "restoreRecords" } });
     const restored = (await couplingOf(company, "CUSTOMER", "C2"))!.crmId;

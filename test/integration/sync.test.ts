@@ -258,7 +258,7 @@ describe("conflicts and couplings", () => {
     const result = await demo.app.services.runner.runMapping(company, "CUSTOMER");
     const toCrm = result.logs.find((log) => log.direction === "toCrm")!;
     expect(toCrm).toMatchObject({ failed: 1, modified: 0 });
-    const errors = await demo.app.services.syncLog.errors(company, toCrm.id);
+    const { errors } = await demo.app.services.syncLog.errors(company, toCrm.id);
     expect(errors).toEqual([{ sourceId: `${company}0001`, destinationId: account.accountid, reason: syncMessages.conflict("accounts", "customers") }]);
     expect((await demo.app.services.erpRecordStore.get(company, "customers", `${company}0001`))?.fields.name).toBe("ERP edit");
     expect(demo.simulator.store.get("accounts", String(account.accountid))?.name).toBe("CRM edit");
@@ -282,7 +282,10 @@ describe("conflicts and couplings", () => {
     const toCrm = result.logs.find((log) => log.direction === "toCrm")!;
     expect(toCrm.modified + fromCrm.modified).toBe(1);
     expect(toCrm.failed + fromCrm.failed).toBe(1);
-    const errors = [...(await demo.app.services.syncLog.errors(company, toCrm.id)), ...(await demo.app.services.syncLog.errors(company, fromCrm.id))];
+    const errors = [
+      ...(await demo.app.services.syncLog.errors(company, toCrm.id)).errors,
+      ...(await demo.app.services.syncLog.errors(company, fromCrm.id)).errors,
+    ];
     expect(errors.map((error) => error.reason)).toEqual([syncMessages.coupledToDeletedCrm("accounts")]);
   });
 

@@ -15,7 +15,14 @@ export const erpReadQuery = z.object({
 
 /** The ERP side of the sync over HTTP: bulk upsert, changed-since reads, delete (API.md "ERP records"). */
 export class ErpRecordsService {
-  constructor(private readonly init: { records: ErpRecordRepository; setups: SetupRepository }) {}
+  constructor(
+    private readonly init: {
+      records: ErpRecordRepository;
+      setups: SetupRepository;
+      /** Told after records of a table changed (wakes the table's sleeping job entries). */
+      onChanged?: (company: string, table: ErpTable) => Promise<void>;
+    },
+  ) {}
 
   async upsert(company: string, table: string, body: unknown) {
     const erpTable = await this.target(company, table);
@@ -41,6 +48,7 @@ export class ErpRecordsService {
     });
     if (errors.length > 0) throw badRequest(errors);
     const stored = await this.init.records.upsert(company, erpTable, records);
+    await this.init.onChanged?.(company, erpTable);
     return { count: stored.length, records: stored.map((record) => ({ id: record.id, modifiedAt: record.modifiedAt })) };
   }
 
@@ -67,6 +75,7 @@ export class ErpRecordsService {
   async delete(company: string, table: string, id: string): Promise<void> {
     const erpTable = await this.target(company, table);
     if (!(await this.init.records.delete(company, erpTable, id))) throw notFound(`No ${table} record "${id}".`);
+    await this.init.onChanged?.(company, erpTable);
   }
 
   private async target(company: string, table: string): Promise<ErpTable> {

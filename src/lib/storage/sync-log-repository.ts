@@ -102,14 +102,20 @@ export class SyncLogRepository {
     return entries.slice(0, options.top);
   }
 
-  async errors(company: string, logId: string): Promise<SyncErrorEntry[]> {
+  /** One page of a run's error rows, in the order the run wrote them. */
+  async errors(
+    company: string,
+    logId: string,
+    options: { top: number; continuationToken?: string } = { top: 1000 },
+  ): Promise<{ errors: SyncErrorEntry[]; continuationToken?: string }> {
     const table = await this.tables.table(errorTable);
-    const errors: SyncErrorEntry[] = [];
-    for await (const row of table.listEntities<SyncErrorEntry>({
-      queryOptions: { filter: `PartitionKey eq '${`${company}~${logId}`.replace(/'/g, "''")}'` },
-    })) {
-      errors.push({ sourceId: row.sourceId, ...(row.destinationId && { destinationId: row.destinationId }), reason: row.reason });
-    }
-    return errors;
+    const pages = table
+      .listEntities<SyncErrorEntry>({ queryOptions: { filter: `PartitionKey eq '${`${company}~${logId}`.replace(/'/g, "''")}'` } })
+      .byPage({ maxPageSize: options.top, ...(options.continuationToken && { continuationToken: options.continuationToken }) });
+    const next = await pages.next();
+    if (next.done) return { errors: [] };
+    const errors = next.value.map((row) => ({ sourceId: row.sourceId, ...(row.destinationId && { destinationId: row.destinationId }), reason: row.reason }));
+    const { continuationToken } = next.value as { continuationToken?: string };
+    return { errors, ...(continuationToken && { continuationToken }) };
   }
 }

@@ -60,7 +60,19 @@ export class SyncRepository {
     }
   }
 
-  /** Sets the status of every job entry of a company (e.g. On Hold when the connection is disabled). */
+  /**
+   * Where a running entry is: merged into the row without an ETag, so it never breaks the lease or a
+   * status request. Only the run's owner writes it, and the run's end replaces the whole row without it.
+   */
+  async saveProgress(company: string, id: string, progressJson: string): Promise<void> {
+    const table = await this.tables.table(jobsTable);
+    try {
+      await table.updateEntity({ partitionKey: company, rowKey: rowKeyOf(id), progressJson }, "Merge", { etag: "*" });
+    } catch (error) {
+      if (storageStatus(error) !== 404) throw error;
+    }
+  }
+
   /**
    * Sets the status of every job entry of a company (e.g. On Hold when the connection is disabled). A
    * running entry keeps its lease: the status is requested and applied when its run ends.

@@ -26,6 +26,16 @@ export interface JobEntry {
   /** A full synchronization holds the entry (it does not run) until it ends, or until this time after a crash. */
   heldByFullSync?: string;
   heldUntil?: string;
+  /**
+   * BC's "Inactivity Timeout Period": after this many minutes of runs that found nothing to synchronize, the
+   * entry sleeps (runs only every that many minutes) until an ERP change wakes it. 0 = never sleeps.
+   */
+  inactivityTimeoutMinutes?: number;
+  /** The first run of the current stretch of runs that found nothing to synchronize. */
+  idleSince?: string;
+  sleeping?: boolean;
+  /** Where the running run is (RunProgress as JSON, with its run id and time); removed when the run ends. */
+  progressJson?: string;
 }
 
 /** A mapping as stored per company: its definition plus the watermarks that only move forward. */

@@ -8,10 +8,10 @@ import { ConcurrencyError, type SetupRepository } from "../storage/setup-reposit
 import { SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { WorkQueue } from "../storage/work-queue";
-import { type MappingDefinition, defaultMappings } from "./default-mappings";
+import { type MappingDefinition, defaultMappings, timerNameOf } from "./default-mappings";
 import type { JobEntry } from "./job-entry";
 import { emptyCounts } from "./sync-plan";
-import { MappingBusyError, type SyncRunner, describeCounts } from "./sync-runner";
+import { MappingBusyError, type RunProgress, type SyncRunner, describeCounts } from "./sync-runner";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
 
@@ -27,6 +27,12 @@ export const jobPatch = z
     minutesBetweenRuns: z.number().int("must be a whole number").min(1, "must be at least 1").max(1440, "must be at most 1440 (a day)").optional(),
     maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(100, "must be at most 100").optional(),
     earliestStartAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T06:00:00Z" }).optional(),
+    inactivityTimeoutMinutes: z
+      .number()
+      .int("must be a whole number")
+      .min(0, "must be 0 (never sleeps) or more")
+      .max(10080, "must be at most 10080 (a week)")
+      .optional(),
   })
   .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
 
@@ -105,6 +111,11 @@ export class JobRunner {
       const stored = await this.requireJob(company, jobId);
       const { earliestStartAt, ...settings } = input.data;
       const job: JobEntry = { ...stored.value, ...settings, ...(earliestStartAt && { nextRunAt: new Date(earliestStartAt).toISOString() }) };
+      // A changed inactivity timeout starts counting afresh.
+      if (settings.inactivityTimeoutMinutes !== undefined) {
+        delete job.idleSince;
+        delete job.sleeping;
+      }
       try {
         await this.init.sync.saveJob(job, stored.etag);
         return job;
@@ -146,23 +157,33 @@ export class JobRunner {
     try {
       let result: string;
       let stoppedEarly = false;
+      let active = false;
       if (claimed.kind === "statistics") {
         result = "Customer statistics are not synchronized by this service; nothing to do.";
       } else {
-        const run = await this.init.runner.runMapping(company, jobId, { runId, deadline: now.getTime() + budgetMs, setup: setup.value });
+        const progress = this.progressReporter(company, jobId, runId);
+        const run = await this.init.runner
+          .runMapping(company, jobId, { runId, deadline: now.getTime() + budgetMs, setup: setup.value, onProgress: progress.report })
+          .finally(progress.stop);
         stoppedEarly = run.stoppedEarly;
+        active = run.logs.some((log) => log.inserted + log.modified + log.deleted + log.failed > 0);
         result = run.logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
       }
       const finished = this.clock();
       next = (latest) => {
+        const idle = idleState(latest, active || stoppedEarly, now, finished);
+        const waitMinutes = stoppedEarly ? 0 : idle.sleeping ? latest.inactivityTimeoutMinutes! : claimed.minutesBetweenRuns;
         const done: JobEntry = {
           ...withoutLease(latest),
           status: latest.requestedStatus ?? statusAfter,
           attempts: 0,
           lastRunAt: finished.toISOString(),
-          nextRunAt: new Date(finished.getTime() + (stoppedEarly ? 0 : claimed.minutesBetweenRuns * 60_000)).toISOString(),
+          nextRunAt: new Date(finished.getTime() + waitMinutes * 60_000).toISOString(),
           lastResult: result,
+          ...idle,
         };
+        if (!idle.idleSince) delete done.idleSince;
+        if (!idle.sleeping) delete done.sleeping;
         delete done.lastError;
         return done;
       };
@@ -224,6 +245,60 @@ export class JobRunner {
     const runId = randomUUID();
     await this.init.queue.send({ kind: "full", company, runId });
     return runId;
+  }
+
+  /**
+   * An ERP change to a table wakes the sleeping entries of its mappings (BC restarts an entry on hold with
+   * inactivity timeout when a record of its table changes): they run at their next timer tick.
+   */
+  async wake(company: string, erpTable: string): Promise<void> {
+    const mappings = new Set(defaultMappings.filter((mapping) => mapping.erpTable === erpTable).map((mapping) => mapping.name as string));
+    for (const stored of await this.init.sync.jobs(company)) {
+      if (!mappings.has(stored.value.id) || !stored.value.sleeping) continue;
+      const { sleeping: _sleeping, idleSince: _idle, ...awake } = stored.value;
+      try {
+        await this.init.sync.saveJob({ ...awake, nextRunAt: this.clock().toISOString() }, stored.etag);
+      } catch (error) {
+        // Changed meanwhile (a run claimed it): that run or the next one sees the change anyway.
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
+    }
+  }
+
+  /**
+   * Progress of a running entry, written at most every second: a report within the second is written when
+   * the second is over (the latest one), and `stop` ends it before the run's end clears the progress.
+   */
+  private progressReporter(company: string, jobId: string, runId: string): { report: (progress: RunProgress) => Promise<void>; stop: () => Promise<void> } {
+    let lastWrite = 0;
+    let latest: RunProgress | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let writing: Promise<void> = Promise.resolve();
+    const write = () => {
+      timer = undefined;
+      if (!latest) return;
+      const progress = latest;
+      latest = undefined;
+      lastWrite = Date.now();
+      const json = JSON.stringify({ runId, ...progress, updatedAt: this.clock().toISOString() });
+      // Progress is a courtesy: a failed write never fails the run.
+      writing = writing.then(() => this.init.sync.saveProgress(company, jobId, json)).catch(() => undefined);
+    };
+    return {
+      report: async (progress) => {
+        latest = progress;
+        const wait = lastWrite + 1000 - Date.now();
+        if (wait <= 0) {
+          write();
+          await writing;
+        } else timer ??= setTimeout(write, wait);
+      },
+      stop: async () => {
+        clearTimeout(timer);
+        latest = undefined;
+        await writing;
+      },
+    };
   }
 
   /** Writes the new state over the claimed one; requests made meanwhile (Hold, Ready) are read again first. */
@@ -309,14 +384,36 @@ export function isHeld(job: JobEntry, now: Date): boolean {
   return job.heldByFullSync !== undefined && job.heldUntil !== undefined && Date.parse(job.heldUntil) > now.getTime();
 }
 
+export interface JobView extends Omit<JobEntry, "company" | "leaseOwner" | "progressJson"> {
+  timer: string;
+  /** Set while the entry runs: the phase and the records done so far. */
+  progress?: { runId: string; phase: string; recordsDone: number; recordsTotal?: number; updatedAt: string };
+}
+
+/** A job entry as the API shows it: no lease owner, its displayed status, and the progress of a running one. */
+export function jobView(job: JobEntry, now: Date): JobView {
+  const { company: _company, leaseOwner: _owner, progressJson, ...rest } = job;
+  const progress = job.status === "In Process" && progressJson ? (JSON.parse(progressJson) as JobView["progress"]) : undefined;
+  return { ...rest, status: displayedStatus(job, now), timer: timerNameOf(job.id), ...(progress && { progress }) };
+}
+
 /** The status users see: a held entry shows On Hold, whatever it will return to. */
 export function displayedStatus(job: JobEntry, now: Date): JobEntry["status"] {
   return isHeld(job, now) && job.status !== "In Process" ? "On Hold" : job.status;
 }
 
 function withoutLease(job: JobEntry): JobEntry {
-  const { leaseOwner: _owner, leaseExpiresAt: _expires, requestedStatus: _requested, ...rest } = job;
+  const { leaseOwner: _owner, leaseExpiresAt: _expires, requestedStatus: _requested, progressJson: _progress, ...rest } = job;
   return rest;
+}
+
+/** After a successful run: still idle since when, and asleep once idle for the inactivity timeout. */
+export function idleState(job: JobEntry, active: boolean, started: Date, finished: Date): { idleSince?: string; sleeping?: boolean } {
+  if (active) return {};
+  const idleSince = job.idleSince ?? started.toISOString();
+  const timeout = job.inactivityTimeoutMinutes ?? 0;
+  const sleeping = timeout > 0 && finished.getTime() - Date.parse(idleSince) >= timeout * 60_000;
+  return sleeping ? { idleSince, sleeping } : { idleSince };
 }
 
 function withoutHold(job: JobEntry): JobEntry {

@@ -15,6 +15,14 @@ import type { SyncIssue } from "./sync-issue";
 import { parseIssueKey } from "./sync-issue";
 import type { MappingRunResult, SyncRunner } from "./sync-runner";
 
+export const issueQuery = z.object({
+  kind: z.enum(["deferred", "failed", "conflict", "skipped"], 'must be "deferred", "failed", "conflict" or "skipped"').optional(),
+  mapping: z.string().max(40).optional(),
+  runId: z.string().max(80).optional(),
+  top: z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000").default(100),
+  continuationToken: z.string().max(400).optional(),
+});
+
 export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], 'must be "erp" or "crm"') });
 
 export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
@@ -53,6 +61,8 @@ export interface IssueView {
   reason: string;
   firstAt: string;
   lastAt: string;
+  /** The run that last tried the record. */
+  runId: string | null;
   conflicts?: SyncIssue["conflicts"];
 }
 
@@ -251,13 +261,32 @@ export class SyncAdmin {
     return { definition: JSON.parse(stored.value.definitionJson) as MappingDefinition, setup: setup.value };
   }
 
-  async list(company: string, kind: SyncIssue["kind"] | "open"): Promise<IssueView[]> {
+  /**
+   * Records that did not synchronize (deferred, failed, conflicts, skipped), newest first, filtered by kind,
+   * mapping and the run that last tried them, and paged.
+   */
+  async list(company: string, query: unknown, fixedKind?: SyncIssue["kind"]): Promise<{ value: IssueView[]; continuationToken?: string }> {
+    const input = issueQuery.safeParse(query);
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await this.requireSetup(company);
-    const issues = await this.init.issues.list(company);
-    return issues
-      .filter((issue) => (kind === "open" ? issue.kind !== "skipped" : issue.kind === kind))
-      .sort((a, b) => (a.lastAt < b.lastAt ? 1 : -1))
-      .map(viewOf);
+    const { kind = fixedKind, mapping, runId, top, continuationToken } = input.data;
+    if (fixedKind && kind !== fixedKind) throw invalid([{ path: "kind", message: `must be "${fixedKind}" here` }]);
+    const issues = (await this.init.issues.list(company, mapping))
+      .filter((issue) => (!kind || issue.kind === kind) && (!runId || issue.runId === runId))
+      .sort((a, b) => (a.lastAt !== b.lastAt ? (a.lastAt < b.lastAt ? 1 : -1) : a.id < b.id ? -1 : 1));
+    let start = 0;
+    if (continuationToken) {
+      const after = Buffer.from(continuationToken, "base64url").toString("utf8");
+      start = issues.findIndex((issue) => `${issue.lastAt}|${issue.id}` === after) + 1;
+      if (start === 0)
+        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out (or its record was resolved meanwhile)" }]);
+    }
+    const page = issues.slice(start, start + top);
+    const last = page.at(-1);
+    return {
+      value: page.map(viewOf),
+      ...(last && start + top < issues.length && { continuationToken: Buffer.from(`${last.lastAt}|${last.id}`).toString("base64url") }),
+    };
   }
 
   /** Applies the chosen side's values to the other side for the conflicting fields (and synchronizes the rest). */
@@ -356,6 +385,7 @@ function viewOf(issue: SyncIssue): IssueView {
     reason: issue.reason,
     firstAt: issue.firstAt,
     lastAt: issue.lastAt,
+    runId: issue.runId ?? null,
     ...(issue.conflicts && { conflicts: issue.conflicts }),
   };
 }

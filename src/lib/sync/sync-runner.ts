@@ -41,6 +41,14 @@ export interface MappingRunOptions {
   waitForLeaseMs?: number;
   /** Stops the run between waves (a test's "crash", or the host shutting down). */
   signal?: AbortSignal;
+  /** Told where the run is (phase, records done of the records found); awaited, so keep it cheap. */
+  onProgress?: (progress: RunProgress) => Promise<void> | void;
+}
+
+export interface RunProgress {
+  phase: "reading changes" | "synchronizing" | "writing the log";
+  recordsDone: number;
+  recordsTotal?: number;
 }
 
 export interface MappingRunResult {
@@ -240,6 +248,7 @@ export class SyncRunner {
     const full = options.full === true;
     const state = lease.state;
 
+    await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
     const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
     const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
     const [erpFeed, crmFeed, delta, issues] = await Promise.all([
@@ -338,6 +347,7 @@ export class SyncRunner {
     await this.complete(context, [...pairs.values()]);
 
     const ordered = [...pairs.values()];
+    await options.onProgress?.({ phase: "synchronizing", recordsDone: 0, recordsTotal: ordered.length });
     const { stoppedEarly } = await this.process(context, ordered, lease, options);
     if (!stoppedEarly) {
       const erpWatermark = erpFeed.at(-1)?.modifiedAt ?? state.erpWatermark;
@@ -360,6 +370,7 @@ export class SyncRunner {
         ),
       });
     }
+    await options.onProgress?.({ phase: "writing the log", recordsDone: ordered.length, recordsTotal: ordered.length });
     const logs = await this.writeLogs(context, started, stoppedEarly);
     const summary = logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
     await lease.save({ lastSyncAt: this.clock().toISOString(), lastSyncResult: summary });
@@ -555,6 +566,7 @@ export class SyncRunner {
       outcomes = await this.resolveLookupTargets(context, outcomes);
       await this.apply(context, outcomes);
       for (const pair of wave) done.add(pair);
+      await options?.onProgress?.({ phase: "synchronizing", recordsDone: Math.min(start + waveSize, pairs.length), recordsTotal: pairs.length });
       const before = prefix;
       while (prefix < stamped.length && done.has(stamped[prefix]!)) prefix++;
       if (options && !options.full && prefix > before && start + waveSize < pairs.length) await lease.save({ erpWatermark: stamped[prefix - 1]!.erpStamp! });

@@ -47,6 +47,9 @@ export class SyncSetupService {
         minutesBetweenRuns: definition.minutesBetweenRuns,
         maxAttempts: 10,
         rerunDelaySeconds: 30,
+        // BC's entries sleep after 720 idle minutes; here an idle run costs one request per direction, and
+        // sleeping would hold CRM-side changes back for hours, so entries start awake (admins may set it).
+        inactivityTimeoutMinutes: 0,
         attempts: 0,
         nextRunAt: now,
       })),
