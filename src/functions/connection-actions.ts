@@ -6,6 +6,7 @@ import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, preconditions, readJson, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
+import { connectionViewSchema } from "../lib/http/response-schemas";
 
 const base = "companies/{company}/connection";
 
@@ -73,7 +74,14 @@ export const connectionActionFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Enable the connection (the test must pass)",
     handler: enableConnection,
-    contract: { body: enableInput, responses: { 200: "The view with prompts", 404: "No setup", 422: "The test failed; the connection stays disabled" } },
+    contract: {
+      body: enableInput,
+      responses: {
+        200: { description: "The view with prompts", schema: connectionViewSchema },
+        404: "No setup",
+        422: "The test failed; the connection stays disabled",
+      },
+    },
   },
   {
     name: "connection-disable",
@@ -83,7 +91,7 @@ export const connectionActionFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Disable the connection; sync jobs go On Hold",
     handler: disableConnection,
-    contract: { body: disableInput, responses: { 200: "The view", 404: "No setup" } },
+    contract: { body: disableInput, responses: { 200: { description: "The view", schema: connectionViewSchema }, 404: "No setup" } },
   },
   {
     name: "connection-settings",
@@ -96,7 +104,7 @@ export const connectionActionFunctions: FunctionDefinition[] = [
     contract: {
       body: settingsInput,
       responses: {
-        200: "The view with notices",
+        200: { description: "The view with notices", schema: connectionViewSchema },
         400: "Invalid input",
         404: "No setup",
         409: "Not enabled, no solution, or Submitted sales orders",
@@ -112,7 +120,7 @@ export const connectionActionFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Restore the default ERP web client URL",
     handler: resetErpWebUrl,
-    contract: { responses: { 200: "The view with a message", 404: "No setup" } },
+    contract: { responses: { 200: { description: "The view with a message", schema: connectionViewSchema }, 404: "No setup" } },
   },
   {
     name: "connection-status",

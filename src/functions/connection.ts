@@ -3,6 +3,7 @@ import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, preconditions, readJson, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
 import { connectionSetupInput } from "../lib/setup/setup-input";
+import { connectionViewSchema } from "../lib/http/response-schemas";
 
 const route = "companies/{company}/connection";
 
@@ -53,7 +54,7 @@ export const connectionFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Read the connection setup (no secret values)",
     handler: getConnection,
-    contract: { responses: { 200: "The connection view, with an ETag", 404: "No setup" } },
+    contract: { responses: { 200: { description: "The connection view, with an ETag", schema: connectionViewSchema }, 404: "No setup" } },
   },
   {
     name: "connection-put",
@@ -65,7 +66,13 @@ export const connectionFunctions: FunctionDefinition[] = [
     handler: putConnection,
     contract: {
       body: connectionSetupInput,
-      responses: { 200: "Replaced", 201: "Created", 400: "Invalid input: the field and the rule", 409: "The connection is enabled", 412: "Stale If-Match" },
+      responses: {
+        200: { description: "Replaced", schema: connectionViewSchema },
+        201: { description: "Created", schema: connectionViewSchema },
+        400: "Invalid input: the field and the rule",
+        409: "The connection is enabled",
+        412: "Stale If-Match",
+      },
     },
   },
   {

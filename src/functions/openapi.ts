@@ -3,12 +3,18 @@ import type { FunctionDefinition } from "../lib/http/function-definition";
 import { buildOpenApiDocument } from "../lib/http/openapi";
 import { json, respond } from "../lib/http/respond";
 
-let document: unknown;
+let document: ReturnType<typeof buildOpenApiDocument> | undefined;
 
-/** The API description, built once per process from the same definitions the runtime registers. */
+/**
+ * The API description, built once per process from the same definitions the runtime registers; its
+ * `servers` entry is the origin the document was read from (the app's own host name, or localhost).
+ */
 export function openApiFunctions(all: () => FunctionDefinition[], version: string): FunctionDefinition[] {
-  const handler = async (_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
-    respond(context, async () => json(200, (document ??= buildOpenApiDocument(all(), version))));
+  const handler = async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+    respond(context, async () => {
+      document ??= buildOpenApiDocument(all(), version);
+      return json(200, { ...document, servers: [{ url: new URL(request.url).origin, description: "This function app" }] });
+    });
   return [
     {
       name: "openapi",

@@ -13,6 +13,17 @@ import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/defau
 import { jobPatch, jobView } from "../lib/sync/job-runner";
 import { coupleInput, couplingQuery, issueQuery, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { mappingPatch } from "../lib/sync/mapping-settings";
+import {
+  couplingPageSchema,
+  couplingSchema,
+  errorPageSchema,
+  issuePageSchema,
+  jobListSchema,
+  jobViewSchema,
+  logPageSchema,
+  mappingListSchema,
+  mappingSchema,
+} from "../lib/http/response-schemas";
 import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";
@@ -61,7 +72,7 @@ function jobAction(action: "hold" | "ready" | "run") {
           { location: `/api/companies/${company}/sync/log?runId=${runId}` },
         );
       }
-      return json(200, await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"));
+      return json(200, jobView(await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"), new Date()));
     });
 }
 
@@ -237,7 +248,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Mappings with direction, filters, field mappings, watermarks",
     handler: listMappings,
-    contract: { responses: { 200: "{ value: mappings }" } },
+    contract: { responses: { 200: { description: "{ value: mappings }", schema: mappingListSchema } } },
   },
   {
     name: "sync-jobs",
@@ -247,7 +258,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Job entries with state and X of Y",
     handler: listJobs,
-    contract: { responses: { 200: "{ value: job entries, activeScheduledSyncJobs }", 404: "No setup" } },
+    contract: { responses: { 200: { description: "{ value: job entries, activeScheduledSyncJobs }", schema: jobListSchema }, 404: "No setup" } },
   },
   {
     name: "sync-job-update",
@@ -257,7 +268,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Change a job entry's minutes between runs, maximum attempts or earliest start",
     handler: updateJob,
-    contract: { body: jobPatch, responses: { 200: "The job entry", 400: "Invalid settings", 404: "No such job" } },
+    contract: { body: jobPatch, responses: { 200: { description: "The job entry", schema: jobViewSchema }, 400: "Invalid settings", 404: "No such job" } },
   },
   {
     name: "sync-job-hold",
@@ -267,7 +278,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Set a job entry On Hold",
     handler: jobAction("hold"),
-    contract: { responses: { 200: "The job entry", 404: "No such job" } },
+    contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
   },
   {
     name: "sync-job-ready",
@@ -277,7 +288,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Set a job entry Ready",
     handler: jobAction("ready"),
-    contract: { responses: { 200: "The job entry", 404: "No such job" } },
+    contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
   },
   {
     name: "sync-job-run",
@@ -297,7 +308,7 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Job log rows, newest first",
     handler: readLog,
-    contract: { query: logQuery, responses: { 200: "{ value: log rows, newest first }", 400: "Invalid query" } },
+    contract: { query: logQuery, responses: { 200: { description: "{ value: log rows, newest first }", schema: logPageSchema }, 400: "Invalid query" } },
   },
   {
     name: "sync-log-errors",
@@ -307,7 +318,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Error rows of one run",
     handler: readLogErrors,
-    contract: { query: logErrorsQuery, responses: { 200: "{ value: error rows, continuationToken? }", 400: "Invalid query" } },
+    contract: {
+      query: logErrorsQuery,
+      responses: { 200: { description: "{ value: error rows, continuationToken? }", schema: errorPageSchema }, 400: "Invalid query" },
+    },
   },
   {
     name: "sync-mapping-update",
@@ -319,7 +333,12 @@ export const syncFunctions: FunctionDefinition[] = [
     handler: updateMapping,
     contract: {
       body: mappingPatch,
-      responses: { 200: "The mapping, with its ETag", 400: "Invalid settings", 404: "No such mapping", 412: "Changed since read" },
+      responses: {
+        200: { description: "The mapping, with its ETag", schema: mappingSchema },
+        400: "Invalid settings",
+        404: "No such mapping",
+        412: "Changed since read",
+      },
     },
   },
   {
@@ -343,7 +362,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Couplings with their state, filtered and paged",
     handler: listCouplings,
-    contract: { query: couplingQuery, responses: { 200: "{ value: couplings, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+    contract: {
+      query: couplingQuery,
+      responses: { 200: { description: "{ value: couplings, continuationToken? }", schema: couplingPageSchema }, 400: "Invalid query", 404: "No setup" },
+    },
   },
   {
     name: "sync-coupling",
@@ -356,7 +378,7 @@ export const syncFunctions: FunctionDefinition[] = [
     contract: {
       body: coupleInput,
       responses: {
-        200: "The coupling",
+        200: { description: "The coupling", schema: couplingSchema },
         204: "Uncoupled",
         400: "Invalid body",
         404: "No such record, row or coupling",
@@ -382,7 +404,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Open conflicts with both values",
     handler: (request, context) => listIssues(request, context, "conflict"),
-    contract: { query: issueQuery, responses: { 200: "{ value: conflicts, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+    contract: {
+      query: issueQuery,
+      responses: { 200: { description: "{ value: conflicts, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    },
   },
   {
     name: "sync-conflict-resolve",
@@ -402,7 +427,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Skipped records with their last error",
     handler: (request, context) => listIssues(request, context, "skipped"),
-    contract: { query: issueQuery, responses: { 200: "{ value: skipped records, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+    contract: {
+      query: issueQuery,
+      responses: { 200: { description: "{ value: skipped records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    },
   },
   {
     name: "sync-issues",
@@ -412,7 +440,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Records that did not synchronize (deferred, failed, conflict, skipped), by kind, mapping and run",
     handler: (request, context) => listIssues(request, context),
-    contract: { query: issueQuery, responses: { 200: "{ value: records, continuationToken? }", 400: "Invalid query", 404: "No setup" } },
+    contract: {
+      query: issueQuery,
+      responses: { 200: { description: "{ value: records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    },
   },
   {
     name: "sync-skipped-retry",

@@ -164,11 +164,12 @@ async function serve(
   keyRequired: string | undefined,
 ): Promise<void> {
   const started = performance.now();
-  const url = new URL(incoming.url ?? "/", "http://localhost");
   const method = (incoming.method ?? "GET").toUpperCase();
   let response: HttpResponse;
   let functionName = "-";
   const refusal = localRefusal(incoming, method);
+  // As in Azure, a function sees the whole URL it was called by (the Host header is checked just above).
+  const url = requestUrl(incoming, refusal ? undefined : incoming.headers.host);
   if (refusal) {
     response = new HttpResponse(problemResponse(refusal));
   } else if (!url.pathname.startsWith("/api/")) {
@@ -254,6 +255,16 @@ function hostNameOf(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^(\[[^\]]+\]|[^:]+)(:\d+)?$/.exec(header.trim());
   return match?.[1]?.replace(/^\[|\]$/g, "").toLowerCase();
+}
+
+function requestUrl(incoming: IncomingMessage, host: string | undefined): URL {
+  try {
+    const url = new URL(incoming.url ?? "/", `http://${host ?? "localhost"}`);
+    if (url.host === (host ?? "localhost").toLowerCase()) return url;
+  } catch {
+    // a Host header that is not a host: the path alone counts
+  }
+  return new URL(incoming.url ?? "/", "http://localhost");
 }
 
 function hasKey(incoming: IncomingMessage, url: URL, key: string): boolean {

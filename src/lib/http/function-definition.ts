@@ -24,8 +24,8 @@ export interface HttpFunctionDefinition {
 export interface HttpContract {
   body?: z.ZodType;
   query?: z.ZodObject;
-  /** Status code -> what it means; 4xx/5xx answers are problem+json. */
-  responses: Record<number, string>;
+  /** Status code -> what it means (and the answer's schema); 4xx/5xx answers are problem+json. */
+  responses: Record<number, string | { description: string; schema: z.ZodType }>;
 }
 
 export interface TimerFunctionDefinition {

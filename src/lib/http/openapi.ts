@@ -17,23 +17,32 @@ const pathParameter: Record<string, z.ZodType> = {
   company: z.string().regex(companySlug).meta({ description: "The ERP company: a lowercase slug" }),
 };
 
-/** The OpenAPI 3.1 document of every HTTP function, built from the definitions and their zod schemas. */
+/**
+ * The OpenAPI 3.1 document of every HTTP function, built from the definitions and their zod schemas. Operation
+ * ids are unique: the function's name, with the method when it serves several, and "-all" for the variant of
+ * a route without its optional segment.
+ */
 export function buildOpenApiDocument(definitions: FunctionDefinition[], version: string): ReturnType<typeof createDocument> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const definition of definitions.filter((candidate): candidate is HttpFunctionDefinition => candidate.trigger === "http")) {
     const contract = definition.contract ?? { responses: { 200: "OK" } };
-    for (const { path, names } of openApiPaths(definition.route)) {
+    const variants = openApiPaths(definition.route);
+    for (const [variant, { path, names }] of variants.entries()) {
       for (const method of definition.methods) {
         const responses: Record<string, unknown> = {};
-        for (const [status, description] of Object.entries(contract.responses)) {
+        for (const [status, response] of Object.entries(contract.responses)) {
+          const { description, schema } = typeof response === "string" ? { description: response, schema: undefined } : response;
           responses[status] =
             Number(status) >= 400
               ? { description, content: { "application/problem+json": { schema: problem } } }
-              : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: z.unknown() } } }) };
+              : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: schema ?? z.unknown() } } }) };
         }
         paths[path] ??= {};
+        const operationId = [definition.name, definition.methods.length > 1 && method.toLowerCase(), variant < variants.length - 1 && "all"]
+          .filter(Boolean)
+          .join("-");
         paths[path][method.toLowerCase()] = {
-          operationId: definition.name,
+          operationId,
           summary: definition.summary,
           ...(definition.authLevel !== "anonymous" && { security: [{ functionKey: [] }] }),
           requestParams: {
