@@ -7,13 +7,15 @@ import { respond } from "../lib/http/respond";
 import { notFound } from "../lib/http/problem";
 
 /**
- * The connection setup page: three static files served by the function app itself. The page holds no
+ * The connection setup page: a few static files served by the function app itself. The page holds no
  * secret; it calls the public API with the function key the admin enters (or App Service authentication).
  * Served at /api/setup because the Functions host reserves routes that start with "admin".
  */
 const files: Record<string, { type: string }> = {
   "index.html": { type: "text/html; charset=utf-8" },
   "setup.js": { type: "text/javascript; charset=utf-8" },
+  "page-core.js": { type: "text/javascript; charset=utf-8" },
+  "sync-views.js": { type: "text/javascript; charset=utf-8" },
   "setup.css": { type: "text/css; charset=utf-8" },
 };
 

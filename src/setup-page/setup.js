@@ -1,8 +1,9 @@
 // The connection setup page. It talks only to the public API; the function key is kept in sessionStorage
 // (this tab only) and sent as x-functions-key. No framework: a few render functions over the API's views.
 
-const $ = (id) => document.getElementById(id);
-const keyStore = "d365-connector.function-key";
+import { $, ApiError, api, companyPath, keyStore, say, state } from "./page-core.js";
+import { loadSyncViews, renderLastTest, startSyncViews } from "./sync-views.js";
+
 const fieldNames = [
   "serverAddress",
   "authenticationType",
@@ -26,34 +27,6 @@ const groupsByType = {
   AD: ["user", "domain"],
   IFD: ["user", "domain", "ifd"],
 };
-
-const state = { company: "", view: undefined };
-
-class ApiError extends Error {
-  constructor(status, problem) {
-    super(problem?.detail ?? `HTTP ${status}`);
-    this.status = status;
-    this.problem = problem ?? {};
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { accept: "application/json" };
-  const key = sessionStorage.getItem(keyStore);
-  if (key) headers["x-functions-key"] = key;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(`/api/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : undefined;
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
-
-const companyPath = (suffix = "") => `companies/${encodeURIComponent(state.company)}${suffix}`;
-
-function say(message) {
-  $("status").textContent = message;
-}
 
 function clearErrors() {
   for (const element of document.querySelectorAll(".error")) element.textContent = "";
@@ -217,7 +190,7 @@ async function openCompany(company) {
       return;
     }
   }
-  await Promise.all([loadJobs(), loadLog()]);
+  await loadSyncViews();
 }
 
 function formBody() {
@@ -257,6 +230,7 @@ async function testConnection() {
       : [];
     showResult(result.ok ? "ok" : "failed", result.message, [...(result.warnings ?? []), ...details]);
     say(result.message);
+    await renderLastTest();
     await answerPrompts(result.prompts);
   } catch (error) {
     showProblem(error);
@@ -275,7 +249,7 @@ async function enable() {
       (view.notices ?? []).map((notice) => notice.message),
     );
     say("The connection is enabled.");
-    await loadJobs();
+    await loadSyncViews();
   } catch (error) {
     if (error instanceof ApiError && error.problem.test) {
       showResult("failed", error.problem.detail);
@@ -290,7 +264,7 @@ async function disable() {
   try {
     renderView(await api("POST", companyPath("/connection/disable"), {}));
     say("The connection is disabled. Its synchronization jobs are on hold.");
-    await loadJobs();
+    await loadSyncViews();
   } catch (error) {
     showProblem(error);
   }
@@ -308,7 +282,7 @@ async function defaultSync() {
     }
     say(result.message);
     renderView(await api("GET", companyPath("/connection")));
-    await loadJobs();
+    await loadSyncViews();
   } catch (error) {
     showProblem(error);
   }
@@ -337,93 +311,6 @@ async function changeSetting(name, value, control) {
   }
 }
 
-async function loadJobs() {
-  const body = $("jobs").tBodies[0];
-  body.replaceChildren();
-  $("jobs-count").textContent = "";
-  if (!state.view) return;
-  try {
-    const { value, activeScheduledSyncJobs } = await api("GET", companyPath("/sync/jobs"));
-    $("jobs-count").textContent = `(${activeScheduledSyncJobs.text} ready or in process)`;
-    for (const job of value) {
-      const row = body.insertRow();
-      row.insertCell().textContent = job.description;
-      const status = row.insertCell();
-      status.textContent = job.status;
-      status.className = `status-${job.status}`;
-      row.insertCell().textContent = `${job.minutesBetweenRuns} min`;
-      row.insertCell().textContent = job.nextRunAt ? new Date(job.nextRunAt).toLocaleString() : "";
-      row.insertCell().textContent = job.lastError ?? job.lastResult ?? "";
-      const actions = row.insertCell();
-      for (const [label, action] of [
-        ["Hold", "hold"],
-        ["Ready", "ready"],
-        ["Run now", "run"],
-      ]) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = label;
-        button.setAttribute("aria-label", `${label}: ${job.id}`);
-        button.addEventListener("click", async () => {
-          try {
-            await api("POST", companyPath(`/sync/jobs/${encodeURIComponent(job.id)}/${action}`));
-            say(action === "run" ? `${job.id} was queued to run now.` : `${job.id} is ${action === "hold" ? "on hold" : "ready"}.`);
-            await loadJobs();
-          } catch (error) {
-            showProblem(error);
-          }
-        });
-        actions.append(button);
-      }
-    }
-  } catch (error) {
-    if (!(error instanceof ApiError && error.status === 404)) showProblem(error);
-  }
-}
-
-async function loadLog() {
-  const body = $("log").tBodies[0];
-  body.replaceChildren();
-  $("log-errors").hidden = true;
-  if (!state.view) return;
-  try {
-    const { value } = await api("GET", companyPath("/sync/log?top=30"));
-    for (const entry of value) {
-      const row = body.insertRow();
-      row.insertCell().textContent = entry.mapping;
-      row.insertCell().textContent = entry.direction === "toCrm" ? "To Dynamics 365" : "From Dynamics 365";
-      row.insertCell().textContent = new Date(entry.startedAt).toLocaleString();
-      for (const count of ["inserted", "modified", "deleted", "unchanged", "skipped", "failed"]) row.insertCell().textContent = String(entry[count]);
-      const message = row.insertCell();
-      message.textContent = entry.message;
-      if (entry.failed > 0) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = "Errors";
-        button.addEventListener("click", () => showLogErrors(entry));
-        message.append(" ", button);
-      }
-    }
-  } catch (error) {
-    showProblem(error);
-  }
-}
-
-async function showLogErrors(entry) {
-  const { value } = await api("GET", companyPath(`/sync/log/${encodeURIComponent(entry.id)}/errors`));
-  const box = $("log-errors");
-  box.hidden = false;
-  const heading = Object.assign(document.createElement("h3"), { textContent: `Errors of ${entry.mapping}, ${new Date(entry.startedAt).toLocaleString()}` });
-  const list = document.createElement("ul");
-  for (const error of value)
-    list.append(
-      Object.assign(document.createElement("li"), {
-        textContent: `${error.sourceId}${error.destinationId ? ` -> ${error.destinationId}` : ""}: ${error.reason}`,
-      }),
-    );
-  box.replaceChildren(heading, list);
-}
-
 function start() {
   $("function-key").value = sessionStorage.getItem(keyStore) ?? "";
   $("function-key").addEventListener("change", (event) => {
@@ -446,7 +333,7 @@ function start() {
   for (const name of ["connectionUserIsIntegrationUser", "salesOrderIntegrationEnabled", "usersMustMapToCrmUsers"]) {
     $(name).addEventListener("change", (event) => changeSetting(name, event.target.checked, event.target));
   }
-  $("refresh-log").addEventListener("click", loadLog);
+  startSyncViews();
   loadCompanies();
   const fromUrl = new URLSearchParams(location.search).get("company");
   if (fromUrl) {
