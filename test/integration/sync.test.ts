@@ -104,6 +104,16 @@ describe("scheduled synchronization, as a user meets it", () => {
     expect((await demo.app.call("POST", `/api/companies/${company}/sync/jobs/NOPE/hold`)).status).toBe(404);
   });
 
+  it("runs an On Hold job now without changing its status", async () => {
+    const company = await enabledCompanyWithDefaultSync();
+    await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`);
+    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(1, company) });
+    await runCustomerJobNow(company);
+    expect(accountsNamed(company)).toHaveLength(1);
+    const job = (await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.value.find((entry: { id: string }) => entry.id === "CUSTOMER");
+    expect(job).toMatchObject({ status: "On Hold", lastResult: expect.stringContaining("1 inserted") });
+  });
+
   it("shows mappings with direction, filters, field mappings and watermarks", async () => {
     const company = await enabledCompanyWithDefaultSync();
     const mappings = await demo.app.call("GET", `/api/companies/${company}/sync/mappings`);
