@@ -144,6 +144,8 @@ var appSettings = {
   SYNC_SCHEDULE_CUSTPRCGRP_PRICE: jobSchedules[?'CUSTPRCGRP-PRICE'] ?? syncSchedule
   SYNC_SCHEDULE_POSTEDSALESINV_INV: jobSchedules[?'POSTEDSALESINV-INV'] ?? syncSchedule
   SYNC_SCHEDULE_CUSTOMER_STATISTICS: jobSchedules[?'CUSTOMER STATISTICS'] ?? syncSchedule
+  SYNC_SCHEDULE_SALES_ORDER_STATUS: jobSchedules[?'SALES ORDER STATUS'] ?? syncSchedule
+  SYNC_SCHEDULE_AUTO_CREATE_SALES_ORDERS: jobSchedules[?'AUTO CREATE SALES ORDERS'] ?? syncSchedule
   SYNC_BATCH_SIZE: syncBatchSize
   SYNC_MAX_PARALLEL: syncMaxParallel
   SYNC_TIME_BUDGET_SECONDS: syncTimeBudgetSeconds

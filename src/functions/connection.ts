@@ -54,7 +54,7 @@ export const connectionFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Read the connection setup (no secret values)",
     handler: getConnection,
-    contract: { responses: { 200: { description: "The connection view, with an ETag", schema: connectionViewSchema }, 404: "No setup" } },
+    contract: { versioned: true, responses: { 200: { description: "The connection view, with an ETag", schema: connectionViewSchema }, 404: "No setup" } },
   },
   {
     name: "connection-put",
@@ -65,6 +65,7 @@ export const connectionFunctions: FunctionDefinition[] = [
     summary: "Create or replace the connection setup",
     handler: putConnection,
     contract: {
+      versioned: true,
       body: connectionSetupInput,
       responses: {
         200: { description: "Replaced", schema: connectionViewSchema },

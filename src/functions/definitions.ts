@@ -9,6 +9,7 @@ import { setupPageFunctions } from "./setup-page";
 import { erpRecordFunctions } from "./erp-records";
 import { syncFunctions } from "./sync";
 import { syncSetupFunctions } from "./sync-setup";
+import { salesOrderFunctions } from "./sales-orders";
 
 /** Every function of the app: registered by index.ts, served by the local host, read by tests and docs. */
 export const functionDefinitions: FunctionDefinition[] = [
@@ -19,6 +20,7 @@ export const functionDefinitions: FunctionDefinition[] = [
   ...syncSetupFunctions,
   ...syncFunctions,
   ...erpRecordFunctions,
+  ...salesOrderFunctions,
   ...setupPageFunctions,
   ...openApiFunctions(() => functionDefinitions, version),
 ];

@@ -10,6 +10,7 @@ import { requireCompany } from "../lib/setup/setup-service";
 import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
+import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
 import { jobPatch, jobView } from "../lib/sync/job-runner";
 import { coupleInput, couplingQuery, issueQuery, matchInput, resolveInput, synchronizeInput } from "../lib/sync/sync-admin";
 import { mappingPatch } from "../lib/sync/mapping-settings";
@@ -33,8 +34,9 @@ export async function listMappings(request: HttpRequest, context: InvocationCont
     const company = request.params.company ?? "";
     requireCompany(company);
     const mappings = await services().sync.mappings(company);
-    const value = mappings.map(({ value }) => ({
+    const value = mappings.map(({ value, etag }) => ({
       ...JSON.parse(value.definitionJson),
+      etag,
       erpWatermark: value.erpWatermark ?? null,
       crmWatermark: value.crmWatermark ?? null,
       lastSyncAt: value.lastSyncAt ?? null,
@@ -103,12 +105,18 @@ function logLinks(company: string, entry: { id: string; runId: string; mapping: 
   };
 }
 
+/** The company must have a setup: its log is then read (an unknown company is 404, like the other sync routes). */
+async function requireSetup(company: string): Promise<void> {
+  requireCompany(company);
+  if (!(await services().setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
+}
+
 export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
     const company = request.params.company ?? "";
-    requireCompany(company);
     const query = logQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
+    await requireSetup(company);
     const { from, to, ...rest } = query.data;
     const page = await services().syncLog.page(company, {
       ...rest,
@@ -129,10 +137,12 @@ export const logErrorsQuery = z.object({
 export async function readLogErrors(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   return respond(context, async () => {
     const company = request.params.company ?? "";
-    requireCompany(company);
+    const id = request.params.id ?? "";
     const query = logErrorsQuery.safeParse(Object.fromEntries(request.query.entries()));
     if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
-    const page = await services().syncLog.errors(company, request.params.id ?? "", query.data);
+    await requireSetup(company);
+    if (!(await services().syncLog.exists(company, id))) throw notFound(`The log of company "${company}" has no row "${id}".`);
+    const page = await services().syncLog.errors(company, id, query.data);
     return json(200, { value: page.errors, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
   });
 }
@@ -237,7 +247,7 @@ export async function syncWorker(message: unknown, context: InvocationContext): 
   context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
 }
 
-const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId];
+const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId, ...Object.values(salesOrderJobIds)];
 
 export const syncFunctions: FunctionDefinition[] = [
   {
@@ -308,7 +318,10 @@ export const syncFunctions: FunctionDefinition[] = [
     authLevel: "function",
     summary: "Job log rows, newest first",
     handler: readLog,
-    contract: { query: logQuery, responses: { 200: { description: "{ value: log rows, newest first }", schema: logPageSchema }, 400: "Invalid query" } },
+    contract: {
+      query: logQuery,
+      responses: { 200: { description: "{ value: log rows, newest first }", schema: logPageSchema }, 400: "Invalid query", 404: "No setup" },
+    },
   },
   {
     name: "sync-log-errors",
@@ -320,7 +333,7 @@ export const syncFunctions: FunctionDefinition[] = [
     handler: readLogErrors,
     contract: {
       query: logErrorsQuery,
-      responses: { 200: { description: "{ value: error rows, continuationToken? }", schema: errorPageSchema }, 400: "Invalid query" },
+      responses: { 200: { description: "{ value: error rows, continuationToken? }", schema: errorPageSchema }, 400: "Invalid query", 404: "No such log row" },
     },
   },
   {
@@ -332,6 +345,7 @@ export const syncFunctions: FunctionDefinition[] = [
     summary: "Change a mapping's direction, filters, conflict, deletion and retry settings and its field mappings (If-Match)",
     handler: updateMapping,
     contract: {
+      versioned: true,
       body: mappingPatch,
       responses: {
         200: { description: "The mapping, with its ETag", schema: mappingSchema },

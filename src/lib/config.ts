@@ -136,6 +136,8 @@ export const settings = {
   SYNC_SCHEDULE_CUSTPRCGRP_PRICE: jobSchedule("CUSTPRCGRP-PRICE"),
   SYNC_SCHEDULE_POSTEDSALESINV_INV: jobSchedule("POSTEDSALESINV-INV"),
   SYNC_SCHEDULE_CUSTOMER_STATISTICS: jobSchedule("CUSTOMER STATISTICS"),
+  SYNC_SCHEDULE_SALES_ORDER_STATUS: jobSchedule("SALES ORDER STATUS"),
+  SYNC_SCHEDULE_AUTO_CREATE_SALES_ORDERS: jobSchedule("AUTO CREATE SALES ORDERS"),
   SYNC_BATCH_SIZE: define({
     schema: positiveInt(1000).default(500),
     description: "Rows per Dataverse bulk request (UpsertMultiple / CreateMultiple / UpdateMultiple).",

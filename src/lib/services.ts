@@ -28,6 +28,7 @@ import { SyncRunner } from "./sync/sync-runner";
 import { SyncIssueRepository } from "./storage/sync-issue-repository";
 import { SyncAdmin } from "./sync/sync-admin";
 import { CallerTokenVerifier } from "./http/caller-token";
+import { SalesOrderService } from "./sales-orders/sales-order-service";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -48,6 +49,7 @@ export interface Services {
   syncLog: SyncLogRepository;
   syncIssues: SyncIssueRepository;
   syncAdmin: SyncAdmin;
+  salesOrders: SalesOrderService;
   /** Validates ERP users' bearer tokens when CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE are set. */
   callerTokens: CallerTokenVerifier | undefined;
   queue: WorkQueue;
@@ -115,7 +117,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const tester = new ConnectionTester({ connector, status, secretStore: secrets.description });
   const syncSetup = new SyncSetupService({ sync, setups });
   const lifecycle = new ConnectionLifecycle({ setups, setup, tester, connector, syncSetup, config });
-  const settings = new AdvancedSettings({ setups, setup, connector, config });
+  const settings = new AdvancedSettings({ setups, setup, connector, config, salesOrderJobs: (company, saved) => syncSetup.syncSalesOrderJobs(company, saved) });
   const erpRecords = new ErpRecordsService({ records: erpRecordStore, setups, onChanged: (company, table) => jobs.wake(company, table) });
   const queue = new WorkQueue(
     config.AzureWebJobsStorage
@@ -147,7 +149,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
           },
         })
       : undefined;
-  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config });
+  const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog });
+  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return {
     config,
@@ -167,6 +170,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     syncLog,
     syncIssues,
     syncAdmin,
+    salesOrders,
     queue,
     runner,
     jobs,

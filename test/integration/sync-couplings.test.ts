@@ -98,8 +98,18 @@ describe("the job log", () => {
     expect(toCrm.json.value.every((entry: { direction: string }) => entry.direction === "toCrm")).toBe(true);
     expect((await log("mapping=CUSTOMER&failedOnly=true")).json.value).toEqual([]);
     expect((await log(`mapping=CUSTOMER&from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).json.value).toEqual([]);
-    for (const bad of ["direction=sideways", "from=yesterday", "failedOnly=maybe", "continuationToken=garbage", "top=0"])
+    const forged = Buffer.from(JSON.stringify({ nextPartitionKey: "x", nextRowKey: 5 })).toString("base64");
+    for (const bad of [
+      "direction=sideways",
+      "from=yesterday",
+      "failedOnly=maybe",
+      "continuationToken=garbage",
+      "top=0",
+      `continuationToken=${encodeURIComponent(forged)}`,
+    ])
       expect((await log(bad)).status, bad).toBe(400);
+    expect((await call("GET", `/api/companies/${company}/sync/log/nope/errors`)).status).toBe(404);
+    expect((await call("GET", `/api/companies/no-such-company/sync/log`)).status).toBe(404);
   });
 });
 

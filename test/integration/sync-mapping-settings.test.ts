@@ -50,6 +50,22 @@ describe("mapping settings", () => {
       ["CUSTOMER", { maxAttempts: 0 }, "maxAttempts"],
       ["CUSTOMER", { colour: "red" }, "colour"],
       ["SALESPEOPLE", { direction: "toCrm", onlyCoupledRecords: false }, "direction"],
+      ["SALESPEOPLE", { fields: [{ erp: "name", direction: "toCrm" }] }, "fields.0.direction"],
+      ["CUSTOMER", { fields: [{ erp: "name", enabled: false }] }, "fields.0.enabled"],
+      [
+        "CUSTOMER",
+        {
+          fields: [
+            { erp: "email", direction: "toCrm", constant: "not-an-email" },
+            { erp: "email", direction: "fromCrm" },
+          ],
+        },
+        "fields.1.erp",
+      ],
+      ["CUSTOMER", { fields: [{ erp: "email", direction: "fromCrm", constant: "not-an-email" }] }, "fields.0.constant"],
+      ["CUSTOMER", { erpFilter: [{ field: "countryRegionCode", op: "eq", value: 47 }] }, "erpFilter.0.value"],
+      ["CUSTOMER", { erpFilter: [{ field: "blocked", op: "ne", value: "Nope" }] }, "erpFilter.0.value"],
+      ["CUSTOMER", { erpFilter: [{ field: "email", op: "present", value: "x" }] }, "erpFilter.0.value"],
     ];
     for (const [mapping, body, path] of cases) {
       const refused = await call("PATCH", `/api/companies/${company}/sync/mappings/${encodeURIComponent(mapping)}`, body);
@@ -75,6 +91,35 @@ describe("mapping settings", () => {
     const stale = await call("PATCH", `/api/companies/${company}/sync/mappings/CONTACT`, { maxAttempts: 5 }, { "if-match": first.headers.get("etag")! });
     expect(stale.status).toBe(412);
     expect((await mappingOf(company, "CONTACT")).maxAttempts).toBe(4);
+  });
+});
+
+describe("mapping settings that would break later runs", () => {
+  it("checks a constant against the field as it ends up, and takes & # $ inside quoted filter text", async () => {
+    const company = await enabledCompany();
+    const long = "9".repeat(40);
+    expect(
+      (await call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { fields: [{ erp: "phoneNo", direction: "toCrm", constant: long }] })).status,
+    ).toBe(200);
+    // Turned toward the ERP, the constant would be written to a 30-character ERP field on every run.
+    const turned = await call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { fields: [{ erp: "phoneNo", direction: "fromCrm" }] });
+    expect(turned.status).toBe(400);
+    expect(turned.json.errors[0]).toMatchObject({ path: "fields.0.constant", message: expect.stringContaining("phoneNo") });
+    const quoted = await call("PATCH", `/api/companies/${company}/sync/mappings/CUSTOMER`, { crmFilter: "statecode eq 0 and name ne 'R&D #1 $top'" });
+    expect(quoted.status).toBe(200);
+  });
+
+  it("applies concurrent changes made without If-Match one after the other, and refuses stale ones", async () => {
+    const company = await enabledCompany();
+    const answers = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map((attempts) => call("PATCH", `/api/companies/${company}/sync/mappings/CONTACT`, { maxAttempts: attempts })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const { etag } = await mappingOf(company, "CONTACT");
+    const racing = await Promise.all(
+      ["both", "toCrm"].map((direction) => call("PATCH", `/api/companies/${company}/sync/mappings/CONTACT`, { direction }, { "if-match": etag })),
+    );
+    expect(racing.map((answer) => answer.status).sort()).toEqual([200, 412]);
   });
 });
 

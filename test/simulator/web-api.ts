@@ -8,6 +8,7 @@ import { decodeSkipToken, encodeSkipToken } from "./paging";
 import { type Shape, annotationFilter, noAnnotations, parseExpand, parseSelect, project, unknownProperty } from "./projection";
 import { type ResolvedBinding, checkRequired, checkWrite, payloadError } from "./row-validation";
 import { type Access, SecurityModel } from "./security";
+import { checkOrderUpdate, fulfillSalesOrder, recomputeOrderTotals } from "./sales-orders";
 
 export const apiPath = "/api/data/v9.2";
 const maxPageSize = 5000;
@@ -114,6 +115,12 @@ export class WebApi {
         "@odata.context": `${this.baseUrl()}${apiPath}/$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse`,
         Version: this.fixture.organization.version,
       });
+    }
+    if (path === "FulfillSalesOrder" && method === "POST") {
+      const orders = this.table("salesorders");
+      this.require(principal, "Write", orders);
+      fulfillSalesOrder(this.store, objectBody(request.body), String(principal.user.systemuserid));
+      return { status: 204, headers: {} };
     }
     const action = /^([a-z_]+)\/(Microsoft\.Dynamics\.CRM\.[A-Za-z]+)$/.exec(path);
     if (action && method === "POST") return this.bulk(this.table(action[1]!), action[2]!, objectBody(request.body), principal);
@@ -336,6 +343,7 @@ export class WebApi {
           throw new DataverseError(412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided.");
         }
         this.store.delete(table.entitySetName, String(existing[table.primaryIdAttribute]));
+        this.afterLineWrite(table, existing, principal);
         return { status: 204, headers: {} };
       }
       default:
@@ -395,7 +403,15 @@ export class WebApi {
     for (const binding of bindings) properties[`_${binding.attribute}_value`] = binding.id;
     const defaults = { ...(table.defaults ?? {}), ...this.serverDefaults(table, principal, properties) };
     checkRequired(table, { ...defaults, ...properties });
-    return this.store.create(table.entitySetName, properties, String(principal.user.systemuserid), defaults);
+    const row = this.store.create(table.entitySetName, properties, String(principal.user.systemuserid), defaults);
+    this.afterLineWrite(table, row, principal);
+    return row;
+  }
+
+  /** An order line written or deleted: the order's totals follow (Dataverse's price calculation). */
+  private afterLineWrite(table: TableMetadata, line: Row, principal: Principal): void {
+    if (table.logicalName === "salesorderdetail")
+      recomputeOrderTotals(this.store, line._salesorderid_value as string | undefined, String(principal.user.systemuserid));
   }
 
   updateRow(table: TableMetadata, existing: Row, body: Row, principal: Principal): Row {
@@ -411,7 +427,10 @@ export class WebApi {
       }
     }
     if (principal.caller) properties._modifiedonbehalfby_value = principal.caller.user.systemuserid;
-    return this.store.update(table.entitySetName, String(existing[table.primaryIdAttribute]), properties, String(principal.user.systemuserid));
+    const checked = table.logicalName === "salesorder" ? checkOrderUpdate(existing, properties) : properties;
+    const row = this.store.update(table.entitySetName, String(existing[table.primaryIdAttribute]), checked, String(principal.user.systemuserid));
+    this.afterLineWrite(table, row, principal);
+    return row;
   }
 
   /** What Dataverse fills in on create: owner, business unit, base currency, autonumbers, on-behalf-of. */

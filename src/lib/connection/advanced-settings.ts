@@ -21,6 +21,7 @@ export const settingsInput = z
       .optional(),
     connectionUserIsIntegrationUser: z.boolean().optional(),
     salesOrderIntegrationEnabled: z.boolean().optional(),
+    autoCreateSalesOrders: z.boolean().optional(),
     usersMustMapToCrmUsers: z.boolean().optional(),
   })
   .refine((value) => Object.keys(value).length > 0, "name at least one setting to change");
@@ -34,6 +35,8 @@ export class AdvancedSettings {
       setup: SetupService;
       connector: CrmConnector;
       config: Pick<Config, "ERP_WEB_URL_DEFAULT" | "CALLER_TOKEN_TENANT_ID" | "CALLER_TOKEN_AUDIENCE">;
+      /** Adds or removes the sales order job entries to match the saved settings. */
+      salesOrderJobs?: (company: string, setup: ConnectionSetup) => Promise<void>;
     },
   ) {}
 
@@ -56,6 +59,18 @@ export class AdvancedSettings {
       notices.push({
         code: "sales-order-integration",
         message: changes.salesOrderIntegrationEnabled ? connectionMessages.salesOrderIntegrationEnabled : connectionMessages.salesOrderIntegrationDisabled,
+      });
+    }
+    if (next.salesOrderIntegrationEnabled === false && setup.autoCreateSalesOrders) {
+      next.autoCreateSalesOrders = false;
+      notices.push({ code: "auto-create-sales-orders", message: connectionMessages.autoCreateSalesOrdersOff });
+    }
+    if (changes.autoCreateSalesOrders !== undefined) {
+      if (changes.autoCreateSalesOrders && !next.salesOrderIntegrationEnabled) throw conflict(connectionMessages.autoCreateNeedsIntegration);
+      next.autoCreateSalesOrders = changes.autoCreateSalesOrders;
+      notices.push({
+        code: "auto-create-sales-orders",
+        message: changes.autoCreateSalesOrders ? connectionMessages.autoCreateSalesOrdersOn : connectionMessages.autoCreateSalesOrdersOff,
       });
     }
     if (changes.connectionUserIsIntegrationUser !== undefined) {
@@ -83,6 +98,7 @@ export class AdvancedSettings {
     }
 
     const etag = await this.init.setup.saveRow(next, stored.etag);
+    if (changes.salesOrderIntegrationEnabled !== undefined || changes.autoCreateSalesOrders !== undefined) await this.init.salesOrderJobs?.(company, next);
     return this.init.setup.view({ value: next, etag }, await this.init.setup.jobs(company), notices);
   }
 

@@ -97,6 +97,7 @@ export class ConnectionLifecycle {
         action: { method: "POST", href: `/api/companies/${company}/sync/default-setup`, body: { confirm: true } },
       });
     }
+    await this.init.syncSetup.syncSalesOrderJobs(company, enabled);
     const view = await this.init.setup.read(company);
     return { ...view, notices: [...view.notices, ...notices], prompts };
   }

@@ -29,6 +29,10 @@ export const connectionMessages = {
   solutionRequired: "The integration solution is not imported in Dynamics 365 Sales, so sales order integration cannot be used.",
   salesOrderIntegrationEnabled: "Sales Order Integration with Dynamics 365 for Sales is enabled.",
   salesOrderIntegrationDisabled: "Sales Order Integration with Dynamics 365 for Sales is disabled.",
+  autoCreateNeedsIntegration:
+    "Sales orders can be created automatically only while sales order integration with Dynamics 365 for Sales is enabled. Enable it first.",
+  autoCreateSalesOrdersOn: "Sales orders submitted in Dynamics 365 for Sales are now created in the ERP automatically (the AUTO CREATE SALES ORDERS job).",
+  autoCreateSalesOrdersOff: "Sales orders submitted in Dynamics 365 for Sales are no longer created in the ERP automatically.",
   submittedOrderBlocksDisable: "You cannot disable Sales Order Integration with Dynamics 365 for Sales when a CRM sales order has the Submitted status.",
   erpWebUrlReset: "The ERP Web Client URL has been reset to the default value.",
   erpWebUrlNoDefault: "No default ERP web client URL is configured (ERP_WEB_URL_DEFAULT), so the URL was cleared.",

@@ -189,6 +189,32 @@ export class DataverseClient {
     }
   }
 
+  /**
+   * One page of rows and the link to the next (a caller pages on with it). A next link is honoured only when
+   * it is this organization's query of the same entity set: it comes back from callers as a token.
+   */
+  async retrievePage<T extends Row = Row>(entitySet: string, options: QueryOptions, nextLink?: string): Promise<{ rows: T[]; nextLink?: string }> {
+    const pageSize = Math.min(options.pageSize ?? 50, 5000);
+    let path: string;
+    if (nextLink) {
+      if (!nextLink.startsWith(`${this.apiRoot}/${entitySet}?`)) throw new RangeError("The next link is not a query of this entity set.");
+      path = nextLink;
+    } else {
+      const query = new URLSearchParams();
+      if (options.select) query.set("$select", options.select.join(","));
+      if (options.filter) query.set("$filter", options.filter);
+      if (options.orderBy) query.set("$orderby", options.orderBy);
+      path = `${entitySet}${query.size > 0 ? `?${query.toString().replace(/\+/g, "%20")}` : ""}`;
+    }
+    const page: { value: T[]; "@odata.nextLink"?: string } = await this.json("GET", path, undefined, { Prefer: `odata.maxpagesize=${pageSize}` });
+    return { rows: page.value, ...(page["@odata.nextLink"] && { nextLink: page["@odata.nextLink"] }) };
+  }
+
+  /** An unbound action (POST /{action}), e.g. FulfillSalesOrder. */
+  async action<T = unknown>(name: string, parameters: Row): Promise<T | undefined> {
+    return this.json<T>("POST", name, parameters);
+  }
+
   /** Creates a row; give the primary key in `row` to choose the id (idempotent retries). */
   async create(entitySet: string, row: Row): Promise<string> {
     const response = await this.send("POST", entitySet, row);

@@ -85,6 +85,44 @@ const postedSalesInvoices = z.strictObject({
   dueDate: z.iso.date("must be a date (YYYY-MM-DD)").optional(),
 });
 
+const salesOrderLine = z.strictObject({
+  lineNo: z.int("must be a whole number").min(1, "must be at least 1"),
+  type: z.enum(["Item", "Resource"], 'must be "Item" or "Resource"'),
+  no: id,
+  description: text(100).optional(),
+  quantity: z.number().finite("must be a number").positive("must be more than 0"),
+  unitPrice: money,
+  lineDiscountPercent: z.number().min(0, "must be 0 to 100").max(100, "must be 0 to 100").optional(),
+  lineDiscountAmount: money.optional(),
+  unitOfMeasure: code.optional(),
+});
+
+/**
+ * A sales order (header and lines). `shipped` and `invoiced` are set by the ERP when the whole order is; the
+ * service reports them to the CRM order it was created from (`crmOrderId`, set by the service).
+ */
+const salesOrders = z
+  .strictObject({
+    id,
+    customerNo: code.min(1, "is required"),
+    currencyCode: code.optional(),
+    salespersonCode: code.optional(),
+    orderDate: z.iso.date("must be a date (YYYY-MM-DD)"),
+    requestedDeliveryDate: z.iso.date("must be a date (YYYY-MM-DD)").optional(),
+    externalDocumentNo: text(35).optional(),
+    shipped: z.boolean("must be true or false").optional(),
+    invoiced: z.boolean("must be true or false").optional(),
+    crmOrderId: z.uuid("must be the CRM order's id (a GUID)").optional(),
+    lines: z.array(salesOrderLine).min(1, "must have at least one line").max(100, "must have at most 100 lines"),
+  })
+  .superRefine((order, context) => {
+    const seen = new Set<number>();
+    order.lines.forEach((line, index) => {
+      if (seen.has(line.lineNo)) context.addIssue({ code: "custom", path: ["lines", index, "lineNo"], message: "repeats the line no. of another line" });
+      seen.add(line.lineNo);
+    });
+  });
+
 export const erpSchemas = {
   customers,
   contacts,
@@ -95,6 +133,7 @@ export const erpSchemas = {
   salespeople,
   customerPriceGroups,
   postedSalesInvoices,
+  salesOrders,
 } satisfies Record<ErpTable, z.ZodType>;
 
 export type ErpFields = Record<string, unknown> & { id: string };

@@ -24,6 +24,8 @@ export interface HttpFunctionDefinition {
 export interface HttpContract {
   body?: z.ZodType;
   query?: z.ZodObject;
+  /** The resource is versioned: If-Match is taken (412 when stale) and 2xx answers carry an ETag. */
+  versioned?: boolean;
   /** Status code -> what it means (and the answer's schema); 4xx/5xx answers are problem+json. */
   responses: Record<number, string | { description: string; schema: z.ZodType }>;
 }

@@ -35,7 +35,11 @@ export function buildOpenApiDocument(definitions: FunctionDefinition[], version:
           responses[status] =
             Number(status) >= 400
               ? { description, content: { "application/problem+json": { schema: problem } } }
-              : { description, ...(Number(status) !== 204 && { content: { "application/json": { schema: schema ?? z.unknown() } } }) };
+              : {
+                  description,
+                  ...(contract.versioned && { headers: z.object({ etag: z.string().meta({ description: "The new version, for If-Match" }) }) }),
+                  ...(Number(status) !== 204 && { content: { "application/json": { schema: schema ?? z.unknown() } } }),
+                };
         }
         paths[path] ??= {};
         const operationId = [definition.name, definition.methods.length > 1 && method.toLowerCase(), variant < variants.length - 1 && "all"]
@@ -48,6 +52,9 @@ export function buildOpenApiDocument(definitions: FunctionDefinition[], version:
           requestParams: {
             ...(names.length > 0 && { path: z.object(Object.fromEntries(names.map((name) => [name, pathParameter[name] ?? z.string()]))) }),
             ...(contract.query && { query: contract.query }),
+            ...(contract.versioned && {
+              header: z.object({ "if-match": z.string().optional().meta({ description: "The ETag read; a stale one answers 412. * or none: no check" }) }),
+            }),
           },
           ...(contract.body && { requestBody: { required: true, content: { "application/json": { schema: contract.body } } } }),
           responses,

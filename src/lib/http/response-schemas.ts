@@ -50,6 +50,7 @@ export const connectionViewSchema = z
     erpWebUrl: z.string().nullable(),
     connectionUserIsIntegrationUser: z.boolean(),
     salesOrderIntegrationEnabled: z.boolean(),
+    autoCreateSalesOrders: z.boolean(),
     usersMustMapToCrmUsers: z.boolean(),
     activeScheduledSyncJobs,
     secretStore: z.strictObject({ kind: z.enum(["key-vault", "local"]), encrypted: z.boolean() }),
@@ -107,6 +108,7 @@ export const mappingListSchema = z.strictObject({
       crmWatermark: time.nullable(),
       lastSyncAt: time.nullable(),
       lastSyncResult: z.string().nullable(),
+      etag: z.string().meta({ description: "Send it as If-Match to PATCH the mapping" }),
     }),
   ),
 });

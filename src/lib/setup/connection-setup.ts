@@ -20,6 +20,8 @@ export interface ConnectionSetup extends SetupFields {
   erpWebUrl?: string;
   connectionUserIsIntegrationUser: boolean;
   salesOrderIntegrationEnabled: boolean;
+  /** BC's "Automatically Create Sales Orders": a job creates ERP orders from submitted CRM orders. */
+  autoCreateSalesOrders: boolean;
   usersMustMapToCrmUsers: boolean;
   updatedAt: string;
 }

@@ -31,6 +31,7 @@ export interface ConnectionView {
   erpWebUrl: string | null;
   connectionUserIsIntegrationUser: boolean;
   salesOrderIntegrationEnabled: boolean;
+  autoCreateSalesOrders: boolean;
   usersMustMapToCrmUsers: boolean;
   activeScheduledSyncJobs: ActiveScheduledSyncJobs;
   secretStore: SecretStoreDescription;
@@ -73,6 +74,7 @@ export function toConnectionView(setup: ConnectionSetup, context: ViewContext): 
     erpWebUrl: setup.erpWebUrl ?? null,
     connectionUserIsIntegrationUser: setup.connectionUserIsIntegrationUser,
     salesOrderIntegrationEnabled: setup.salesOrderIntegrationEnabled,
+    autoCreateSalesOrders: setup.autoCreateSalesOrders,
     usersMustMapToCrmUsers: setup.usersMustMapToCrmUsers,
     activeScheduledSyncJobs: describeActiveJobs(countedStatuses(context.jobs, setup.integrationSolutionImported), setup.isEnabled),
     secretStore: context.secretStore,

@@ -83,6 +83,7 @@ export class SetupService {
       ...(previous?.erpWebUrl !== undefined && { erpWebUrl: previous.erpWebUrl }),
       connectionUserIsIntegrationUser: previous?.connectionUserIsIntegrationUser ?? false,
       salesOrderIntegrationEnabled: previous?.salesOrderIntegrationEnabled ?? false,
+      autoCreateSalesOrders: previous?.autoCreateSalesOrders ?? false,
       usersMustMapToCrmUsers: authenticationTypeChanged ? false : (previous?.usersMustMapToCrmUsers ?? false),
       updatedAt: this.clock().toISOString(),
     };

@@ -48,6 +48,8 @@ const setupRow = z.object({
   erpWebUrl: optionalText,
   connectionUserIsIntegrationUser: z.boolean(),
   salesOrderIntegrationEnabled: z.boolean(),
+  // Rows written before the setting existed read as off.
+  autoCreateSalesOrders: z.boolean().default(false),
   usersMustMapToCrmUsers: z.boolean(),
   updatedAt: z.string(),
 });

@@ -1,6 +1,6 @@
 import type { TableTransaction } from "@azure/data-tables";
 import type { SyncCounts } from "../sync/sync-plan";
-import type { TableStorage } from "./table-storage";
+import { type TableStorage, getRow } from "./table-storage";
 
 const logTable = "synclog";
 const errorTable = "syncerrors";
@@ -100,6 +100,10 @@ export class SyncLogRepository {
       if (entries.length >= options.top) break;
     }
     return entries.slice(0, options.top);
+  }
+
+  async exists(company: string, logId: string): Promise<boolean> {
+    return (await getRow(await this.tables.table(logTable), company, logId)) !== undefined;
   }
 
   /** One page of a run's error rows, in the order the run wrote them. */

@@ -155,6 +155,25 @@ export class SyncRepository {
     if (existing?.owner === owner) await table.deleteEntity(company, purpose, { etag: existing.etag }).catch(() => undefined);
   }
 
+  /** Adds a job entry unless one with its id exists (answers whether it was added). */
+  async addJob(job: JobEntry): Promise<boolean> {
+    const table = await this.tables.table(jobsTable);
+    try {
+      await table.createEntity(toEntity(job.company, job.id, job));
+      return true;
+    } catch (error) {
+      if (storageStatus(error) === 409) return false;
+      throw error;
+    }
+  }
+
+  async removeJob(company: string, id: string): Promise<void> {
+    const table = await this.tables.table(jobsTable);
+    await table.deleteEntity(company, rowKeyOf(id)).catch((error: unknown) => {
+      if (storageStatus(error) !== 404) throw error;
+    });
+  }
+
   async hasMappings(company: string): Promise<boolean> {
     const table = await this.tables.table(mappingsTable);
     const page = await table

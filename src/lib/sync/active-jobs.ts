@@ -1,16 +1,18 @@
 export type JobStatus = "Ready" | "In Process" | "On Hold" | "Error" | "Finished";
+/** A mapping's synchronization, customer statistics, order status reports, or creating submitted orders. */
+export type JobKind = "mapping" | "statistics" | "orderStatus" | "autoCreateOrders";
 
 /** What "X of Y" needs of a job entry. */
 export interface JobSummary {
-  kind: "mapping" | "statistics";
+  kind: JobKind;
   status: JobStatus;
   /** A full synchronization holds the entry until then (it counts as On Hold meanwhile). */
   heldUntil?: string;
 }
 
 /**
- * The entries the ERP counts: the synchronization jobs, plus the statistics job only when the
- * integration solution is installed.
+ * The entries the ERP counts: the synchronization jobs, plus the jobs of the integration solution
+ * (statistics, sales order status, auto-created orders) only when it is installed.
  */
 export function countedStatuses(jobs: JobSummary[], integrationSolutionImported: boolean, now: Date = new Date()): JobStatus[] {
   return jobs

@@ -15,6 +15,7 @@ export const erpTables = [
   "salespeople",
   "customerPriceGroups",
   "postedSalesInvoices",
+  "salesOrders",
 ] as const;
 export type ErpTable = (typeof erpTables)[number];
 

@@ -1,11 +1,11 @@
-import type { JobStatus } from "./active-jobs";
+import type { JobKind, JobStatus } from "./active-jobs";
 
 /** A job-queue entry (the ERP's "Job Queue Entry" for a synchronization job). */
 export interface JobEntry {
   company: string;
   /** The mapping name, or the statistics job's id. */
   id: string;
-  kind: "mapping" | "statistics";
+  kind: JobKind;
   description: string;
   status: JobStatus;
   recurring: boolean;

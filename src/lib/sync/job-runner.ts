@@ -10,6 +10,7 @@ import type { SyncRepository } from "../storage/sync-repository";
 import type { WorkQueue } from "../storage/work-queue";
 import { type MappingDefinition, defaultMappings, timerNameOf } from "./default-mappings";
 import type { JobEntry } from "./job-entry";
+import type { SalesOrderService } from "../sales-orders/sales-order-service";
 import { emptyCounts } from "./sync-plan";
 import { MappingBusyError, type RunProgress, type SyncRunner, describeCounts } from "./sync-runner";
 
@@ -26,7 +27,11 @@ export const jobPatch = z
   .strictObject({
     minutesBetweenRuns: z.number().int("must be a whole number").min(1, "must be at least 1").max(1440, "must be at most 1440 (a day)").optional(),
     maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(100, "must be at most 100").optional(),
-    earliestStartAt: z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T06:00:00Z" }).optional(),
+    earliestStartAt: z.iso
+      .datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T06:00:00Z" })
+      // A start years away would leave the entry Ready but never due: within a year is what a schedule means.
+      .refine((time) => Math.abs(Date.parse(time) - Date.now()) <= 366 * 24 * 3600_000, "must be within a year from now")
+      .optional(),
     inactivityTimeoutMinutes: z
       .number()
       .int("must be a whole number")
@@ -58,6 +63,8 @@ export class JobRunner {
       logs?: SyncLogRepository;
       config: Pick<Config, "SYNC_TIME_BUDGET_SECONDS">;
       clock?: () => Date;
+      /** Runs the sales order jobs (SALES ORDER STATUS, AUTO CREATE SALES ORDERS). */
+      salesOrders?: Pick<SalesOrderService, "runJob">;
     },
   ) {
     this.clock = init.clock ?? (() => new Date());
@@ -160,6 +167,11 @@ export class JobRunner {
       let active = false;
       if (claimed.kind === "statistics") {
         result = "Customer statistics are not synchronized by this service; nothing to do.";
+      } else if (claimed.kind === "orderStatus" || claimed.kind === "autoCreateOrders") {
+        if (!this.init.salesOrders) throw new Error("Sales order integration is not available in this process.");
+        const run = await this.init.salesOrders.runJob(company, runId, claimed.kind === "autoCreateOrders" ? "create" : "status");
+        active = run.created + run.statusesReported + run.failed > 0;
+        result = `${run.created} order(s) created, ${run.statusesReported} status(es) reported, ${run.failed} failed`;
       } else {
         const progress = this.progressReporter(company, jobId, runId);
         const run = await this.init.runner

@@ -81,29 +81,39 @@ export function applyMappingPatch(definition: MappingDefinition, patch: MappingP
     if (problem) errors.push({ path: "crmFilter", message: problem });
     next.crmFilter = crmFilter;
   }
-  if (patch.direction && !allowedDirections[definition.name].includes(patch.direction)) {
-    errors.push({
-      path: "direction",
-      message: `must be ${allowedDirections[definition.name].map((d) => `"${d}"`).join(" or ")} for the ${definition.name} mapping`,
-    });
+  const allowed = allowedDirections[definition.name];
+  if (patch.direction && !allowed.includes(patch.direction)) {
+    errors.push({ path: "direction", message: `must be ${allowed.map((d) => `"${d}"`).join(" or ")} for the ${definition.name} mapping` });
   }
-  const erpFields = Object.keys(erpSchemas[definition.erpTable].shape);
+  const schema = erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>;
   if (erpFilter) {
     erpFilter.forEach((condition, index) => {
-      if (!erpFields.includes(condition.field))
-        errors.push({ path: `erpFilter.${index}.field`, message: `is not a field of the ERP ${definition.erpTable} table` });
-      if (condition.op !== "present" && condition.value === undefined)
-        errors.push({ path: `erpFilter.${index}.value`, message: `is required with "${condition.op}"` });
+      const field = schema[condition.field];
+      if (!field) errors.push({ path: `erpFilter.${index}.field`, message: `is not a field of the ERP ${definition.erpTable} table` });
+      if (condition.op === "present") {
+        if (condition.value !== undefined) errors.push({ path: `erpFilter.${index}.value`, message: 'must be left out with "present"' });
+      } else if (condition.value === undefined) errors.push({ path: `erpFilter.${index}.value`, message: `is required with "${condition.op}"` });
+      else if (field && !field.safeParse(condition.value).success) {
+        // A value the field can never hold would silently match nothing (eq) or everything (ne).
+        errors.push({ path: `erpFilter.${index}.value`, message: `is not a value the ERP field ${condition.field} can hold` });
+      }
     });
     next.erpFilter = erpFilter as ErpCondition[];
   }
+  const seen = new Map<string, number>();
   for (const [index, change] of (fields ?? []).entries()) {
-    const field = next.fields.find((candidate) => candidate.erp === change.erp && !candidate.createOnly);
-    if (!field) {
-      errors.push({ path: `fields.${index}.erp`, message: `is not a field of the ${definition.name} mapping (one of ${fieldNames(definition)})` });
+    const path = `fields.${index}`;
+    if (seen.has(change.erp)) {
+      errors.push({ path: `${path}.erp`, message: `lists the field of fields.${seen.get(change.erp)} again; change a field once per request` });
       continue;
     }
-    applyFieldPatch(definition, field, change, `fields.${index}`, errors);
+    seen.set(change.erp, index);
+    const field = next.fields.find((candidate) => candidate.erp === change.erp && !candidate.createOnly);
+    if (!field) {
+      errors.push({ path: `${path}.erp`, message: `is not a field of the ${definition.name} mapping (one of ${fieldNames(definition)})` });
+      continue;
+    }
+    applyFieldPatch(definition, field, change, path, errors);
     // The create-only twin of a field (a unit group's base unit name) follows its main field.
     for (const twin of next.fields)
       if (twin !== field && twin.erp === field.erp && twin.createOnly && change.enabled !== undefined) twin.enabled = change.enabled;
@@ -111,25 +121,36 @@ export function applyMappingPatch(definition: MappingDefinition, patch: MappingP
   return errors.length > 0 ? { errors } : { definition: next };
 }
 
+/** Applies one field's change, then checks the field as it ends up (a later direction must not void a checked constant). */
 function applyFieldPatch(definition: MappingDefinition, field: FieldMapping, change: z.infer<typeof fieldPatch>, path: string, errors: FieldError[]): void {
+  if (change.constant !== undefined && change.removeConstant) errors.push({ path: `${path}.constant`, message: "cannot be set and removed at once" });
   if (change.enabled !== undefined) field.enabled = change.enabled;
   if (change.direction !== undefined) field.direction = change.direction;
   if (change.removeConstant) delete field.constant;
-  if (change.constant === undefined) {
-    if (field.constant !== undefined && field.direction === "both")
-      errors.push({ path: `${path}.direction`, message: "must be one way (toCrm or fromCrm) while the field has a constant" });
-    return;
+  if (change.constant !== undefined) field.constant = change.constant;
+
+  const schema = (erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>)[field.erp];
+  if (field.enabled === false && schema && !schema.safeParse(undefined).success) {
+    errors.push({ path: `${path}.enabled`, message: `cannot be false: ${field.erp} is required in the ERP ${definition.erpTable} table` });
   }
-  if (change.removeConstant) errors.push({ path: `${path}.constant`, message: "cannot be set and removed at once" });
+  const allowed = allowedDirections[definition.name];
+  if (change.direction !== undefined && change.direction !== "both" && !allowed.includes(change.direction)) {
+    errors.push({ path: `${path}.direction`, message: `must be "both" or ${allowed.map((d) => `"${d}"`).join(" or ")} in the ${definition.name} mapping` });
+  }
+  if (field.constant === undefined) return;
   if (field.lookup) errors.push({ path: `${path}.constant`, message: "cannot be set on a lookup field (it points to a coupled record)" });
-  if (field.direction === "both") errors.push({ path: `${path}.constant`, message: "needs a one-way field: set direction to toCrm or fromCrm" });
-  if (field.direction === "fromCrm") {
-    const schema = (erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>)[field.erp];
-    const checked = schema?.safeParse(change.constant);
-    if (checked && !checked.success)
+  if (field.direction === "both") {
+    errors.push(
+      change.constant !== undefined
+        ? { path: `${path}.constant`, message: "needs a one-way field: set direction to toCrm or fromCrm" }
+        : { path: `${path}.direction`, message: "must be one way (toCrm or fromCrm) while the field has a constant" },
+    );
+  }
+  if (field.direction === "fromCrm" && schema) {
+    const checked = schema.safeParse(field.constant);
+    if (!checked.success)
       errors.push({ path: `${path}.constant`, message: `is not a valid ERP ${field.erp}: ${checked.error.issues[0]?.message ?? "invalid"}` });
   }
-  field.constant = change.constant;
 }
 
 function fieldNames(definition: MappingDefinition): string {
@@ -141,13 +162,15 @@ function fieldNames(definition: MappingDefinition): string {
  * options smuggled in. Dataverse itself is asked too when the connection is enabled.
  */
 export function odataFilterProblem(filter: string): string | undefined {
-  if (/[&#]|\$[a-z]/i.test(filter)) return "must be a $filter expression only (no & # or $ query options)";
   let depth = 0;
   let quoted = false;
   for (const char of filter) {
     if (char === "'") quoted = !quoted;
-    else if (!quoted && char === "(") depth++;
-    else if (!quoted && char === ")" && --depth < 0) return "has a ) without its (";
+    else if (quoted) continue;
+    // Outside text values: & # and $ would end the $filter and start other query options.
+    else if (char === "&" || char === "#" || char === "$") return "must be a $filter expression only (no & # or $ outside quoted text)";
+    else if (char === "(") depth++;
+    else if (char === ")" && --depth < 0) return "has a ) without its (";
   }
   if (quoted) return "has a text value without its closing '";
   if (depth !== 0) return "has a ( without its )";

@@ -325,19 +325,26 @@ export class SyncAdmin {
     const input = mappingPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await this.requireSetup(company);
-    const stored = await this.init.sync.mapping(company, name);
-    if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
-    if (ifMatch && ifMatch !== "*" && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
-    const applied = applyMappingPatch(JSON.parse(stored.value.definitionJson) as MappingDefinition, input.data);
-    if ("errors" in applied) throw invalid(applied.errors);
-    const definition = applied.definition;
-    if (input.data.crmFilter) await this.tryCrmFilter(company, definition, input.data.crmFilter);
-    try {
-      const etag = await this.init.sync.saveMapping({ ...stored.value, definitionJson: JSON.stringify(definition) }, stored.etag);
-      return { mapping: definition, etag };
-    } catch (error) {
-      if (error instanceof ConcurrencyError) throw stale("The mapping was changed meanwhile (a run may have saved its watermark). Read it again and retry.");
-      throw error;
+    const conditional = ifMatch !== undefined && ifMatch !== "*";
+    let filterTried = false;
+    // Without a version to check, the change applies to what is stored now: a run saving its watermark
+    // meanwhile is merged with, not reported as a conflict. With If-Match, any change since is a 412.
+    for (let attempt = 0; ; attempt++) {
+      const stored = await this.init.sync.mapping(company, name);
+      if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
+      if (conditional && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
+      const applied = applyMappingPatch(JSON.parse(stored.value.definitionJson) as MappingDefinition, input.data);
+      if ("errors" in applied) throw invalid(applied.errors);
+      const definition = applied.definition;
+      if (input.data.crmFilter && !filterTried) await this.tryCrmFilter(company, definition, input.data.crmFilter);
+      filterTried = true;
+      try {
+        const etag = await this.init.sync.saveMapping({ ...stored.value, definitionJson: JSON.stringify(definition) }, stored.etag);
+        return { mapping: definition, etag };
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        if (conditional || attempt >= 4) throw stale("The mapping was changed meanwhile (a run may have saved its watermark). Read it again and retry.");
+      }
     }
   }
 

@@ -5,6 +5,30 @@ import type { SyncRepository } from "../storage/sync-repository";
 import { requireCompany } from "../setup/setup-service";
 import { defaultMappings, jobDescription, statisticsJobId } from "./default-mappings";
 import type { JobEntry, StoredMapping } from "./job-entry";
+import type { ConnectionSetup } from "../setup/connection-setup";
+
+/** The job entries of sales order integration (BC's "Sales Order Status" and "Auto Create Sales Orders" jobs). */
+export const salesOrderJobIds = { status: "SALES ORDER STATUS", autoCreate: "AUTO CREATE SALES ORDERS" } as const;
+
+function salesOrderJob(company: string, id: string, now: string): JobEntry {
+  const status = id === salesOrderJobIds.status;
+  return {
+    company,
+    id,
+    kind: status ? "orderStatus" : "autoCreateOrders",
+    description: status
+      ? "Sales Order Status - Dynamics 365 for Sales synchronization job."
+      : "Automatically create sales orders from sales orders that are submitted in Dynamics 365 for Sales.",
+    status: "Ready",
+    recurring: true,
+    minutesBetweenRuns: status ? 5 : 30,
+    maxAttempts: 10,
+    rerunDelaySeconds: 30,
+    inactivityTimeoutMinutes: 0,
+    attempts: 0,
+    nextRunAt: now,
+  };
+}
 
 export const syncSetupMessages = {
   confirmReplace:
@@ -67,6 +91,11 @@ export class SyncSetupService {
         nextRunAt: now,
       },
     ];
+    const setup = await this.init.setups.get(company);
+    if (setup?.value.isEnabled && setup.value.salesOrderIntegrationEnabled) {
+      jobs.push(salesOrderJob(company, salesOrderJobIds.status, now));
+      if (setup.value.autoCreateSalesOrders) jobs.push(salesOrderJob(company, salesOrderJobIds.autoCreate, now));
+    }
     await this.init.sync.replaceSetup(company, mappings, jobs);
     return { message: syncSetupMessages.completed, mappings: mappings.length, jobs };
   }
@@ -75,9 +104,29 @@ export class SyncSetupService {
     return this.init.sync.hasMappings(company);
   }
 
-  /** On enable: the mapping jobs become Ready (the statistics job keeps its state). */
+  /** On enable: the mapping and sales order jobs become Ready (the statistics job keeps its state). */
   setJobsReady(company: string): Promise<void> {
-    return this.init.sync.setStatuses(company, (job) => (job.kind === "mapping" ? "Ready" : undefined));
+    return this.init.sync.setStatuses(company, (job) => (job.kind === "statistics" ? undefined : "Ready"));
+  }
+
+  /**
+   * The sales order job entries follow the settings, as the ERP's do: SALES ORDER STATUS exists while sales
+   * order integration is enabled, AUTO CREATE SALES ORDERS while Automatically Create Sales Orders is on too.
+   */
+  async syncSalesOrderJobs(
+    company: string,
+    setup: Pick<ConnectionSetup, "isEnabled" | "salesOrderIntegrationEnabled" | "autoCreateSalesOrders">,
+  ): Promise<void> {
+    const integration = setup.isEnabled && setup.salesOrderIntegrationEnabled;
+    const wanted = new Set<string>([
+      ...(integration ? [salesOrderJobIds.status] : []),
+      ...(integration && setup.autoCreateSalesOrders ? [salesOrderJobIds.autoCreate] : []),
+    ]);
+    const existing = new Set((await this.init.sync.jobs(company)).map(({ value }) => value.id));
+    for (const id of Object.values(salesOrderJobIds)) {
+      if (!wanted.has(id) && existing.has(id)) await this.init.sync.removeJob(company, id);
+      if (wanted.has(id) && !existing.has(id)) await this.init.sync.addJob(salesOrderJob(company, id, (this.init.clock?.() ?? new Date()).toISOString()));
+    }
   }
 
   /** On disable: every job On Hold. */
