@@ -449,6 +449,11 @@ export class WebApi {
     if (table.logicalName === "systemuser") defaults._businessunitid_value = businessUnitId;
     if (table.logicalName === "salesorder")
       defaults.ordernumber = `ORD-${String(this.store.rows("salesorders").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
+    // Order lines are numbered in the order they are added (the sequence the Sales UI shows them in).
+    if (table.logicalName === "salesorderdetail" && given.sequencenumber === undefined) {
+      const order = String(given._salesorderid_value ?? "").toLowerCase();
+      defaults.sequencenumber = this.store.rows("salesorderdetails").filter((row) => String(row._salesorderid_value ?? "").toLowerCase() === order).length + 1;
+    }
     if (table.logicalName === "invoice")
       defaults.invoicenumber = `INV-${String(this.store.rows("invoices").length + 1001).padStart(5, "0")}-${autonumberSuffix()}`;
     if (principal.caller) defaults._createdonbehalfby_value = principal.caller.user.systemuserid;

@@ -227,6 +227,8 @@ export class SalesOrderService {
     await this.init.couplings.save(company, salesOrderMapping, [
       { erpId: made.order.id, crmId: crmOrderId, pending: false, erpModifiedAt: stored!.modifiedAt },
     ]);
+    // As the ERP does: CRM users see when the order reached the back office. The order exists either way.
+    await client.update("salesorders", crmOrderId, { lastbackofficesubmit: String(made.order.orderDate) }).catch(() => undefined);
     return { order: made.order, created: true };
   }
 

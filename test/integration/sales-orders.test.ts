@@ -1,0 +1,187 @@
+import { describe, expect, it } from "vitest";
+import { salesOrderMessages } from "../../src/lib/sales-orders/crm-sales-order";
+import { useSyncHarness } from "../support/sync-harness";
+
+// Sales order integration as a user meets it: a salesperson submits an order in Dynamics 365 Sales, the
+// ERP lists it, creates it (by hand or by the job), and reports it shipped and invoiced back to CRM.
+const harness = useSyncHarness();
+const { jane, enabledCompany, put, run, couplingOf, crmRow, erp } = harness;
+const call = (method: string, path: string, body?: unknown) => harness.demo.app.call(method, path, body === undefined ? {} : { body });
+
+/** A company whose customers and items are in CRM, with sales order integration on. */
+async function companyWithSalesOrders(): Promise<{ company: string; accountId: string; productId: string; otherProductId: string }> {
+  const company = await enabledCompany();
+  await put(company, "customers", [{ id: "C1", name: `${company} Buyer` }]);
+  await put(company, "unitsOfMeasure", [{ id: "PCS", description: "Pieces" }]);
+  await put(company, "items", [
+    { id: "I1", description: `${company} Bicycle`, unitPrice: 500, unitOfMeasure: "PCS" },
+    { id: "I2", description: `${company} Helmet`, unitPrice: 50, unitOfMeasure: "PCS" },
+  ]);
+  for (const mapping of ["CUSTOMER", "UNIT OF MEASURE", "ITEM-PRODUCT"]) await run(company, mapping);
+  const on = await call("PATCH", `/api/companies/${company}/connection/settings`, { salesOrderIntegrationEnabled: true });
+  expect(on.status, on.text).toBe(200);
+  return {
+    company,
+    accountId: (await couplingOf(company, "CUSTOMER", "C1"))!.crmId,
+    productId: (await couplingOf(company, "ITEM-PRODUCT", "I1"))!.crmId,
+    otherProductId: (await couplingOf(company, "ITEM-PRODUCT", "I2"))!.crmId,
+  };
+}
+
+/** What a salesperson does in CRM: an order with lines, then Submit. */
+async function submitOrder(accountId: string, lines: { productId: string; quantity: number; price: number; discount?: number }[]): Promise<string> {
+  const created = await jane("POST", "salesorders", {
+    body: { name: "Spring order", "customerid_account@odata.bind": `/accounts(${accountId})`, requestdeliveryby: "2026-12-15T00:00:00Z" },
+    headers: { prefer: "return=representation" },
+  });
+  expect(created.status, JSON.stringify(created.json)).toBe(201);
+  const orderId = created.json.salesorderid as string;
+  for (const line of lines) {
+    const added = await jane("POST", "salesorderdetails", {
+      body: {
+        "salesorderid@odata.bind": `/salesorders(${orderId})`,
+        "productid@odata.bind": `/products(${line.productId})`,
+        quantity: line.quantity,
+        priceperunit: line.price,
+        ...(line.discount && { manualdiscountamount: line.discount }),
+      },
+    });
+    expect(added.status, JSON.stringify(added.json)).toBe(204);
+  }
+  const submitted = await jane("PATCH", `salesorders(${orderId})`, { body: { statecode: 1, statuscode: 3 } });
+  expect(submitted.status, JSON.stringify(submitted.json)).toBe(204);
+  return orderId;
+}
+
+describe("sales orders submitted in Dynamics 365 Sales", () => {
+  it("are listed with customer and totals, become ERP orders with their lines, and turn Invoiced when the ERP invoices them", async () => {
+    const { company, accountId, productId, otherProductId } = await companyWithSalesOrders();
+    const orderId = await submitOrder(accountId, [
+      { productId, quantity: 2, price: 500, discount: 100 },
+      { productId: otherProductId, quantity: 1, price: 50 },
+    ]);
+
+    const listed = await call("GET", `/api/companies/${company}/sales-orders/submitted`);
+    expect(listed.status).toBe(200);
+    const order = listed.json.value.find((entry: { crmOrderId: string }) => entry.crmOrderId === orderId);
+    expect(order).toMatchObject({ customer: { crmId: accountId, erpNo: "C1" }, totalAmount: 950, totalLineItemAmount: 950, erpOrder: null });
+
+    const created = await call("POST", `/api/companies/${company}/sales-orders/${orderId}/create-in-erp`);
+    expect(created.status, created.text).toBe(201);
+    expect(created.json).toMatchObject({
+      customerNo: "C1",
+      orderDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+      requestedDeliveryDate: "2026-12-15",
+      externalDocumentNo: order.orderNumber,
+      crmOrderId: orderId,
+      lines: [
+        { lineNo: 10000, type: "Item", no: "I1", quantity: 2, unitPrice: 500, lineDiscountAmount: 100 },
+        { lineNo: 20000, type: "Item", no: "I2", quantity: 1, unitPrice: 50 },
+      ],
+    });
+    const erpNo = created.json.id as string;
+    expect(await erp(company, "salesOrders", erpNo)).toMatchObject({ customerNo: "C1", crmOrderId: orderId });
+    expect(String(crmRow("salesorders", orderId)!.lastbackofficesubmit)).toMatch(new RegExp(`^${created.json.orderDate}`));
+    expect(
+      (await call("GET", `/api/companies/${company}/sales-orders/submitted`)).json.value.find((entry: { crmOrderId: string }) => entry.crmOrderId === orderId),
+    ).toMatchObject({ erpOrder: { no: erpNo, deleted: false } });
+
+    // A second "Create in ERP" makes no second order.
+    const again = await call("POST", `/api/companies/${company}/sales-orders/${orderId}/create-in-erp`);
+    expect(again.status).toBe(409);
+    expect(again.json.detail).toBe(salesOrderMessages.alreadyCreated(order.orderNumber, erpNo));
+
+    // The ERP invoices the order: the status job turns the CRM order Invoiced.
+    await put(company, "salesOrders", [{ ...created.json, shipped: true, invoiced: true }]);
+    expect(await harness.demo.app.services.jobs.runJob(company, "SALES ORDER STATUS", undefined, true)).toBe("processed");
+    expect(crmRow("salesorders", orderId)).toMatchObject({ statecode: 4, statuscode: 100003 });
+  });
+
+  it("reports a shipped order Fulfilled with FulfillSalesOrder, and an order deleted in the ERP in the log", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const shippedId = await submitOrder(accountId, [{ productId, quantity: 1, price: 500 }]);
+    const deletedId = await submitOrder(accountId, [{ productId, quantity: 3, price: 500 }]);
+    const shipped = (await call("POST", `/api/companies/${company}/sales-orders/${shippedId}/create-in-erp`)).json;
+    const deleted = (await call("POST", `/api/companies/${company}/sales-orders/${deletedId}/create-in-erp`)).json;
+    await put(company, "salesOrders", [{ ...shipped, shipped: true }]);
+    expect((await call("DELETE", `/api/companies/${company}/erp/salesOrders/${deleted.id}`)).status).toBe(204);
+
+    await harness.demo.app.services.jobs.runJob(company, "SALES ORDER STATUS", undefined, true);
+    expect(crmRow("salesorders", shippedId)).toMatchObject({ statecode: 3, statuscode: 100001 });
+    expect(crmRow("salesorders", deletedId)).toMatchObject({ statecode: 1 });
+    const [log] = (await call("GET", `/api/companies/${company}/sync/log?mapping=${encodeURIComponent("SALES ORDER STATUS")}`)).json.value;
+    expect(log).toMatchObject({ modified: 1, deleted: 1 });
+    const errors = (await call("GET", log.links.errors)).json.value;
+    expect(errors).toEqual([expect.objectContaining({ sourceId: deleted.id, reason: expect.stringContaining("was deleted in the ERP") })]);
+    // Uncoupled: it can be created in the ERP again.
+    expect((await call("POST", `/api/companies/${company}/sales-orders/${deletedId}/create-in-erp`)).status).toBe(201);
+    // A second run reports nothing new.
+    await harness.demo.app.services.jobs.runJob(company, "SALES ORDER STATUS", undefined, true);
+    const [second] = (await call("GET", `/api/companies/${company}/sync/log?mapping=${encodeURIComponent("SALES ORDER STATUS")}`)).json.value;
+    expect(second).toMatchObject({ modified: 0, deleted: 0, failed: 0 });
+  });
+
+  it("are created by the AUTO CREATE SALES ORDERS job when the setting is on, counted in X of Y", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const jobs = async () => (await call("GET", `/api/companies/${company}/sync/jobs`)).json;
+    expect((await jobs()).value.map((job: { id: string }) => job.id)).toContain("SALES ORDER STATUS");
+    expect((await jobs()).activeScheduledSyncJobs.text).toBe("10 of 11");
+
+    const on = await call("PATCH", `/api/companies/${company}/connection/settings`, { autoCreateSalesOrders: true });
+    expect(on.json).toMatchObject({ autoCreateSalesOrders: true });
+    expect((await jobs()).activeScheduledSyncJobs.text).toBe("11 of 12");
+    const orderId = await submitOrder(accountId, [{ productId, quantity: 5, price: 500 }]);
+    expect(await harness.demo.app.services.jobs.runJob(company, "AUTO CREATE SALES ORDERS", undefined, true)).toBe("processed");
+    const coupled = (await harness.demo.app.services.couplings.load(company, "SALESORDER-ORDER")).find((coupling) => coupling.crmId === orderId);
+    expect(coupled).toBeDefined();
+    expect(await erp(company, "salesOrders", coupled!.erpId)).toMatchObject({ customerNo: "C1", lines: [expect.objectContaining({ no: "I1", quantity: 5 })] });
+    // The job does not create it twice.
+    await harness.demo.app.services.jobs.runJob(company, "AUTO CREATE SALES ORDERS", undefined, true);
+    expect((await harness.demo.app.services.couplings.load(company, "SALESORDER-ORDER")).filter((coupling) => coupling.crmId === orderId)).toHaveLength(1);
+
+    const off = await call("PATCH", `/api/companies/${company}/connection/settings`, { autoCreateSalesOrders: false });
+    expect(off.status).toBe(200);
+    expect((await jobs()).value.map((job: { id: string }) => job.id)).not.toContain("AUTO CREATE SALES ORDERS");
+    await call("PATCH", `/api/companies/${company}/connection/settings`, { salesOrderIntegrationEnabled: false });
+  });
+
+  it("refuses with the reason: integration off, customer or product not coupled, not submitted, no such order", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const unknownAccount = await jane("POST", "accounts", { body: { name: "Walk-in", customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const stranger = await submitOrder(unknownAccount.json.accountid, [{ productId, quantity: 1, price: 1 }]);
+    const refusedCustomer = await call("POST", `/api/companies/${company}/sales-orders/${stranger}/create-in-erp`);
+    expect(refusedCustomer.status).toBe(422);
+    expect(refusedCustomer.json.detail).toContain("is not coupled to an ERP customer");
+
+    const product = await harness.admin("POST", "products", {
+      body: { name: "Not in the ERP", productnumber: `X-${company}`.slice(0, 20) },
+      headers: { prefer: "return=representation" },
+    });
+    expect(product.status, JSON.stringify(product.json)).toBe(201);
+    const uncoupledProduct = await submitOrder(accountId, [{ productId: product.json.productid, quantity: 1, price: 1 }]);
+    const refusedProduct = await call("POST", `/api/companies/${company}/sales-orders/${uncoupledProduct}/create-in-erp`);
+    expect(refusedProduct.status).toBe(422);
+    expect(refusedProduct.json.detail).toContain("Line 1");
+    expect(refusedProduct.json.detail).toContain("is not coupled to an ERP item or resource");
+
+    const draft = await jane("POST", "salesorders", {
+      body: { name: "Draft", "customerid_account@odata.bind": `/accounts(${accountId})` },
+      headers: { prefer: "return=representation" },
+    });
+    expect((await call("POST", `/api/companies/${company}/sales-orders/${draft.json.salesorderid}/create-in-erp`)).status).toBe(409);
+    expect((await call("POST", `/api/companies/${company}/sales-orders/00000000-0000-4000-8000-000000000000/create-in-erp`)).status).toBe(404);
+    expect((await call("POST", `/api/companies/${company}/sales-orders/not-a-guid/create-in-erp`)).status).toBe(400);
+
+    // Cancel the submitted ones so integration can be switched off (a submitted order blocks it), then refuse.
+    // (In the organization every test of this file shares.)
+    for (const row of harness.demo.simulator.store.rows("salesorders").filter((order) => order.statecode === 1)) {
+      await harness.admin("PATCH", `salesorders(${String(row.salesorderid)})`, { body: { statecode: 0, statuscode: 1 } });
+    }
+    const off = await call("PATCH", `/api/companies/${company}/connection/settings`, { salesOrderIntegrationEnabled: false });
+    expect(off.status, off.text).toBe(200);
+    const refused = await call("GET", `/api/companies/${company}/sales-orders/submitted`);
+    expect(refused.status).toBe(409);
+    expect(refused.json.detail).toBe(salesOrderMessages.integrationOff);
+    expect((await call("POST", `/api/companies/${company}/sales-orders/${stranger}/create-in-erp`)).json.detail).toBe(salesOrderMessages.integrationOff);
+  });
+});
