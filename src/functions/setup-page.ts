@@ -16,6 +16,7 @@ const files: Record<string, { type: string }> = {
   "setup.js": { type: "text/javascript; charset=utf-8" },
   "page-core.js": { type: "text/javascript; charset=utf-8" },
   "sync-views.js": { type: "text/javascript; charset=utf-8" },
+  "sales-orders.js": { type: "text/javascript; charset=utf-8" },
   "setup.css": { type: "text/css; charset=utf-8" },
 };
 

@@ -137,7 +137,7 @@ function renderView(view) {
   $("solution").textContent = view ? (view.integrationSolutionImported ? "Yes" : "No") : "";
   $("erpWebUrl").value = view?.erpWebUrl ?? "";
   $("version").textContent = view?.crmVersion ? `${view.crmVersion}${view.crmVersionSupported === false ? " (not supported)" : ""}` : "";
-  for (const name of ["connectionUserIsIntegrationUser", "salesOrderIntegrationEnabled", "usersMustMapToCrmUsers"]) {
+  for (const name of ["connectionUserIsIntegrationUser", "salesOrderIntegrationEnabled", "autoCreateSalesOrders", "usersMustMapToCrmUsers"]) {
     $(name).checked = view?.[name] === true;
     $(name).disabled = !view;
   }
@@ -304,6 +304,8 @@ async function changeSetting(name, value, control) {
     const view = await api("PATCH", companyPath("/connection/settings"), { [name]: value });
     renderView(view);
     say((view.notices ?? []).map((notice) => notice.message).join(" ") || "The setting was saved.");
+    // Sales order settings add or remove job entries and the orders view.
+    if (name === "salesOrderIntegrationEnabled" || name === "autoCreateSalesOrders") await loadSyncViews();
   } catch (error) {
     if (control?.type === "checkbox") control.checked = !value;
     showProblem(error, `error-${name}`);
@@ -330,7 +332,7 @@ function start() {
   $("default-sync").addEventListener("click", defaultSync);
   $("reset-url").addEventListener("click", resetUrl);
   $("save-url").addEventListener("click", () => changeSetting("erpWebUrl", $("erpWebUrl").value.trim() || null));
-  for (const name of ["connectionUserIsIntegrationUser", "salesOrderIntegrationEnabled", "usersMustMapToCrmUsers"]) {
+  for (const name of ["connectionUserIsIntegrationUser", "salesOrderIntegrationEnabled", "autoCreateSalesOrders", "usersMustMapToCrmUsers"]) {
     $(name).addEventListener("change", (event) => changeSetting(name, event.target.checked, event.target));
   }
   startSyncViews();

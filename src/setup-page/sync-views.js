@@ -2,6 +2,7 @@
 // records not synchronized (conflicts, skipped, failed, deferred) and the log. They call the public API only.
 
 import { $, ApiError, api, button, companyPath, say, showFormProblem, state, when } from "./page-core.js";
+import { loadOrders, startOrders } from "./sales-orders.js";
 
 const directionLabels = { both: "Bidirectional", toCrm: "To Dynamics 365 Sales", fromCrm: "From Dynamics 365 Sales" };
 const sync = {
@@ -16,7 +17,7 @@ const sync = {
 /** Loads every synchronization view of the open company. */
 export async function loadSyncViews() {
   await Promise.all([loadJobs(), loadMappings(), renderLastTest()]);
-  await Promise.all([searchCouplings(), loadIssues(), loadLog(true)]);
+  await Promise.all([searchCouplings(), loadIssues(), loadLog(true), loadOrders()]);
 }
 
 export async function renderLastTest() {
@@ -550,6 +551,7 @@ async function showLogErrors(entry, token, list) {
 }
 
 export function startSyncViews() {
+  startOrders();
   $("refresh-jobs").addEventListener("click", loadJobs);
   $("mapping-form").addEventListener("submit", saveMapping);
   $("mapping-cancel").addEventListener("click", () => {

@@ -276,6 +276,53 @@ describe.skipIf(!haveChromium)("the synchronization views of the setup page", ()
     await page.close();
   });
 
+  it("lists the orders submitted in Dynamics 365 Sales and creates one in the ERP, saying why another cannot be", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "C1", name: `${company} Buyer` }]);
+    await put(company, "items", [{ id: "I1", description: `${company} Bicycle`, unitPrice: 500 }]);
+    await run(company, "CUSTOMER");
+    await run(company, "ITEM-PRODUCT");
+    const accountId = (await demo.app.services.couplings.load(company, "CUSTOMER")).find((coupling) => coupling.erpId === "C1")!.crmId;
+    const productId = (await demo.app.services.couplings.load(company, "ITEM-PRODUCT")).find((coupling) => coupling.erpId === "I1")!.crmId;
+    const walkIn = await jane("POST", "accounts", { body: { name: `${company} Walk-in`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const submit = async (account: string) => {
+      const order = await jane("POST", "salesorders", {
+        body: { name: `${company} order`, "customerid_account@odata.bind": `/accounts(${account})` },
+        headers: { prefer: "return=representation" },
+      });
+      await jane("POST", "salesorderdetails", {
+        body: {
+          "salesorderid@odata.bind": `/salesorders(${order.json.salesorderid})`,
+          "productid@odata.bind": `/products(${productId})`,
+          quantity: 2,
+          priceperunit: 500,
+        },
+      });
+      await jane("PATCH", `salesorders(${order.json.salesorderid})`, { body: { statecode: 1 } });
+      return order.json as { salesorderid: string; ordernumber: string };
+    };
+    const good = await submit(accountId);
+    const stranger = await submit(walkIn.json.accountid);
+
+    const { page, errors } = await openPage(company);
+    await expect.poll(() => page.locator("#orders-note").textContent()).toContain("Sales order integration is not enabled");
+    await page.getByLabel("Sales order integration enabled").check();
+    await expect.poll(() => page.locator(`#orders tr[data-order="${good.salesorderid}"]`).count()).toBe(1);
+    expect(await page.locator(`#orders tr[data-order="${good.salesorderid}"]`).textContent()).toContain("1,000.00");
+    await page.getByRole("button", { name: `Create in ERP: order ${good.ordernumber}` }).click();
+    await expect.poll(() => status(page)).toMatch(new RegExp(`order ${good.ordernumber} was created in the ERP as sales order SO-\\w+ with 1 line`));
+    await expect.poll(() => page.locator(`#orders tr[data-order="${good.salesorderid}"]`).textContent()).toContain("SO-");
+    await page.getByRole("button", { name: `Create in ERP: order ${stranger.ordernumber}` }).click();
+    await expect
+      .poll(() => page.locator(`#orders tr[data-order="${stranger.salesorderid}"] .error`).textContent())
+      .toContain("is not coupled to an ERP customer");
+    expect(errors).toEqual([]);
+    // Leave no submitted order behind in the shared organization (it would block switching the integration off).
+    for (const order of [good, stranger])
+      await admin("PATCH", `salesorders(${order.salesorderid})`, { body: { statecode: 0, statuscode: 1 } }).catch(() => undefined);
+    await page.close();
+  });
+
   it("works with the keyboard alone, every new control labelled", async () => {
     const company = await enabledCompany();
     const { page, errors } = await openPage(company);
