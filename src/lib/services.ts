@@ -29,6 +29,7 @@ import { SyncIssueRepository } from "./storage/sync-issue-repository";
 import { SyncAdmin } from "./sync/sync-admin";
 import { CallerTokenVerifier } from "./http/caller-token";
 import { SalesOrderService } from "./sales-orders/sales-order-service";
+import { CustomerStatisticsService } from "./statistics/customer-statistics";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
@@ -150,7 +151,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
         })
       : undefined;
   const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog });
-  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders });
+  const statistics = new CustomerStatisticsService({ setups, connector, couplings, erpRecords: erpRecordStore, logs: syncLog });
+  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders, statistics });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return {
     config,

@@ -185,3 +185,46 @@ describe("sales orders submitted in Dynamics 365 Sales", () => {
     expect((await call("POST", `/api/companies/${company}/sales-orders/${stranger}/create-in-erp`)).json.detail).toBe(salesOrderMessages.integrationOff);
   });
 });
+
+describe("the CUSTOMER STATISTICS job", () => {
+  it("writes each coupled customer's ERP figures to its account statistics in CRM, and only what changed", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [
+      { id: "C1", name: `${company} One`, creditLimit: 10000 },
+      { id: "C2", name: `${company} Two` },
+    ]);
+    await run(company, "CUSTOMER");
+    await put(company, "customerStatistics", [
+      { id: "C1", balance: 1250.5, outstandingOrders: 300, shippedNotInvoiced: 100, overdueAmounts: 50, overdueAsOf: "2026-11-20", totalSales: 9000 },
+    ]);
+    const jobs = harness.demo.app.services.jobs;
+    const statisticsJob = async () =>
+      (await call("GET", `/api/companies/${company}/sync/jobs`)).json.value.find((job: { id: string }) => job.id === "CUSTOMER STATISTICS");
+    expect(await statisticsJob()).toMatchObject({ status: "On Hold" });
+
+    expect(await jobs.runJob(company, "CUSTOMER STATISTICS", undefined, true)).toBe("processed");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    const account = crmRow("accounts", accountId)!;
+    expect(account._nav_accountstatisticsid_value).toBe(accountId);
+    expect(crmRow("nav_accountstatisticses", accountId)).toMatchObject({
+      nav_name: `${company} One`,
+      nav_customerno: "C1",
+      nav_balancelcy: 1250.5,
+      nav_outstandingorderslcy: 300,
+      nav_shippednotinvoicedlcy: 100,
+      nav_overdueamountslcy: 50,
+      nav_totalsaleslcy: 9000,
+      nav_creditlimitlcy: 10000,
+    });
+    // A customer without figures shows zeros, as the ERP does.
+    const other = (await couplingOf(company, "CUSTOMER", "C2"))!.crmId;
+    expect(crmRow("nav_accountstatisticses", other)).toMatchObject({ nav_balancelcy: 0, nav_customerno: "C2" });
+    // (Accounts other tests of this file made in the shared organization come in as CRM-born customers too.)
+    expect(await statisticsJob()).toMatchObject({ status: "On Hold", lastResult: expect.stringMatching(/^\d+ account statistics written, 0 failed$/) });
+
+    await put(company, "customerStatistics", [{ id: "C1", balance: 99 }]);
+    await jobs.runJob(company, "CUSTOMER STATISTICS", undefined, true);
+    expect(crmRow("nav_accountstatisticses", accountId)).toMatchObject({ nav_balancelcy: 99, nav_outstandingorderslcy: 0 });
+    expect((await statisticsJob()).lastResult).toBe("1 account statistics written, 0 failed");
+  });
+});

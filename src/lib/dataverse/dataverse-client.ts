@@ -59,6 +59,7 @@ const logicalNames: Record<string, string> = {
   uoms: "uom",
   organizations: "organization",
   nav_connections: "nav_connection",
+  nav_accountstatisticses: "nav_accountstatistics",
 };
 
 /** Primary keys where the entity set's name does not give it (`<logical name>id`). */

@@ -123,6 +123,21 @@ const salesOrders = z
     });
   });
 
+const amount = z.number().finite("must be a number");
+/** The ERP's customer figures (BC's customer statistics, in local currency) for the CUSTOMER STATISTICS job. */
+const customerStatistics = z.strictObject({
+  id,
+  balance: amount.optional(),
+  outstandingOrders: amount.optional(),
+  shippedNotInvoiced: amount.optional(),
+  outstandingInvoices: amount.optional(),
+  total: amount.optional(),
+  overdueAmounts: amount.optional(),
+  overdueAsOf: z.iso.date("must be a date (YYYY-MM-DD)").optional(),
+  totalSales: amount.optional(),
+  invoicedPrepaymentAmount: amount.optional(),
+});
+
 export const erpSchemas = {
   customers,
   contacts,
@@ -134,6 +149,7 @@ export const erpSchemas = {
   customerPriceGroups,
   postedSalesInvoices,
   salesOrders,
+  customerStatistics,
 } satisfies Record<ErpTable, z.ZodType>;
 
 export type ErpFields = Record<string, unknown> & { id: string };

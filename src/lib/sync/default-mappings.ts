@@ -16,6 +16,7 @@ export const erpTables = [
   "customerPriceGroups",
   "postedSalesInvoices",
   "salesOrders",
+  "customerStatistics",
 ] as const;
 export type ErpTable = (typeof erpTables)[number];
 

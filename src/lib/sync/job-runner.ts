@@ -11,6 +11,7 @@ import type { WorkQueue } from "../storage/work-queue";
 import { type MappingDefinition, defaultMappings, timerNameOf } from "./default-mappings";
 import type { JobEntry } from "./job-entry";
 import type { SalesOrderService } from "../sales-orders/sales-order-service";
+import type { CustomerStatisticsService } from "../statistics/customer-statistics";
 import { emptyCounts } from "./sync-plan";
 import { MappingBusyError, type RunProgress, type SyncRunner, describeCounts } from "./sync-runner";
 
@@ -65,6 +66,8 @@ export class JobRunner {
       clock?: () => Date;
       /** Runs the sales order jobs (SALES ORDER STATUS, AUTO CREATE SALES ORDERS). */
       salesOrders?: Pick<SalesOrderService, "runJob">;
+      /** Runs the CUSTOMER STATISTICS job. */
+      statistics?: Pick<CustomerStatisticsService, "runJob">;
     },
   ) {
     this.clock = init.clock ?? (() => new Date());
@@ -166,7 +169,10 @@ export class JobRunner {
       let stoppedEarly = false;
       let active = false;
       if (claimed.kind === "statistics") {
-        result = "Customer statistics are not synchronized by this service; nothing to do.";
+        if (!this.init.statistics) throw new Error("Customer statistics are not available in this process.");
+        const run = await this.init.statistics.runJob(company, runId);
+        active = run.written + run.failed > 0;
+        result = `${run.written} account statistics written, ${run.failed} failed`;
       } else if (claimed.kind === "orderStatus" || claimed.kind === "autoCreateOrders") {
         if (!this.init.salesOrders) throw new Error("Sales order integration is not available in this process.");
         const run = await this.init.salesOrders.runJob(company, runId, claimed.kind === "autoCreateOrders" ? "create" : "status");
