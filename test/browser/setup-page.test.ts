@@ -69,16 +69,16 @@ describe.skipIf(!haveChromium)("the connection setup page in Chromium", () => {
     expect(await page.locator("#result").textContent()).toContain("The connection test was successful. The settings are valid.");
 
     await page.getByRole("button", { name: "Enable" }).click();
-    await expect.poll(() => page.locator("#jobs-count").textContent()).toBe("(9 of 10 ready or in process)");
+    await expect.poll(() => page.locator("#jobs-count").textContent()).toBe("(11 of 12 ready or in process)");
     expect(dialogs.some((message) => message.startsWith("The synchronization is not set up."))).toBe(true);
-    expect(await page.locator("#active-jobs").textContent()).toBe("9 of 10");
+    expect(await page.locator("#active-jobs").textContent()).toBe("11 of 12");
     expect(await page.locator("#version").textContent()).toBe("9.2.24083.00212");
     expect(await page.getByLabel("Dynamics 365 Sales URL").isDisabled()).toBe(true);
-    expect(await page.locator("#jobs tbody tr").count()).toBe(10);
+    expect(await page.locator("#jobs tbody tr").count()).toBe(12);
 
     // The same state through the API: enabled, with the default sync setup.
     const view = await demo.app.call("GET", `/api/companies/${company}/connection`);
-    expect(view.json).toMatchObject({ isEnabled: true, activeScheduledSyncJobs: { text: "9 of 10" } });
+    expect(view.json).toMatchObject({ isEnabled: true, activeScheduledSyncJobs: { text: "11 of 12" } });
 
     await page.getByLabel("Sales order integration enabled").check();
     await expect.poll(() => page.locator("#status").textContent()).toContain("Sales Order Integration with Dynamics 365 for Sales is enabled.");

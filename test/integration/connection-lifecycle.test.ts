@@ -173,15 +173,15 @@ describe("enable and disable", () => {
     expect(enabled.json.prompts.map((prompt: { id: string }) => prompt.id)).toContain("enable-encryption");
 
     const answer = await demo.app.call(question.action.method, question.action.href, { body: question.action.body });
-    expect(answer.json).toMatchObject({ message: syncSetupMessages.completed, mappings: 9, activeScheduledSyncJobs: { text: "9 of 10" } });
+    expect(answer.json).toMatchObject({ message: syncSetupMessages.completed, mappings: 11, activeScheduledSyncJobs: { text: "11 of 12" } });
     const view = await demo.app.call("GET", connection(company));
-    expect(view.json.activeScheduledSyncJobs).toEqual({ ready: 9, total: 10, text: "9 of 10", message: activeJobMessages.partlyReady(9, 10) });
+    expect(view.json.activeScheduledSyncJobs).toEqual({ ready: 11, total: 12, text: "11 of 12", message: activeJobMessages.partlyReady(11, 12) });
   });
 
   it("installs the default sync setup when asked to in the enable call", async () => {
     const company = await setUpDemoCompany(demo);
     const enabled = await demo.app.call("POST", connection(company, "/enable"), { body: { useDefaultSyncSetup: true } });
-    expect(enabled.json.activeScheduledSyncJobs.text).toBe("9 of 10");
+    expect(enabled.json.activeScheduledSyncJobs.text).toBe("11 of 12");
     expect(enabled.json.prompts.map((prompt: { id: string }) => prompt.id)).toEqual(["enable-encryption"]);
   });
 
@@ -229,7 +229,7 @@ describe("enable and disable", () => {
     expect((await demo.app.call("POST", connection(company, "/disable"), { body: {} })).json.disableReason).toBe("Maintenance window");
 
     const again = await demo.app.call("POST", connection(company, "/enable"), { body: {} });
-    expect(again.json).toMatchObject({ isEnabled: true, disableReason: null, activeScheduledSyncJobs: { text: "9 of 10" } });
+    expect(again.json).toMatchObject({ isEnabled: true, disableReason: null, activeScheduledSyncJobs: { text: "11 of 12" } });
     expect(again.json.prompts.map((prompt: { id: string }) => prompt.id)).toEqual(["enable-encryption"]);
   });
 

@@ -77,7 +77,8 @@ describe("function host", () => {
     for (let waited = 0; fired.length < 2 && waited < 15_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
     await host.close();
     expect(fired.length).toBeGreaterThanOrEqual(2);
-    expect(fired[0]).toMatchObject({ isPastDue: false, scheduleStatus: { next: expect.any(String) } });
+    // (A busy machine may fire a tick late: past due is then true, as the Functions host says too.)
+    expect(fired[0]).toMatchObject({ isPastDue: expect.any(Boolean), scheduleStatus: { next: expect.any(String) } });
   });
 
   it("passes route params, query, headers and body, and returns status and headers", async () => {

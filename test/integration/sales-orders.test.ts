@@ -125,11 +125,11 @@ describe("sales orders submitted in Dynamics 365 Sales", () => {
     const { company, accountId, productId } = await companyWithSalesOrders();
     const jobs = async () => (await call("GET", `/api/companies/${company}/sync/jobs`)).json;
     expect((await jobs()).value.map((job: { id: string }) => job.id)).toContain("SALES ORDER STATUS");
-    expect((await jobs()).activeScheduledSyncJobs.text).toBe("10 of 11");
+    expect((await jobs()).activeScheduledSyncJobs.text).toBe("12 of 13");
 
     const on = await call("PATCH", `/api/companies/${company}/connection/settings`, { autoCreateSalesOrders: true });
     expect(on.json).toMatchObject({ autoCreateSalesOrders: true });
-    expect((await jobs()).activeScheduledSyncJobs.text).toBe("11 of 12");
+    expect((await jobs()).activeScheduledSyncJobs.text).toBe("13 of 14");
     const orderId = await submitOrder(accountId, [{ productId, quantity: 5, price: 500 }]);
     expect(await harness.demo.app.services.jobs.runJob(company, "AUTO CREATE SALES ORDERS", undefined, true)).toBe("processed");
     const coupled = (await harness.demo.app.services.couplings.load(company, "SALESORDER-ORDER")).find((coupling) => coupling.crmId === orderId);
@@ -226,5 +226,42 @@ describe("the CUSTOMER STATISTICS job", () => {
     await jobs.runJob(company, "CUSTOMER STATISTICS", undefined, true);
     expect(crmRow("nav_accountstatisticses", accountId)).toMatchObject({ nav_balancelcy: 99, nav_outstandingorderslcy: 0 });
     expect((await statisticsJob()).lastResult).toBe("1 account statistics written, 0 failed");
+  });
+});
+
+describe("the rest of the default mappings", () => {
+  it("sends sales prices as price list items of the group's price list, and posted invoice lines after their invoice", async () => {
+    const company = await enabledCompany();
+    const tag = company.slice(-8).toUpperCase();
+    await put(company, "customers", [{ id: "C1", name: `${company} Buyer` }]);
+    await put(company, "items", [{ id: "I1", description: `${company} Bicycle`, unitPrice: 500 }]);
+    await put(company, "customerPriceGroups", [{ id: `RETAIL${tag}`, description: "Retail" }]);
+    await put(company, "salesPrices", [{ id: "SP1", itemNo: "I1", customerPriceGroup: `RETAIL${tag}`, unitPrice: 450 }]);
+    await put(company, "postedSalesInvoices", [{ id: `INV${tag}`, customerNo: "C1", amount: 900, description: "Bikes" }]);
+    await put(company, "postedSalesInvoiceLines", [{ id: `INV${tag}-1`, documentNo: `INV${tag}`, lineNo: 10000, itemNo: "I1", quantity: 2, unitPrice: 450 }]);
+
+    // Run in the order a full synchronization uses: what others look up goes first.
+    await call("POST", `/api/companies/${company}/sync/full`);
+    await harness.demo.app.host.processQueues();
+
+    const priceListId = (await couplingOf(company, "CUSTPRCGRP-PRICE", `RETAIL${tag}`))!.crmId;
+    const productId = (await couplingOf(company, "ITEM-PRODUCT", "I1"))!.crmId;
+    const price = crmRow("productpricelevels", (await couplingOf(company, "SALESPRC-PRODPRICE", "SP1"))!.crmId);
+    expect(price).toMatchObject({ _pricelevelid_value: priceListId, _productid_value: productId, amount: 450, pricingmethodcode: 1 });
+    const invoiceId = (await couplingOf(company, "POSTEDSALESINV-INV", `INV${tag}`))!.crmId;
+    const line = crmRow("invoicedetails", (await couplingOf(company, "POSTEDSALESLINE-INV", `INV${tag}-1`))!.crmId);
+    expect(line).toMatchObject({
+      _invoiceid_value: invoiceId,
+      _productid_value: productId,
+      quantity: 2,
+      priceperunit: 450,
+      ispriceoverridden: true,
+      lineitemnumber: 10000,
+    });
+
+    // A changed price updates the same price list item.
+    await put(company, "salesPrices", [{ id: "SP1", itemNo: "I1", customerPriceGroup: `RETAIL${tag}`, unitPrice: 425 }]);
+    await run(company, "SALESPRC-PRODPRICE");
+    expect(crmRow("productpricelevels", (await couplingOf(company, "SALESPRC-PRODPRICE", "SP1"))!.crmId)).toMatchObject({ amount: 425 });
   });
 });

@@ -278,7 +278,7 @@ describe("the job queue under concurrency and crashes", () => {
     });
     const jobs = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json;
     expect(jobs.value.find((entry: { id: string }) => entry.id === "CUSTOMER")).toMatchObject({ status: "Ready" });
-    expect(jobs.activeScheduledSyncJobs.text).toBe("9 of 10");
+    expect(jobs.activeScheduledSyncJobs.text).toBe("11 of 12");
     expect(harness.demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(`${company} `))).toHaveLength(100);
   });
 
@@ -295,7 +295,7 @@ describe("the job queue under concurrency and crashes", () => {
     });
     void dead.runFull(company, "dead-run");
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("0 of 10");
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("0 of 12");
     expect(await services.jobs.runJob(company, "CUSTOMER")).toBe("yielded");
     const later = new JobRunner({
       sync: services.sync,
@@ -318,8 +318,8 @@ describe("the job queue under concurrency and crashes", () => {
     expect(statuses).toContain(200);
     expect(statuses).toContain(409);
     const mappings = (await harness.demo.app.call("GET", `/api/companies/${company}/sync/mappings`)).json.value;
-    expect(mappings).toHaveLength(9);
-    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.value).toHaveLength(10);
+    expect(mappings).toHaveLength(11);
+    expect((await harness.demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.value).toHaveLength(12);
   });
 
   it("refuses job actions while the connection is disabled", async () => {

@@ -50,7 +50,7 @@ describe("scheduled synchronization, as a user meets it", () => {
     expect(accounts.every((row) => row.customertypecode === 3 && row.address1_city === "Oslo")).toBe(true);
 
     const jobs = await demo.app.call("GET", `/api/companies/${company}/sync/jobs`);
-    expect(jobs.json.activeScheduledSyncJobs).toEqual({ ready: 9, total: 10, text: "9 of 10", message: activeJobMessages.partlyReady(9, 10) });
+    expect(jobs.json.activeScheduledSyncJobs).toEqual({ ready: 11, total: 12, text: "11 of 12", message: activeJobMessages.partlyReady(11, 12) });
     const customerJob = jobs.json.value.find((job: { id: string }) => job.id === "CUSTOMER");
     expect(customerJob).toMatchObject({
       status: "Ready",
@@ -99,7 +99,7 @@ describe("scheduled synchronization, as a user meets it", () => {
     const company = await enabledCompanyWithDefaultSync();
     const held = await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CONTACT/hold`);
     expect(held.json.status).toBe("On Hold");
-    expect((await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("8 of 10");
+    expect((await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json.activeScheduledSyncJobs.text).toBe("10 of 12");
     expect((await demo.app.call("POST", `/api/companies/${company}/sync/jobs/CONTACT/ready`)).json.status).toBe("Ready");
     expect((await demo.app.call("POST", `/api/companies/${company}/sync/jobs/NOPE/hold`)).status).toBe(404);
   });
@@ -127,6 +127,8 @@ describe("scheduled synchronization, as a user meets it", () => {
       "RESOURCE-PRODUCT",
       "CUSTPRCGRP-PRICE",
       "POSTEDSALESINV-INV",
+      "SALESPRC-PRODPRICE",
+      "POSTEDSALESLINE-INV",
     ]);
     expect(mappings.json.value[3]).toMatchObject({
       direction: "both",
@@ -322,7 +324,7 @@ describe("conflicts and couplings", () => {
     const salespeople = await demo.app.call("GET", `/api/companies/${company}/erp/salespeople?top=50`);
     expect(salespeople.json.value.map((person: { name: string }) => person.name)).toContain("Jane Seller");
     const jobs = (await demo.app.call("GET", `/api/companies/${company}/sync/jobs`)).json;
-    expect(jobs.activeScheduledSyncJobs.text).toBe("9 of 10");
+    expect(jobs.activeScheduledSyncJobs.text).toBe("11 of 12");
   });
 });
 

@@ -138,6 +138,27 @@ const customerStatistics = z.strictObject({
   invoicedPrepaymentAmount: amount.optional(),
 });
 
+/** An item's price in a customer price group (BC's Sales Price with Sales Type "Customer Price Group"). */
+const salesPrices = z.strictObject({
+  id,
+  itemNo: code.min(1, "is required"),
+  customerPriceGroup: code.min(1, "is required"),
+  unitPrice: money,
+  unitOfMeasure: code.optional(),
+});
+
+/** An item line of a posted sales invoice; `id` is the ERP's key of the line (e.g. "103001-10000"). */
+const postedSalesInvoiceLines = z.strictObject({
+  id,
+  documentNo: code.min(1, "is required"),
+  lineNo: z.int("must be a whole number").min(1, "must be at least 1").max(2147483647),
+  itemNo: code.min(1, "is required"),
+  description: text(100).optional(),
+  quantity: z.number().finite("must be a number"),
+  unitPrice: money,
+  lineDiscountAmount: money.optional(),
+});
+
 export const erpSchemas = {
   customers,
   contacts,
@@ -150,6 +171,8 @@ export const erpSchemas = {
   postedSalesInvoices,
   salesOrders,
   customerStatistics,
+  salesPrices,
+  postedSalesInvoiceLines,
 } satisfies Record<ErpTable, z.ZodType>;
 
 export type ErpFields = Record<string, unknown> & { id: string };

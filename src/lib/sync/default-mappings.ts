@@ -17,6 +17,8 @@ export const erpTables = [
   "postedSalesInvoices",
   "salesOrders",
   "customerStatistics",
+  "salesPrices",
+  "postedSalesInvoiceLines",
 ] as const;
 export type ErpTable = (typeof erpTables)[number];
 
@@ -60,6 +62,8 @@ export const mappingNames = [
   "RESOURCE-PRODUCT",
   "CUSTPRCGRP-PRICE",
   "POSTEDSALESINV-INV",
+  "SALESPRC-PRODPRICE",
+  "POSTEDSALESLINE-INV",
 ] as const;
 export type MappingName = (typeof mappingNames)[number];
 
@@ -298,6 +302,61 @@ export const defaultMappings: readonly MappingDefinition[] = [
       { ...toCrm("customerNo", "_customerid_value"), lookup: { mapping: "CUSTOMER", entitySet: "accounts", navigation: "customerid_account" } },
     ],
     crmDefaults: {},
+    ...resolutionDefaults,
+  },
+  {
+    // An item's price in a customer price group: a price list item of the group's price list.
+    name: "SALESPRC-PRODPRICE",
+    erpTable: "salesPrices",
+    crmEntitySet: "productpricelevels",
+    crmKey: "productpricelevelid",
+    crmNameField: "productnumber",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 10,
+    fields: [
+      // A price list item cannot move to another price list (pricelevelid is not valid for update).
+      {
+        ...toCrm("customerPriceGroup", "_pricelevelid_value"),
+        createOnly: true,
+        lookup: { mapping: "CUSTPRCGRP-PRICE", entitySet: "pricelevels", navigation: "pricelevelid" },
+      },
+      { ...toCrm("itemNo", "_productid_value"), lookup: { mapping: "ITEM-PRODUCT", entitySet: "products", navigation: "productid" } },
+      toCrm("unitPrice", "amount"),
+    ],
+    // Currency Amount pricing, no quantity selling control: the ERP's price is the price.
+    crmDefaults: { pricingmethodcode: 1, quantitysellingcode: 1 },
+    ...resolutionDefaults,
+  },
+  {
+    // A posted invoice's item lines, after their invoice.
+    name: "POSTEDSALESLINE-INV",
+    erpTable: "postedSalesInvoiceLines",
+    crmEntitySet: "invoicedetails",
+    crmKey: "invoicedetailid",
+    crmNameField: "productdescription",
+    direction: "toCrm",
+    erpFilter: [],
+    onlyCoupledRecords: false,
+    minutesBetweenRuns: 30,
+    dependencyOrder: 11,
+    fields: [
+      {
+        ...toCrm("documentNo", "_invoiceid_value"),
+        createOnly: true,
+        lookup: { mapping: "POSTEDSALESINV-INV", entitySet: "invoices", navigation: "invoiceid" },
+      },
+      { ...toCrm("itemNo", "_productid_value"), lookup: { mapping: "ITEM-PRODUCT", entitySet: "products", navigation: "productid" } },
+      toCrm("description", "productdescription"),
+      toCrm("quantity", "quantity"),
+      toCrm("unitPrice", "priceperunit"),
+      toCrm("lineDiscountAmount", "manualdiscountamount"),
+      toCrm("lineNo", "lineitemnumber"),
+    ],
+    // The ERP's price is the invoiced price, not the price list's.
+    crmDefaults: { ispriceoverridden: true },
     ...resolutionDefaults,
   },
 ];

@@ -33,6 +33,8 @@ export const allowedDirections: Record<MappingName, readonly Direction[]> = {
   "RESOURCE-PRODUCT": directions,
   "CUSTPRCGRP-PRICE": ["toCrm"],
   "POSTEDSALESINV-INV": ["toCrm"],
+  "SALESPRC-PRODPRICE": ["toCrm"],
+  "POSTEDSALESLINE-INV": ["toCrm"],
 };
 
 const constantValue = z.union([z.string().max(400, "must be at most 400 characters"), z.number().finite(), z.boolean(), z.null()], {
