@@ -30,6 +30,9 @@ export const notFound = (message: string) => new Refusal("not-found", message);
 export const conflict = (message: string, extensions: Record<string, unknown> = {}) => new Refusal("conflict", message, [], extensions);
 /** The caller's copy is out of date (a stale ETag, or a concurrent change won). */
 export const stale = (message: string) => new Refusal("stale", message);
+export const forbidden = (message: string) => new Refusal("forbidden", message);
+/** Understood, but cannot be carried out as things are (a failed connection test, an order that cannot be made). */
+export const unprocessable = (message: string, extensions: Record<string, unknown> = {}) => new Refusal("unprocessable", message, [], extensions);
 
 /** zod issues -> field errors: an unknown field by its own name, a rule on the whole input "body". */
 export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {

@@ -1,8 +1,8 @@
-import { platformAuthenticationEnabled } from "../http/caller-principal";
+import { platformAuthenticationEnabled } from "../caller";
 import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
-import { badRequest, conflict, fieldErrorsFromZod, notFound, preconditionFailed } from "../http/problem";
+import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
@@ -42,7 +42,7 @@ export class AdvancedSettings {
 
   async change(company: string, body: unknown, preconditions: Preconditions = {}): Promise<ConnectionView> {
     const input = settingsInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const changes = input.data;
     const stored = await this.stored(company, preconditions);
     const setup = stored.value;
@@ -93,7 +93,7 @@ export class AdvancedSettings {
       // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
       const identified = platformAuthenticationEnabled() || Boolean(this.init.config.CALLER_TOKEN_TENANT_ID && this.init.config.CALLER_TOKEN_AUDIENCE);
       if (changes.usersMustMapToCrmUsers && !identified)
-        throw badRequest([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+        throw invalid([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
       next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
     }
 
@@ -141,7 +141,7 @@ export class AdvancedSettings {
     const stored = await this.init.setups.get(company);
     if (!stored) throw notFound(`No connection is set up for company "${company}".`);
     if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== stored.etag) {
-      throw preconditionFailed("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
+      throw stale("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
     }
     return stored;
   }

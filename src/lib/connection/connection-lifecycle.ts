@@ -1,8 +1,8 @@
 import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
-import type { CallerPrincipal } from "../http/caller-principal";
-import { badRequest, fieldErrorsFromZod, notFound, unprocessable } from "../http/problem";
+import type { CallerPrincipal } from "../caller";
+import { fieldErrorsFromZod, invalid, notFound, unprocessable } from "../errors";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import { isSupportedCrmVersion } from "../setup/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
@@ -43,7 +43,7 @@ export class ConnectionLifecycle {
    */
   async enable(company: string, body: unknown, caller?: CallerPrincipal): Promise<ConnectionView & { prompts: Prompt[] }> {
     const input = enableInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const stored = await this.stored(company);
     if (stored.value.isEnabled) return { ...(await this.init.setup.read(company)), prompts: [] };
 
@@ -105,7 +105,7 @@ export class ConnectionLifecycle {
   /** Disable: CRM facts are cleared, every sync job goes On Hold; the settings are kept. */
   async disable(company: string, body: unknown): Promise<ConnectionView> {
     const input = disableInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const stored = await this.stored(company);
     if (stored.value.isEnabled) {
       const { crmVersion: _version, crmBaseCurrencyCode: _currency, connectionUserId: _user, ...rest } = stored.value;

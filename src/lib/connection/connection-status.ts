@@ -1,4 +1,4 @@
-import { notFound } from "../http/problem";
+import { notFound } from "../errors";
 import type { SecretStoreDescription } from "../secrets/secret-store";
 import { isSupportedCrmVersion } from "../setup/connection-setup";
 import { requireCompany } from "../setup/setup-service";

@@ -1,6 +1,6 @@
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError, type FailureStep, describeFailure, failureStep } from "../dataverse/dataverse-errors";
-import type { CallerPrincipal } from "../http/caller-principal";
+import type { CallerPrincipal } from "../caller";
 import type { SecretStoreDescription } from "../secrets/secret-store";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { StatusRepository } from "../storage/status-repository";

@@ -1,7 +1,7 @@
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import * as z from "zod";
-import type { CallerPrincipal } from "../http/caller-principal";
-import { badRequest, conflict, fieldErrorsFromZod, forbidden, notFound } from "../http/problem";
+import type { CallerPrincipal } from "../caller";
+import { conflict, fieldErrorsFromZod, forbidden, invalid, notFound } from "../errors";
 import { requireCompany } from "../setup/setup-service";
 import type { SetupRepository } from "../storage/setup-repository";
 import { findCrmUserByEmail } from "./connection-test";
@@ -49,7 +49,7 @@ export async function readCrmData(
     throw notFound(`"${entitySet}" is not one of the readable entity sets: ${readableEntitySets.join(", ")}.`);
   }
   const input = crmQueryInput.safeParse(query);
-  if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+  if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
   const stored = await init.setups.get(company);
   if (!stored) throw notFound(`No connection is set up for company "${company}".`);
   if (!stored.value.isEnabled) throw conflict(crmDataMessages.notEnabled);
@@ -72,7 +72,7 @@ export async function readCrmData(
   } catch (error) {
     // Dynamics 365 refused the query itself (a malformed $filter, an unknown column): the caller's input is at fault.
     if (error instanceof DataverseRequestError && error.status === 400) {
-      throw badRequest([{ path: input.data.$filter ? "$filter" : "$select", message: `Dynamics 365 refused the query: ${error.message.slice(0, 300)}` }]);
+      throw invalid([{ path: input.data.$filter ? "$filter" : "$select", message: `Dynamics 365 refused the query: ${error.message.slice(0, 300)}` }]);
     }
     throw error;
   }

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { type FieldError, badRequest, fieldErrorsFromZod, notFound } from "../http/problem";
+import { type FieldError, fieldErrorsFromZod, invalid, notFound } from "../errors";
 import { requireCompany } from "../setup/setup-service";
 import { storageContinuationToken } from "../storage/continuation-token";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
@@ -26,9 +26,9 @@ export class ErpRecordsService {
 
   async upsert(company: string, table: string, body: unknown) {
     const erpTable = await this.target(company, table);
-    if (!Array.isArray(body)) throw badRequest([{ path: "body", message: "must be a JSON array of records" }]);
+    if (!Array.isArray(body)) throw invalid([{ path: "body", message: "must be a JSON array of records" }]);
     if (body.length === 0 || body.length > maxRecordsPerRequest) {
-      throw badRequest([{ path: "body", message: `must hold 1 to ${maxRecordsPerRequest} records` }]);
+      throw invalid([{ path: "body", message: `must hold 1 to ${maxRecordsPerRequest} records` }]);
     }
     const schema = erpSchemas[erpTable];
     const errors: FieldError[] = [];
@@ -46,7 +46,7 @@ export class ErpRecordsService {
       seen.set(record.id, index);
       records.push(record);
     });
-    if (errors.length > 0) throw badRequest(errors);
+    if (errors.length > 0) throw invalid(errors);
     const stored = await this.init.records.upsert(company, erpTable, records);
     await this.init.onChanged?.(company, erpTable);
     return { count: stored.length, records: stored.map((record) => ({ id: record.id, modifiedAt: record.modifiedAt })) };
@@ -55,7 +55,7 @@ export class ErpRecordsService {
   async read(company: string, table: string, query: Record<string, string>) {
     const erpTable = await this.target(company, table);
     const input = erpReadQuery.safeParse(query);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const page = await this.init.records.page(company, erpTable, {
       top: input.data.top,
       ...(input.data.modifiedSince && { since: input.data.modifiedSince }),

@@ -1,11 +1,9 @@
 import type { HttpRequest } from "@azure/functions";
 import { Problem } from "./problem";
 
-/** The signed-in ERP user as App Service authentication passes it (x-ms-client-principal). */
-export interface CallerPrincipal {
-  name: string;
-  email?: string;
-}
+import { type CallerPrincipal, platformAuthenticationEnabled } from "../caller";
+
+export { type CallerPrincipal, platformAuthenticationEnabled };
 
 const emailClaims = [
   "preferred_username",
@@ -15,15 +13,6 @@ const emailClaims = [
   "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
   "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
 ];
-
-/**
- * Whether the platform's authentication (App Service "Easy Auth") is on: only then does the front end strip
- * any x-ms-client-principal a client sends and set it from a validated sign-in. Without it the header is
- * whatever the caller typed, so it is not trusted.
- */
-export function platformAuthenticationEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return (env.WEBSITE_AUTH_ENABLED ?? "").toLowerCase() === "true";
-}
 
 export function callerPrincipal(request: HttpRequest, env: NodeJS.ProcessEnv = process.env): CallerPrincipal | undefined {
   if (!platformAuthenticationEnabled(env)) return undefined;

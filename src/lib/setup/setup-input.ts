@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as z from "zod";
-import type { FieldError } from "../http/problem";
+import type { FieldError } from "../errors";
 import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType, usesDomainUserName } from "./authentication-type";
 import { ConnectionStringError, type ParsedConnectionString, clientSecretPlaceholder, parseConnectionString, passwordPlaceholder } from "./connection-string";
 import { setupMessages } from "./messages";

@@ -1,4 +1,4 @@
-import { badRequest, conflict, fieldErrorsFromZod, notFound, preconditionFailed } from "../http/problem";
+import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
 import { type SecretKind, type SecretRef, type SecretStore, secretName } from "../secrets/secret-store";
 import { ConcurrencyError, type SetupRepository, type Versioned } from "../storage/setup-repository";
 import type { JobSummary } from "../sync/active-jobs";
@@ -50,9 +50,9 @@ export class SetupService {
   async save(company: string, body: unknown, preconditions: Preconditions = {}): Promise<{ view: ConnectionView; created: boolean }> {
     requireCompany(company);
     const input = connectionSetupInput.safeParse(body);
-    if (!input.success) throw badRequest(fieldErrorsFromZod(input.error));
+    if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const resolved = resolveSetupInput(input.data);
-    if (!resolved.ok) throw badRequest(resolved.errors);
+    if (!resolved.ok) throw invalid(resolved.errors);
 
     const [existing, jobs] = await Promise.all([this.init.setups.get(company), this.jobs(company)]);
     checkPreconditions(existing, preconditions);
@@ -156,19 +156,19 @@ export class SetupService {
 
 export function requireCompany(company: string): void {
   if (!companySlug.test(company)) {
-    throw badRequest([{ path: "company", message: "must be a lowercase slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters" }]);
+    throw invalid([{ path: "company", message: "must be a lowercase slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters" }]);
   }
 }
 
 function checkPreconditions(existing: Versioned<ConnectionSetup> | undefined, { ifMatch, ifNoneMatch }: Preconditions): void {
-  if (ifNoneMatch === "*" && existing) throw preconditionFailed("A connection setup already exists for this company (If-None-Match: *).");
+  if (ifNoneMatch === "*" && existing) throw stale("A connection setup already exists for this company (If-None-Match: *).");
   if (ifMatch === undefined) return;
-  if (!existing) throw preconditionFailed("The connection setup does not exist, so If-Match cannot match.");
+  if (!existing) throw stale("The connection setup does not exist, so If-Match cannot match.");
   if (ifMatch !== "*" && ifMatch !== existing.etag) {
-    throw preconditionFailed("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
+    throw stale("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
   }
 }
 
 function translateConcurrency(error: unknown): unknown {
-  return error instanceof ConcurrencyError ? preconditionFailed(error.message) : error;
+  return error instanceof ConcurrencyError ? stale(error.message) : error;
 }
