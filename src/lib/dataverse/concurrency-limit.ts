@@ -1,20 +1,51 @@
+/** Dataverse's service protection error codes, by the limit that answered. */
+export const throttleCodes = { requests: "0x80072322", executionTime: "0x80072321", concurrency: "0x80072326" } as const;
+
 /**
- * A semaphore whose limit can change while in use: Dataverse tells clients how many requests to run in
- * parallel (x-ms-dop-hint), so the cap follows the latest hint without dropping queued work.
+ * At most `limit` requests in flight, the limit adapting as Dataverse answers (additive increase,
+ * multiplicative decrease): the ceiling is what the client allows and the x-ms-dop-hint says; a 429 for
+ * combined execution time or for concurrency halves the limit (fewer requests at once spend less server
+ * time), and each run of successes as long as the limit adds one back, up to the ceiling. A 429 for the
+ * number of requests does not change it: only waiting (Retry-After) helps there.
  */
 export class ConcurrencyLimit {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
+  private limit: number;
+  private successes = 0;
 
-  constructor(private limit: number) {}
+  constructor(private ceiling: number) {
+    this.limit = Math.max(1, Math.floor(ceiling));
+  }
 
   get current(): number {
     return this.limit;
   }
 
-  setLimit(limit: number): void {
-    this.limit = Math.max(1, Math.floor(limit));
+  /** The most requests that may be in flight (the client's setting and the server's x-ms-dop-hint). */
+  setCeiling(ceiling: number): void {
+    const next = Math.max(1, Math.floor(ceiling));
+    if (next === this.ceiling) return;
+    this.ceiling = next;
+    // Lower at once; a higher ceiling is reached by probing up (succeeded), not in one step.
+    this.limit = Math.min(this.limit, next);
     this.wake();
+  }
+
+  /** A request succeeded: after as many successes as the limit, one more may run at once. */
+  succeeded(): void {
+    if (this.limit >= this.ceiling) return;
+    if (++this.successes >= this.limit) {
+      this.successes = 0;
+      this.limit++;
+      this.wake();
+    }
+  }
+
+  /** Dataverse answered 429 with this error code. */
+  throttled(code: string): void {
+    this.successes = 0;
+    if (code === throttleCodes.executionTime || code === throttleCodes.concurrency) this.limit = Math.max(1, Math.floor(this.limit / 2));
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {

@@ -364,17 +364,21 @@ export class DataverseClient {
       ...(body !== undefined && { body: typeof body === "string" ? body : JSON.stringify(body) }),
     });
     const hint = Number(response.headers["x-ms-dop-hint"]);
-    if (Number.isInteger(hint) && hint > 0) this.limit.setLimit(Math.min(this.init.maxParallel ?? 4, hint, dataverseMaxParallel));
+    if (Number.isInteger(hint) && hint > 0) this.limit.setCeiling(Math.min(this.init.maxParallel ?? 4, hint, dataverseMaxParallel));
     const text = response.body.toString("utf8");
     if (response.status >= 400) {
-      if (response.status === 429) this.stats.throttled++;
       const error = errorFrom(response.status, text, response.headers["retry-after"]);
+      if (response.status === 429) {
+        this.stats.throttled++;
+        this.limit.throttled(error.code);
+      }
       if (isBatch && /^multipart\/mixed/i.test(response.headers["content-type"] ?? ""))
         error.batchResponse = { contentType: response.headers["content-type"]!, text };
       throw error;
     }
     if (response.status >= 300)
       throw new DataverseRequestError(response.status, "redirect", `Dynamics 365 answered with a redirect (${response.status}), which is not followed.`);
+    this.limit.succeeded();
     return { status: response.status, headers: response.headers, text };
   }
 }

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { DataverseClient } from "../../src/lib/dataverse/dataverse-client";
+import { DataverseRequestError } from "../../src/lib/dataverse/dataverse-errors";
+import type { HttpsTransport, TransportRequest, TransportResponse } from "../../src/lib/dataverse/https-transport";
+import { throttleCodes } from "../../src/lib/dataverse/concurrency-limit";
+
+// The Dataverse client's retry and concurrency rules against a scripted transport: no server, no timing.
+type Script = (request: TransportRequest, index: number) => TransportResponse;
+
+function fakeTransport(script: Script) {
+  const requests: TransportRequest[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const transport = {
+    async send(request: TransportRequest): Promise<TransportResponse> {
+      requests.push(request);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      await new Promise((resolve) => setImmediate(resolve));
+      inFlight--;
+      return script(request, requests.length - 1);
+    },
+  } as unknown as HttpsTransport;
+  return { transport, requests, maxInFlight: () => maxInFlight };
+}
+
+const ok = (body: unknown = { value: [] }, headers: Record<string, string> = {}): TransportResponse => ({
+  status: 200,
+  headers: { "content-type": "application/json", ...headers },
+  body: Buffer.from(JSON.stringify(body)),
+});
+const failure = (status: number, code: string, headers: Record<string, string> = {}): TransportResponse => ({
+  status,
+  headers: { "content-type": "application/json", ...headers },
+  body: Buffer.from(JSON.stringify({ error: { code, message: `failure ${code}` } })),
+});
+const client = (transport: HttpsTransport, maxParallel = 4) =>
+  new DataverseClient({
+    serverAddress: "https://org.crm.dynamics.com",
+    transport,
+    getToken: async () => "token",
+    maxParallel,
+    retry: { baseDelayMs: 1, maxWaitMs: 1000 },
+  });
+
+describe("the Dataverse client's rules", () => {
+  it("waits Retry-After on a 429 and tries again; backs off on 503; never retries a 400", async () => {
+    const throttled = fakeTransport((_request, index) => (index === 0 ? failure(429, throttleCodes.requests, { "retry-after": "0.01" }) : ok({ UserId: "u" })));
+    const one = client(throttled.transport);
+    expect(await one.whoAmI()).toMatchObject({ UserId: "u" });
+    expect(throttled.requests).toHaveLength(2);
+    expect(one.stats).toMatchObject({ throttled: 1, retries: 1 });
+
+    const unavailable = fakeTransport((_request, index) => (index < 2 ? failure(503, "0x80040216") : ok({ UserId: "u" })));
+    expect(await client(unavailable.transport).whoAmI()).toMatchObject({ UserId: "u" });
+    expect(unavailable.requests).toHaveLength(3);
+
+    const refused = fakeTransport(() => failure(400, "0x80048d19"));
+    await expect(client(refused.transport).whoAmI()).rejects.toBeInstanceOf(DataverseRequestError);
+    expect(refused.requests).toHaveLength(1);
+  });
+
+  it("gives up when Retry-After would wait past its budget, with the throttled error", async () => {
+    const always = fakeTransport(() => failure(429, throttleCodes.executionTime, { "retry-after": "5" }));
+    const error = await client(always.transport)
+      .whoAmI()
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ status: 429, code: throttleCodes.executionTime });
+    expect(always.requests).toHaveLength(1);
+  });
+
+  it("halves its concurrency on execution-time and concurrency 429s, probes back up on success, and keeps it on request-count 429s", async () => {
+    let mode: "throttle-execution" | "throttle-requests" | "ok" = "throttle-execution";
+    let throttledOnce = false;
+    const scripted = fakeTransport(() => {
+      if (!throttledOnce && mode !== "ok") {
+        throttledOnce = true;
+        return failure(429, mode === "throttle-execution" ? throttleCodes.executionTime : throttleCodes.requests, { "retry-after": "0.001" });
+      }
+      return ok({ UserId: "u" }, { "x-ms-dop-hint": "8" });
+    });
+    const dataverse = client(scripted.transport, 8);
+    expect(dataverse.parallelism).toBe(8);
+    await dataverse.whoAmI();
+    expect(dataverse.parallelism).toBe(4);
+    // Each run of successes as long as the limit adds one: 4 + 5 + 6 + 7 successes reach the ceiling again.
+    for (let index = 0; index < 4 + 5 + 6 + 7; index++) await dataverse.whoAmI();
+    expect(dataverse.parallelism).toBe(8);
+    mode = "throttle-requests";
+    throttledOnce = false;
+    await dataverse.whoAmI();
+    expect(dataverse.parallelism).toBe(8);
+  });
+
+  it("runs no more requests at once than x-ms-dop-hint allows", async () => {
+    const hinted = fakeTransport(() => ok({ value: [] }, { "x-ms-dop-hint": "2" }));
+    const dataverse = client(hinted.transport, 6);
+    await dataverse.whoAmI();
+    await Promise.all(Array.from({ length: 20 }, () => dataverse.whoAmI()));
+    expect(dataverse.parallelism).toBe(2);
+    expect(hinted.maxInFlight()).toBeLessThanOrEqual(2);
+  });
+});
