@@ -36,6 +36,8 @@ export interface SimulatorOptions {
   /** Take the execution time each request is charged (as a real server spends it), not only count it. */
   spendExecutionTime?: boolean;
   readOnlyColumns?: WebApiOptions["readOnlyColumns"];
+  /** Serve GET /_simulator/stats and POST /_simulator/reset (for a benchmark running the simulator in its own process). */
+  controlEndpoints?: boolean;
 }
 
 export interface SimulatorStats {
@@ -95,6 +97,16 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
         response.writeHead(answer.status, { "Content-Type": "application/json; charset=utf-8", ...answer.headers });
         response.end(JSON.stringify(answer.body));
       });
+      return;
+    }
+    if (options.controlEndpoints && url.pathname.startsWith("/_simulator/")) {
+      request.resume();
+      if (url.pathname === "/_simulator/reset" && method === "POST") {
+        Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 });
+        protection.reset();
+      }
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(JSON.stringify({ stats, limits }));
       return;
     }
     if (url.pathname !== apiPath && !url.pathname.startsWith(`${apiPath}/`)) {
