@@ -1,3 +1,4 @@
+// Over 250 lines: the sync routes' handlers and their definitions; the next step splits them by resource (mappings, jobs, log, couplings, issues).
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
 import * as z from "zod";
 import { scheduleSettingOf } from "../lib/config";

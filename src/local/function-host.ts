@@ -1,3 +1,4 @@
+// Over 250 lines: the local host serves HTTP, fires timers and polls the queue, as the Functions host does, in one place a reader can hold.
 import { randomUUID } from "node:crypto";
 import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -1,3 +1,4 @@
+// Over 250 lines: the connection part of the page (general fields, actions, advanced settings) and its rendering.
 // The connection setup page. It talks only to the public API; the function key is kept in sessionStorage
 // (this tab only) and sent as x-functions-key. No framework: a few render functions over the API's views.
 

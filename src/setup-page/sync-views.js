@@ -1,3 +1,4 @@
+// Over 250 lines: the page's synchronization views (jobs, mappings, couplings, issues, log) over one shared state.
 // The synchronization views of the setup page: job queue entries, table and field mappings, coupled records,
 // records not synchronized (conflicts, skipped, failed, deferred) and the log. They call the public API only.
 

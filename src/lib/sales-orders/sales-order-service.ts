@@ -1,3 +1,4 @@
+// Over 250 lines: listing, Create in ERP and the two jobs share the order lookups and the lock; the jobs could move to their own module.
 import { randomUUID } from "node:crypto";
 import * as z from "zod";
 import type { CrmConnector } from "../connection/crm-connector";

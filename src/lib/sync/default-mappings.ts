@@ -1,3 +1,4 @@
+// Over 250 lines: the default setup is data: every mapping with its field mappings.
 /**
  * The default integration table mappings (BEHAVIOUR.md §5, after the ERP's "CRM Setup Defaults",
  * codeunit 5334): which ERP table pairs with which CRM entity set, in which direction, with which

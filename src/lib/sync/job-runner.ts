@@ -1,3 +1,4 @@
+// Over 250 lines: claiming, running, rescheduling and the full synchronization's hold share the lease rules; progress and inactivity could move out.
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";

@@ -1,3 +1,4 @@
+// Over 250 lines: one pure reconciliation of a record pair with its create and update paths; splitting it would scatter the field rules.
 import type { ErpFields } from "../erp/erp-schemas";
 import type { Coupling, SyncedValues } from "./coupling";
 import type { FieldMapping, MappingDefinition, MappingName, UpdateConflictResolution } from "./default-mappings";

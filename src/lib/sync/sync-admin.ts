@@ -1,3 +1,4 @@
+// Over 250 lines: couplings, conflicts, skipped records and mapping settings; the next step splits couplings from issues.
 import * as z from "zod";
 import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
 import { requireCompany } from "../setup/setup-service";

@@ -1,3 +1,4 @@
+// Over 250 lines: a run's steps (feeds, pairs, waves, writes, log, leases) share one run context; moving each step to its own module is the next step of issue 15.
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import type { CrmConnector } from "../connection/crm-connector";
