@@ -17,7 +17,8 @@ async function main(): Promise<void> {
     password: process.env.SIM_PASSWORD ?? "",
     scope: `${url}/.default`,
   });
-  const token = ((await (await fetch(`${url}/organizations/oauth2/v2.0/token`, { method: "POST", body: form })).json()) as { access_token: string }).access_token;
+  const token = ((await (await fetch(`${url}/organizations/oauth2/v2.0/token`, { method: "POST", body: form })).json()) as { access_token: string })
+    .access_token;
   const api = new DynamicsWebApi({ serverUrl: url, dataApi: { version: "9.2" }, onTokenRefresh: async () => token });
   let next = 0;
   let failed = 0;

@@ -158,10 +158,12 @@ async function main(): Promise<void> {
       console.log(`  ${run}: ${records > 0 ? `${Math.round(records / seconds)} records/s, ` : ""}${stats.requests} requests, ${seconds.toFixed(1)} s`);
       return figures;
     };
-    const runCustomers = (company: string, service = services) => async () => {
-      const result = await service.runner.runMapping(company, "CUSTOMER");
-      return { failed: result.logs.reduce((sum, log) => sum + log.failed, 0) };
-    };
+    const runCustomers =
+      (company: string, service = services) =>
+      async () => {
+        const result = await service.runner.runMapping(company, "CUSTOMER");
+        return { failed: result.logs.reduce((sum, log) => sum + log.failed, 0) };
+      };
 
     const initial: RunFigures[] = [];
     const idle: RunFigures[] = [];
@@ -191,7 +193,13 @@ async function main(): Promise<void> {
     await control(simulator, "reset");
     const other = await new Promise<{ records: number; seconds: number; requests: number; failed: number }>((resolve, reject) => {
       const child = spawn(process.execPath, ["--import", "tsx", "bench/record-by-record.ts"], {
-        env: { ...process.env, NODE_EXTRA_CA_CERTS: simulator.caFile, SIM_URL: simulator.url, SIM_PASSWORD: demoPassword, RECORDS: String(recordByRecordCount) },
+        env: {
+          ...process.env,
+          NODE_EXTRA_CA_CERTS: simulator.caFile,
+          SIM_URL: simulator.url,
+          SIM_PASSWORD: demoPassword,
+          RECORDS: String(recordByRecordCount),
+        },
         stdio: ["ignore", "pipe", "inherit"],
       });
       let output = "";
@@ -305,7 +313,10 @@ async function main(): Promise<void> {
       ...checks.map(([target, met]) => `- ${met ? "PASS" : "FAIL"} ${target}`),
     ].join("\n");
     const readme = readFileSync("README.md", "utf8");
-    writeFileSync("README.md", readme.replace(/(<!-- bench:sync:start -->\n)[\s\S]*?(\n<!-- bench:sync:end -->)/, (_match, start: string, end: string) => `${start}${markdown}${end}`));
+    writeFileSync(
+      "README.md",
+      readme.replace(/(<!-- bench:sync:start -->\n)[\s\S]*?(\n<!-- bench:sync:end -->)/, (_match, start: string, end: string) => `${start}${markdown}${end}`),
+    );
     process.exitCode = checks.every(([, met]) => met) ? 0 : 1;
   } finally {
     clearInterval(sampler);

@@ -16,7 +16,7 @@ export class ApiError extends Error {
 
 /** Calls the API with the function key of this tab; answers the JSON body, or the whole answer when asked. */
 export async function api(method, path, body, options = {}) {
-  const headers = { accept: "application/json", ...(options.headers ?? {}) };
+  const headers = { accept: "application/json", ...options.headers };
   const key = sessionStorage.getItem(keyStore);
   if (key) headers["x-functions-key"] = key;
   if (body !== undefined) headers["content-type"] = "application/json";

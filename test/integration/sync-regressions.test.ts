@@ -5,7 +5,7 @@ import { SyncRunner, type MappingRunOptions } from "../../src/lib/sync/sync-runn
 import { useSyncHarness } from "../support/sync-harness";
 
 const harness = useSyncHarness();
-const { jane, admin, enabledCompany, put, erp, run, couplingOf, crmRow } = harness;
+const { jane, admin, enabledCompany, put, erp, run, couplingOf } = harness;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A runner with one pair per wave whose `hook` runs after each coupling save (i.e. after each wave's apply). */

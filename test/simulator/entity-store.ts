@@ -127,7 +127,7 @@ export class EntityStore {
 
   /** Dataverse creates rows Active: statecode 0 and the default status of that state. */
   private initialState(table: TableMetadata): Row {
-    const initial: Row = { ...(table.defaults ?? {}) };
+    const initial: Row = { ...table.defaults };
     if (attributeOf(table, "statecode")) initial.statecode = 0;
     const status = attributeOf(table, "statuscode")?.options?.find((option) => (option.state ?? 0) === 0);
     if (status) initial.statuscode = status.value;

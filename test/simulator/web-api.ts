@@ -401,7 +401,7 @@ export class WebApi {
     this.requireBindings(principal, table, bindings);
     const properties: Row = { ...columns };
     for (const binding of bindings) properties[`_${binding.attribute}_value`] = binding.id;
-    const defaults = { ...(table.defaults ?? {}), ...this.serverDefaults(table, principal, properties) };
+    const defaults = { ...table.defaults, ...this.serverDefaults(table, principal, properties) };
     checkRequired(table, { ...defaults, ...properties });
     const row = this.store.create(table.entitySetName, properties, String(principal.user.systemuserid), defaults);
     this.afterLineWrite(table, row, principal);

@@ -154,7 +154,7 @@ function reconcileCoupled(input: PairInput, coupling: Coupling): PairPlan {
   }
   if (!matchesErpFilter(erp.fields, mapping)) return { action: "none" };
 
-  const synced: SyncedValues = { ...(coupling.synced ?? {}) };
+  const synced: SyncedValues = { ...coupling.synced };
   const initial = coupling.synced === undefined;
   const toCrm: CrmRow = {};
   const toErp: Record<string, unknown> = {};
