@@ -8,7 +8,7 @@ import { badRequest, fieldErrorsFromZod, notFound } from "../lib/http/problem";
 import { json, respond } from "../lib/http/respond";
 import { services } from "../lib/services";
 import { requireCompany } from "../lib/setup/setup-service";
-import { type SyncMessage, syncQueueName } from "../lib/storage/work-queue";
+import { type SyncMessage, syncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
@@ -237,7 +237,7 @@ function dispatchTimer(jobId: string) {
 
 /** The queue worker: one company's job (or full synchronization) per message. */
 export async function syncWorker(message: unknown, context: InvocationContext): Promise<void> {
-  const parsed = (typeof message === "string" ? JSON.parse(message) : message) as SyncMessage;
+  const parsed: SyncMessage = syncMessage.parse(typeof message === "string" ? JSON.parse(message) : message);
   const { jobs } = services();
   if (parsed.kind === "full") {
     await jobs.runFull(parsed.company, parsed.runId);

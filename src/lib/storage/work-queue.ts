@@ -1,12 +1,26 @@
 import type { TokenCredential } from "@azure/identity";
 import type { QueueClient } from "@azure/storage-queue";
+import * as z from "zod";
 
 export const syncQueueName = "sync-runs";
 
 /** What the timers and the API hand to the queue worker. */
-export type SyncMessage =
-  /** `now`: a user's "Run now", which runs whatever the entry's status (and leaves the status as it was). */
-  { kind: "job"; company: string; job: string; runId: string; now?: boolean } | { kind: "full"; company: string; runId: string };
+/**
+ * A queued run: one company's job entry (`now`: a user's "Run now", which runs whatever the entry's status
+ * and leaves the status as it was), or one company's full synchronization. Checked when received: a message
+ * that is not one of these is refused (and ends in the poison queue), never run half-understood.
+ */
+export const syncMessage = z.discriminatedUnion("kind", [
+  z.strictObject({
+    kind: z.literal("job"),
+    company: z.string().min(1).max(63),
+    job: z.string().min(1).max(60),
+    runId: z.string().min(1).max(80),
+    now: z.boolean().optional(),
+  }),
+  z.strictObject({ kind: z.literal("full"), company: z.string().min(1).max(63), runId: z.string().min(1).max(80) }),
+]);
+export type SyncMessage = z.infer<typeof syncMessage>;
 
 export type QueueAccess = { connectionString: string } | { queueServiceUri: string; credential: TokenCredential };
 
