@@ -265,3 +265,36 @@ describe("the rest of the default mappings", () => {
     expect(crmRow("productpricelevels", (await couplingOf(company, "SALESPRC-PRODPRICE", "SP1"))!.crmId)).toMatchObject({ amount: 425 });
   });
 });
+
+describe("option mappings", () => {
+  it("maps payment terms, shipment methods and shipping agents to the account's option sets, both ways, and defers an unmapped code", async () => {
+    const company = await enabledCompany();
+    // Before any option mapping is set up, the option fields stay out: the customer synchronizes without them.
+    await put(company, "customers", [{ id: "C0", name: `${company} Early`, paymentTermsCode: "30D" }]);
+    await run(company, "CUSTOMER");
+    expect(crmRow("accounts", (await couplingOf(company, "CUSTOMER", "C0"))!.crmId)!.paymenttermscode ?? null).toBeNull();
+
+    await put(company, "paymentTerms", [{ id: "45D", description: "Net 45", crmOptionValue: 3 }]);
+    await put(company, "customers", [{ id: "C1", name: `${company} Terms`, paymentTermsCode: "30D", shipmentMethodCode: "FOB", shippingAgentCode: "UPS" }]);
+    await run(company, "CUSTOMER");
+    // Set up, but without this code: the customer waits, and says why.
+    expect(await couplingOf(company, "CUSTOMER", "C1")).toBeUndefined();
+    const [issue] = (await call("GET", `/api/companies/${company}/sync/issues?mapping=CUSTOMER&kind=deferred`)).json.value;
+    expect(issue.reason).toContain("The paymentTerms value 30D has no option mapping");
+
+    await put(company, "paymentTerms", [
+      { id: "30D", description: "Net 30", crmOptionValue: 1 },
+      { id: "45D", description: "Net 45", crmOptionValue: 3 },
+    ]);
+    await put(company, "shipmentMethods", [{ id: "FOB", description: "Free on board", crmOptionValue: 1 }]);
+    await put(company, "shippingAgents", [{ id: "UPS", description: "UPS", crmOptionValue: 4 }]);
+    await run(company, "CUSTOMER");
+    const accountId = (await couplingOf(company, "CUSTOMER", "C1"))!.crmId;
+    expect(crmRow("accounts", accountId)).toMatchObject({ paymenttermscode: 1, address1_freighttermscode: 1, address1_shippingmethodcode: 4 });
+
+    // A salesperson changes the payment terms in CRM: the ERP customer gets the code of that option.
+    await jane("PATCH", `accounts(${accountId})`, { body: { paymenttermscode: 3 } });
+    await run(company, "CUSTOMER");
+    expect(await erp(company, "customers", "C1")).toMatchObject({ paymentTermsCode: "45D", shipmentMethodCode: "FOB", shippingAgentCode: "UPS" });
+  });
+});

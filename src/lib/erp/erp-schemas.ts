@@ -161,6 +161,16 @@ const postedSalesInvoiceLines = z.strictObject({
   lineDiscountAmount: money.optional(),
 });
 
+/**
+ * A code the ERP shares with a CRM option set (payment terms, shipment methods, shipping agents): which option
+ * value it stands for is the admin's choice (`crmOptionValue`), as on BC's option mapping page.
+ */
+const optionCode = z.strictObject({
+  id: code.min(1, "is required"),
+  description: text(100).optional(),
+  crmOptionValue: z.int("must be the CRM option's value (a whole number)").min(0).max(2147483647).optional(),
+});
+
 export const erpSchemas = {
   customers,
   contacts,
@@ -175,6 +185,9 @@ export const erpSchemas = {
   customerStatistics,
   salesPrices,
   postedSalesInvoiceLines,
+  paymentTerms: optionCode,
+  shipmentMethods: optionCode,
+  shippingAgents: optionCode,
 } satisfies Record<ErpTable, z.ZodType>;
 
 export type ErpFields = Record<string, unknown> & { id: string };

@@ -20,7 +20,12 @@ export const erpTables = [
   "customerStatistics",
   "salesPrices",
   "postedSalesInvoiceLines",
+  "paymentTerms",
+  "shipmentMethods",
+  "shippingAgents",
 ] as const;
+/** ERP tables whose codes stand for a CRM option value (BC's option mappings). */
+export type OptionTable = "paymentTerms" | "shipmentMethods" | "shippingAgents";
 export type ErpTable = (typeof erpTables)[number];
 
 export interface FieldMapping {
@@ -33,6 +38,8 @@ export interface FieldMapping {
   createOnly?: boolean;
   /** Not valid for create in Dataverse (e.g. invoice totals): sent in an update right after the row is created. */
   afterCreate?: boolean;
+  /** The CRM column is an option set; the ERP code maps to its value through this ERP table (BC's option mapping). */
+  option?: OptionTable;
   /** BC's field mapping Status: a disabled field is neither read nor written (default enabled). */
   enabled?: boolean;
   /** BC's "Constant Value": written to the destination of a one-way field instead of the source's value. */
@@ -189,6 +196,10 @@ export const defaultMappings: readonly MappingDefinition[] = [
       },
       { ...both("salespersonCode", "_ownerid_value"), lookup: { mapping: "SALESPEOPLE", entitySet: "systemusers", navigation: "ownerid", required: true } },
       { ...both("primaryContactNo", "_primarycontactid_value"), lookup: { mapping: "CONTACT", entitySet: "contacts", navigation: "primarycontactid" } },
+      // BC's option mappings: payment terms, shipment methods (freight terms) and shipping agents (shipping method).
+      { ...both("paymentTermsCode", "paymenttermscode"), option: "paymentTerms" },
+      { ...both("shipmentMethodCode", "address1_freighttermscode"), option: "shipmentMethods" },
+      { ...both("shippingAgentCode", "address1_shippingmethodcode"), option: "shippingAgents" },
     ],
     crmDefaults: { customertypecode: 3 },
     ...resolutionDefaults,

@@ -1,7 +1,7 @@
 // Over 250 lines: one pure reconciliation of a record pair with its create and update paths; splitting it would scatter the field rules.
 import type { ErpFields } from "../erp/erp-schemas";
 import type { Coupling, SyncedValues } from "./coupling";
-import type { FieldMapping, MappingDefinition, MappingName, UpdateConflictResolution } from "./default-mappings";
+import type { FieldMapping, MappingDefinition, MappingName, OptionTable, UpdateConflictResolution } from "./default-mappings";
 
 /**
  * Field-level reconciliation of one record pair (BEHAVIOUR §6), pure. Each coupling remembers the value
@@ -17,7 +17,8 @@ export interface LookupIndex {
   toCrm: Map<string, string>;
   toErp: Map<string, string>;
 }
-export type Lookups = Partial<Record<MappingName, LookupIndex>>;
+/** Couplings of the mappings lookups go through, and (under `option:<table>`) ERP code <-> CRM option value. */
+export type Lookups = Partial<Record<MappingName | `option:${OptionTable}`, LookupIndex>>;
 
 /** What is known of a side: its current values, that it was deleted, or that it did not change since the last sync. */
 export type ErpSide = { kind: "present"; fields: ErpFields } | { kind: "deleted" };
@@ -43,7 +44,10 @@ export interface FieldConflict {
 
 /** A lookup whose target record is not coupled yet. */
 export interface MissingTarget {
-  mapping: MappingName;
+  /** The mapping the target record belongs to (absent for an option). */
+  mapping?: MappingName;
+  /** An option code or value with no option mapping (mapping is then the record's own mapping). */
+  option?: OptionTable;
   /** The ERP code (writing to CRM) or the CRM id (writing to the ERP) that has no coupling. */
   erpCode?: string;
   crmId?: string;
@@ -64,6 +68,8 @@ export const syncMessages = {
   coupledToDeletedCrm: (crm: string) => `The record is coupled to a ${crm} record that was deleted in Dynamics 365 Sales.`,
   coupledToDeletedErp: (erp: string) => `The record is coupled to an ERP ${erp} record that was deleted.`,
   notCoupledTarget: (table: string, id: string) => `The ${table} record ${id} is not coupled.`,
+  noOptionMapping: (table: string, value: string) =>
+    `The ${table} value ${value} has no option mapping: give the ERP ${table} record its crmOptionValue (the Dynamics 365 option it stands for).`,
 } as const;
 
 const absent = Symbol("absent");
@@ -91,6 +97,15 @@ export function activeFields(mapping: MappingDefinition): FieldMapping[] {
   return mapping.fields.filter((field) => field.enabled !== false);
 }
 
+/**
+ * The fields a pair synchronizes: the enabled ones, less option fields whose option mapping is not set up at
+ * all (no code has a CRM option value yet): those stay out until the admin maps them, rather than holding
+ * every record back. A code missing from a mapping that is set up defers its record.
+ */
+function fieldsOf(mapping: MappingDefinition, lookups: Lookups): FieldMapping[] {
+  return activeFields(mapping).filter((field) => !field.option || lookups[`option:${field.option}`] !== undefined);
+}
+
 /** The ERP side's value of a field; absent when the record does not carry it (no information). */
 function erpValue(fields: ErpFields, field: FieldMapping): Canonical {
   // A constant sent to CRM stands for the ERP value, whatever the record holds.
@@ -102,6 +117,11 @@ function erpValue(fields: ErpFields, field: FieldMapping): Canonical {
 function crmValue(row: CrmRow, field: FieldMapping, lookups: Lookups): { value: unknown } | { missing: MissingTarget } {
   if (field.constant !== undefined && field.direction === "fromCrm") return { value: canonical(field.constant) };
   const value = row[field.crm];
+  if (field.option) {
+    if (value === null || value === undefined) return { value: null };
+    const code = lookups[`option:${field.option}`]?.toErp.get(String(value));
+    return code !== undefined ? { value: code } : { missing: { option: field.option, crmId: String(value) } };
+  }
   if (!field.lookup) return { value: canonical(value) };
   if (value === null || value === undefined || value === "") return { value: null };
   const code = lookups[field.lookup.mapping]?.toErp.get(String(value).toLowerCase());
@@ -114,6 +134,11 @@ function crmValue(row: CrmRow, field: FieldMapping, lookups: Lookups): { value: 
 
 /** The CRM columns that set a field to an ERP value; lookups as @odata.bind to the coupled row. */
 function crmColumnsOf(field: FieldMapping, value: unknown, lookups: Lookups): { columns: CrmRow } | { missing: MissingTarget } {
+  if (field.option) {
+    if (value === null) return { columns: { [field.crm]: null } };
+    const option = lookups[`option:${field.option}`]?.toCrm.get(String(value));
+    return option !== undefined ? { columns: { [field.crm]: Number(option) } } : { missing: { option: field.option, erpCode: String(value) } };
+  }
   if (!field.lookup) return { columns: { [field.crm]: value } };
   const bind = `${field.lookup.navigation}@odata.bind`;
   if (value === null) return field.lookup.required ? { columns: {} } : { columns: { [bind]: null } };
@@ -162,7 +187,7 @@ function reconcileCoupled(input: PairInput, coupling: Coupling): PairPlan {
   const missing: MissingTarget[] = [];
   const resolution = input.resolution ?? mapping.updateConflictResolution;
 
-  for (const field of activeFields(mapping)) {
+  for (const field of fieldsOf(mapping, lookups)) {
     const key = field.erp;
     const current = erpValue(erp.fields, field);
     // The CRM side counts only where the field is synchronized from CRM; elsewhere the ERP is its master.
@@ -228,7 +253,7 @@ function createInCrm(input: PairInput, fields: ErpFields, crmId?: string): PairP
   const afterCreate: CrmRow = {};
   const synced: SyncedValues = {};
   const missing: MissingTarget[] = [];
-  for (const field of activeFields(mapping)) {
+  for (const field of fieldsOf(mapping, lookups)) {
     const value = erpValue(fields, field);
     if (!toCrmAllowed(mapping, field)) continue;
     // A new row has nothing in a column it was not sent: that is the common starting point of the field.
@@ -266,7 +291,7 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
   const fields: Record<string, unknown> = {};
   const synced: SyncedValues = {};
   const missing: MissingTarget[] = [];
-  for (const field of activeFields(mapping)) {
+  for (const field of fieldsOf(mapping, lookups)) {
     if (!fromCrmAllowed(mapping, field)) continue;
     const value = crmValue(row, field, lookups);
     if ("missing" in value) {
@@ -294,10 +319,11 @@ function createInErp(input: PairInput, row: CrmRow, erpId?: string): PairPlan {
 
 function deferral(mapping: MappingDefinition, missing: MissingTarget[]): PairPlan {
   const first = missing[0]!;
+  if (first.option) return { action: "defer", missing, reason: syncMessages.noOptionMapping(first.option, first.erpCode ?? first.crmId ?? "") };
   const reason =
     first.erpCode !== undefined
-      ? syncMessages.notCoupledTarget(targetErpTable(mapping, first.mapping), first.erpCode)
-      : syncMessages.notCoupledTarget(targetCrmTable(mapping, first.mapping), first.crmId ?? "");
+      ? syncMessages.notCoupledTarget(targetErpTable(mapping, first.mapping!), first.erpCode)
+      : syncMessages.notCoupledTarget(targetCrmTable(mapping, first.mapping!), first.crmId ?? "");
   return { action: "defer", missing, reason };
 }
 

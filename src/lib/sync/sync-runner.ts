@@ -613,6 +613,8 @@ export class SyncRunner {
     const targets = new Map<MappingName, { erpIds: Set<string>; crmIds: Set<string> }>();
     for (const { plan } of deferred) {
       for (const missing of (plan as Extract<PairPlan, { action: "defer" }>).missing) {
+        // An option without its mapping waits for the admin, not for another mapping's records.
+        if (missing.option || !missing.mapping) continue;
         const entry = targets.get(missing.mapping) ?? { erpIds: new Set(), crmIds: new Set() };
         if (missing.erpCode !== undefined) entry.erpIds.add(missing.erpCode);
         if (missing.crmId !== undefined) entry.crmIds.add(missing.crmId);
@@ -934,7 +936,21 @@ export class SyncRunner {
 
   private async loadLookups(company: string, definition: MappingDefinition): Promise<Lookups> {
     const names = [...new Set(definition.fields.flatMap((field) => (field.lookup ? [field.lookup.mapping] : [])))];
+    const optionTables = [...new Set(definition.fields.flatMap((field) => (field.option ? [field.option] : [])))];
     const lookups: Lookups = {};
+    await Promise.all(
+      optionTables.map(async (table) => {
+        const codes = (await this.init.erpRecords.changedSince(company, table)).filter(
+          (record) => !record.deleted && typeof record.fields.crmOptionValue === "number",
+        );
+        // Not set up at all: the option field stays out of the synchronization (reconcile.ts fieldsOf).
+        if (codes.length === 0) return;
+        lookups[`option:${table}`] = {
+          toCrm: new Map(codes.map((record) => [record.id, String(record.fields.crmOptionValue)])),
+          toErp: new Map(codes.map((record) => [String(record.fields.crmOptionValue), record.id])),
+        };
+      }),
+    );
     await Promise.all(
       names.map(async (mapping) => {
         const couplings = (await this.init.couplings.load(company, mapping)).filter((coupling) => !coupling.pending);
