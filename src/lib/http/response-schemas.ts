@@ -72,6 +72,7 @@ const fieldMapping = z.strictObject({
   afterCreate: z.boolean().optional(),
   enabled: z.boolean().optional(),
   constant: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+  option: z.enum(["paymentTerms", "shipmentMethods", "shippingAgents"]).optional(),
 });
 
 const mappingFields = {
