@@ -298,3 +298,94 @@ describe("option mappings", () => {
     expect(await erp(company, "customers", "C1")).toMatchObject({ paymentTermsCode: "45D", shipmentMethodCode: "FOB", shippingAgentCode: "UPS" });
   });
 });
+
+describe("sales orders and statistics under hostile conditions", () => {
+  it("pages submitted orders only with the tokens it gave out, never overwrites a taken ERP number, and refuses lines the ERP would not take", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const first = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }]);
+    await submitOrder(accountId, [{ productId, quantity: 2, price: 10 }]);
+    const page = await call("GET", `/api/companies/${company}/sales-orders/submitted?top=1`);
+    expect(page.json.value).toHaveLength(1);
+    const next = await call("GET", `/api/companies/${company}/sales-orders/submitted?top=1&continuationToken=${page.json.continuationToken}`);
+    expect(next.status).toBe(200);
+    expect(next.json.value[0].crmOrderId).not.toBe(page.json.value[0].crmOrderId);
+    const forged = Buffer.from(`<cookie pagenumber="2" /><x`).toString("base64url");
+    const url = Buffer.from("https://localhost/api/data/v9.2/salesorders?$filter=statecode eq 0").toString("base64url");
+    for (const token of [forged, url, "garbage"])
+      expect((await call("GET", `/api/companies/${company}/sales-orders/submitted?continuationToken=${token}`)).status).toBe(400);
+
+    // The ERP already has an order with the number this CRM order would get: refused, the ERP order kept.
+    const number = `SO-${first.replace(/-/g, "").slice(0, 17).toUpperCase()}`;
+    await put(company, "salesOrders", [
+      { id: number, customerNo: "C1", orderDate: "2026-11-01", lines: [{ lineNo: 1, type: "Item", no: "I2", quantity: 9, unitPrice: 1 }] },
+    ]);
+    const taken = await call("POST", `/api/companies/${company}/sales-orders/${first}/create-in-erp`);
+    expect(taken.status).toBe(409);
+    expect(taken.json.detail).toBe(salesOrderMessages.numberTaken(crmRow("salesorders", first)!.ordernumber as string, number));
+    expect(await erp(company, "salesOrders", number)).toMatchObject({ lines: [expect.objectContaining({ no: "I2", quantity: 9 })] });
+
+    const negative = await submitOrder(accountId, [{ productId, quantity: -2, price: 10 }]);
+    const refused = await call("POST", `/api/companies/${company}/sales-orders/${negative}/create-in-erp`);
+    expect(refused.status).toBe(422);
+    expect(refused.json.detail).toContain("quantity");
+    for (const row of harness.demo.simulator.store.rows("salesorders").filter((order) => order.statecode === 1)) {
+      await harness.admin("PATCH", `salesorders(${String(row.salesorderid)})`, { body: { statecode: 0, statuscode: 1 } });
+    }
+  });
+
+  it("leaves a CRM order closed meanwhile as it is, without an error on every run", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const shippedFirst = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }]);
+    const canceledInCrm = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }]);
+    const a = (await call("POST", `/api/companies/${company}/sales-orders/${shippedFirst}/create-in-erp`)).json;
+    const b = (await call("POST", `/api/companies/${company}/sales-orders/${canceledInCrm}/create-in-erp`)).json;
+    await put(company, "salesOrders", [{ ...a, shipped: true }]);
+    await harness.demo.app.services.jobs.runJob(company, "SALES ORDER STATUS", undefined, true);
+    expect(crmRow("salesorders", shippedFirst)).toMatchObject({ statecode: 3 });
+    // Invoiced after the shipment; the other order was closed by a user in CRM.
+    harness.demo.simulator.store.update("salesorders", canceledInCrm, { statecode: 2, statuscode: 4 }, "a1b2c3d4-0006-4000-8000-000000000006");
+    await put(company, "salesOrders", [
+      { ...a, shipped: true, invoiced: true },
+      { ...b, shipped: true },
+    ]);
+    for (let round = 0; round < 2; round++) {
+      await harness.demo.app.services.jobs.runJob(company, "SALES ORDER STATUS", undefined, true);
+      const [log] = (await call("GET", `/api/companies/${company}/sync/log?mapping=${encodeURIComponent("SALES ORDER STATUS")}`)).json.value;
+      expect(log).toMatchObject({ failed: 0 });
+    }
+    expect(crmRow("salesorders", shippedFirst)).toMatchObject({ statecode: 3 });
+    expect(crmRow("salesorders", canceledInCrm)).toMatchObject({ statecode: 2 });
+  });
+
+  it("writes every other customer's statistics when one account is gone, and links a re-coupled account", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [
+      { id: "S1", name: `${company} Stays` },
+      { id: "S2", name: `${company} Goes` },
+    ]);
+    await run(company, "CUSTOMER");
+    const stays = (await couplingOf(company, "CUSTOMER", "S1"))!.crmId;
+    const goes = (await couplingOf(company, "CUSTOMER", "S2"))!.crmId;
+    await harness.admin("DELETE", `accounts(${goes})`);
+    await put(company, "customerStatistics", [
+      { id: "S1", balance: 10 },
+      { id: "S2", balance: 20 },
+    ]);
+    await harness.demo.app.services.jobs.runJob(company, "CUSTOMER STATISTICS", undefined, true);
+    expect(crmRow("nav_accountstatisticses", stays)).toMatchObject({ nav_balancelcy: 10 });
+    const [log] = (await call("GET", `/api/companies/${company}/sync/log?mapping=${encodeURIComponent("CUSTOMER STATISTICS")}`)).json.value;
+    expect(log.failed).toBe(1);
+    expect((await call("GET", log.links.errors)).json.value).toEqual([expect.objectContaining({ sourceId: "S2" })]);
+
+    // Re-coupled to a new account, S2's statistics go there and the account links to them.
+    await call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/S2`);
+    const fresh = await harness.admin("POST", "accounts", {
+      body: { name: `${company} Goes again`, customertypecode: 3 },
+      headers: { prefer: "return=representation" },
+    });
+    await call("PUT", `/api/companies/${company}/sync/couplings/CUSTOMER/S2`, { crmId: fresh.json.accountid });
+    await harness.demo.app.services.jobs.runJob(company, "CUSTOMER STATISTICS", undefined, true);
+    expect(crmRow("accounts", fresh.json.accountid)).toMatchObject({ _nav_accountstatisticsid_value: fresh.json.accountid });
+    expect(crmRow("nav_accountstatisticses", fresh.json.accountid)).toMatchObject({ nav_balancelcy: 20 });
+  });
+});

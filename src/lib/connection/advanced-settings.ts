@@ -49,6 +49,14 @@ export class AdvancedSettings {
     const notices: Notice[] = [];
     const needsCrm = changes.connectionUserIsIntegrationUser !== undefined || changes.salesOrderIntegrationEnabled !== undefined;
     if (needsCrm && !setup.isEnabled) throw conflict(connectionMessages.notEnabled);
+    // Every rule is checked before anything is written to Dynamics 365, so a refused change leaves CRM as it was.
+    const salesOrderIntegration = changes.salesOrderIntegrationEnabled ?? setup.salesOrderIntegrationEnabled;
+    if (changes.autoCreateSalesOrders && !salesOrderIntegration) throw conflict(connectionMessages.autoCreateNeedsIntegration);
+    if (changes.usersMustMapToCrmUsers) {
+      // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
+      const identified = platformAuthenticationEnabled() || Boolean(this.init.config.CALLER_TOKEN_TENANT_ID && this.init.config.CALLER_TOKEN_AUDIENCE);
+      if (!identified) throw invalid([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
+    }
     let client: DataverseClient | undefined;
     const crm = async () => (client ??= await this.init.connector.client(setup));
 
@@ -89,13 +97,7 @@ export class AdvancedSettings {
       else next.erpWebUrl = changes.erpWebUrl;
       notices.push(await this.publishErpWebUrl(setup, next.erpWebUrl, crm));
     }
-    if (changes.usersMustMapToCrmUsers !== undefined) {
-      // Mapping needs to know who calls: without the platform's authentication nobody can be identified.
-      const identified = platformAuthenticationEnabled() || Boolean(this.init.config.CALLER_TOKEN_TENANT_ID && this.init.config.CALLER_TOKEN_AUDIENCE);
-      if (changes.usersMustMapToCrmUsers && !identified)
-        throw invalid([{ path: "usersMustMapToCrmUsers", message: connectionMessages.usersMustMapNeedsAuthentication }]);
-      next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
-    }
+    if (changes.usersMustMapToCrmUsers !== undefined) next.usersMustMapToCrmUsers = changes.usersMustMapToCrmUsers;
 
     const etag = await this.init.setup.saveRow(next, stored.etag);
     if (changes.salesOrderIntegrationEnabled !== undefined || changes.autoCreateSalesOrders !== undefined) await this.init.salesOrderJobs?.(company, next);

@@ -192,24 +192,21 @@ export class DataverseClient {
   }
 
   /**
-   * One page of rows and the link to the next (a caller pages on with it). A next link is honoured only when
-   * it is this organization's query of the same entity set: it comes back from callers as a token.
+   * One page of rows and the paging cookie of the next ($skiptoken), for a caller that pages on later. The
+   * query is always the caller's own: only the cookie comes back from outside, so a token cannot change
+   * what is read.
    */
-  async retrievePage<T extends Row = Row>(entitySet: string, options: QueryOptions, nextLink?: string): Promise<{ rows: T[]; nextLink?: string }> {
+  async retrievePage<T extends Row = Row>(entitySet: string, options: QueryOptions, skipToken?: string): Promise<{ rows: T[]; skipToken?: string }> {
     const pageSize = Math.min(options.pageSize ?? 50, 5000);
-    let path: string;
-    if (nextLink) {
-      if (!nextLink.startsWith(`${this.apiRoot}/${entitySet}?`)) throw new RangeError("The next link is not a query of this entity set.");
-      path = nextLink;
-    } else {
-      const query = new URLSearchParams();
-      if (options.select) query.set("$select", options.select.join(","));
-      if (options.filter) query.set("$filter", options.filter);
-      if (options.orderBy) query.set("$orderby", options.orderBy);
-      path = `${entitySet}${query.size > 0 ? `?${query.toString().replace(/\+/g, "%20")}` : ""}`;
-    }
+    const query = new URLSearchParams();
+    if (options.select) query.set("$select", options.select.join(","));
+    if (options.filter) query.set("$filter", options.filter);
+    if (options.orderBy) query.set("$orderby", options.orderBy);
+    if (skipToken) query.set("$skiptoken", skipToken);
+    const path = `${entitySet}${query.size > 0 ? `?${query.toString().replace(/\+/g, "%20")}` : ""}`;
     const page: { value: T[]; "@odata.nextLink"?: string } = await this.json("GET", path, undefined, { Prefer: `odata.maxpagesize=${pageSize}` });
-    return { rows: page.value, ...(page["@odata.nextLink"] && { nextLink: page["@odata.nextLink"] }) };
+    const next = page["@odata.nextLink"] ? (new URL(page["@odata.nextLink"]).searchParams.get("$skiptoken") ?? undefined) : undefined;
+    return { rows: page.value, ...(next && { skipToken: next }) };
   }
 
   /** An unbound action (POST /{action}), e.g. FulfillSalesOrder. */

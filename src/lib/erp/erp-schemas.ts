@@ -16,7 +16,9 @@ const addressable = (schema: z.ZodString) =>
     .refine((value) => value !== "." && value !== "..", 'must not be "." or ".."');
 const code = addressable(text(20));
 const id = addressable(z.string().trim().min(1, "is required").max(20, "must be 1-20 characters"));
-const money = z.number().finite("must be a number").min(0, "must not be negative");
+// Dataverse's Money columns hold at most 922,337,203,685,477: a larger amount could never be synchronized.
+const moneyLimit = 922_337_203_685_477;
+const money = z.number().finite("must be a number").min(0, "must not be negative").max(moneyLimit, "must be at most 922,337,203,685,477");
 
 const customers = z.strictObject({
   id,
@@ -125,7 +127,11 @@ const salesOrders = z
     });
   });
 
-const amount = z.number().finite("must be a number");
+const amount = z
+  .number()
+  .finite("must be a number")
+  .min(-moneyLimit, "must be at least -922,337,203,685,477")
+  .max(moneyLimit, "must be at most 922,337,203,685,477");
 /** The ERP's customer figures (BC's customer statistics, in local currency) for the CUSTOMER STATISTICS job. */
 const customerStatistics = z.strictObject({
   id,

@@ -64,6 +64,10 @@ export const salesOrderMessages = {
   noSuchOrder: (id: string) => `There is no sales order ${id} in Dynamics 365 Sales.`,
   notSubmitted: (number: string) => `The Dynamics 365 Sales order ${number} is not submitted, so it cannot be created in the ERP.`,
   alreadyCreated: (number: string, erpNo: string) => `The Dynamics 365 Sales order ${number} was already created in the ERP as sales order ${erpNo}.`,
+  numberTaken: (number: string, erpNo: string) =>
+    `The Dynamics 365 Sales order ${number} cannot be created in the ERP: its order number ${erpNo} is taken by another ERP sales order.`,
+  invalidLine: (number: string, problem: string) => `Dynamics 365 Sales order ${number} cannot be an ERP sales order: ${problem}.`,
+  discountOverAmount: (number: string, line: number) => `Line ${line} of Dynamics 365 Sales order ${number} has a discount larger than its amount.`,
   customerNotCoupled: (number: string) =>
     `The customer of Dynamics 365 Sales order ${number} is not coupled to an ERP customer. Couple the account (or synchronize customers) first.`,
   productNotCoupled: (number: string, line: number, product: string) =>
@@ -76,9 +80,13 @@ export const salesOrderMessages = {
     `The ERP sales order ${erpNo} created from Dynamics 365 Sales order ${number} was deleted in the ERP; the CRM order stays as it is. Cancel it in Dynamics 365 Sales, or create it in the ERP again.`,
 } as const;
 
-/** The ERP order number for a CRM order: derived from its id, so a retry after a crash finds the same record. */
+/**
+ * The ERP order number for a CRM order: derived from its id (17 of its hex digits, the most a 20-character
+ * number holds), so a retry after a crash finds the same record. A number already taken by another order is
+ * refused when the order is created, never overwritten.
+ */
 export function erpOrderNoFor(crmOrderId: string): string {
-  return `SO-${crmOrderId.replace(/-/g, "").slice(0, 12).toUpperCase()}`;
+  return `SO-${crmOrderId.replace(/-/g, "").slice(0, 17).toUpperCase()}`;
 }
 
 const dateOf = (value: unknown): string | undefined => (typeof value === "string" && value.length >= 10 ? value.slice(0, 10) : undefined);
@@ -113,6 +121,8 @@ export function toErpOrder(order: CrmRow, lines: CrmRow[], lookups: OrderLookups
     const quantity = numberOf(line.quantity);
     const unitPrice = numberOf(line.priceperunit);
     const discount = numberOf(line.manualdiscountamount);
+    if (!(quantity > 0)) problems.push(salesOrderMessages.invalidLine(number, `line ${position}: the quantity must be more than 0`));
+    else if (discount > quantity * unitPrice) problems.push(salesOrderMessages.discountOverAmount(number, position));
     const unit = lookups.units.get(idOf(line._uomid_value));
     return [
       {
@@ -145,10 +155,15 @@ export function toErpOrder(order: CrmRow, lines: CrmRow[], lookups: OrderLookups
   };
 }
 
-/** What the CRM order should become for the ERP order's state; undefined when it is already there. */
+/**
+ * What the CRM order should become for the ERP order's state; undefined when there is nothing to do. A closed
+ * CRM order (canceled, fulfilled or invoiced, by this service or by a user) is left as it is: Dataverse takes
+ * no change to it, so an invoice after the shipment is not reported once the order is fulfilled.
+ */
 export function crmStatusChange(erpOrder: ErpFields, crmOrder: CrmRow): "fulfill" | "invoice" | undefined {
   const state = numberOf(crmOrder.statecode);
-  if (erpOrder.invoiced === true && state !== orderState.invoiced) return "invoice";
-  if (erpOrder.shipped === true && state !== orderState.fulfilled && state !== orderState.invoiced) return "fulfill";
+  if (state !== orderState.active && state !== orderState.submitted) return undefined;
+  if (erpOrder.invoiced === true) return "invoice";
+  if (erpOrder.shipped === true) return "fulfill";
   return undefined;
 }

@@ -4,7 +4,7 @@ import * as z from "zod";
 import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
-import type { ErpFields } from "../erp/erp-schemas";
+import { type ErpFields, erpSchemas } from "../erp/erp-schemas";
 import { conflict, fieldErrorsFromZod, invalid, notFound, Refusal } from "../errors";
 import { requireCompany } from "../setup/setup-service";
 import type { ConnectionSetup } from "../setup/connection-setup";
@@ -83,17 +83,24 @@ export class SalesOrderService {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const setup = await this.requireIntegration(company);
     const client = await this.init.connector.client(setup);
-    let nextLink: string | undefined;
-    if (input.data.continuationToken) nextLink = Buffer.from(input.data.continuationToken, "base64url").toString("utf8");
-    let page: { rows: CrmRow[]; nextLink?: string };
+    let skipToken: string | undefined;
+    if (input.data.continuationToken) {
+      skipToken = Buffer.from(input.data.continuationToken, "base64url").toString("utf8");
+      // Dataverse's paging cookie (<cookie pagenumber=... />); anything else was not given out here.
+      if (!/^<cookie [^>]*\/>$/.test(skipToken)) throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+    }
+    let page: { rows: CrmRow[]; skipToken?: string };
     try {
       page = await client.retrievePage(
         "salesorders",
         { select: crmOrderColumns, filter: `statecode eq ${orderState.submitted}`, orderBy: "submitdate desc,salesorderid asc", pageSize: input.data.top },
-        nextLink,
+        skipToken,
       );
     } catch (error) {
-      if (error instanceof RangeError) throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+      // A cookie Dataverse does not take (expired, altered) is the caller's token, not a server fault.
+      if (skipToken && error instanceof DataverseRequestError && error.status === 400) {
+        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+      }
       throw error;
     }
     const [customers, currencies, orders] = await Promise.all([
@@ -126,7 +133,7 @@ export class SalesOrderService {
         };
       }),
     );
-    return { value, ...(page.nextLink && { continuationToken: Buffer.from(page.nextLink).toString("base64url") }) };
+    return { value, ...(page.skipToken && { continuationToken: Buffer.from(page.skipToken).toString("base64url") }) };
   }
 
   /** "Create in ERP" for one submitted CRM order: the ERP order with its lines, coupled to the CRM order. */
@@ -135,12 +142,7 @@ export class SalesOrderService {
     const setup = await this.requireIntegration(company);
     const client = await this.init.connector.client(setup);
     const id = crmOrderId.toLowerCase();
-    // Two requests for one order (a double click, the job and a user) must not make two ERP orders.
-    const owner = randomUUID();
-    if (!(await this.init.sync.tryLock(company, `order-${id}`, owner, 60_000))) {
-      throw conflict("This order is being created in the ERP by another request. Try again in a moment.");
-    }
-    try {
+    const made = await this.locked(company, id, async () => {
       let order: CrmRow;
       try {
         order = await client.retrieve("salesorders", id, crmOrderColumns);
@@ -148,9 +150,20 @@ export class SalesOrderService {
         if (error instanceof DataverseRequestError && error.status === 404) throw notFound(salesOrderMessages.noSuchOrder(id));
         throw error;
       }
-      return await this.create(company, client, order);
+      return this.create(company, client, order);
+    });
+    if (!made) throw conflict("This order is being created in the ERP by another request. Try again in a moment.");
+    return made;
+  }
+
+  /** Two creators of one order (a double click, the job and a user) must not make two ERP orders. */
+  private async locked<T>(company: string, crmOrderId: string, work: () => Promise<T>): Promise<T | undefined> {
+    const owner = randomUUID();
+    if (!(await this.init.sync.tryLock(company, `order-${crmOrderId}`, owner, 60_000))) return undefined;
+    try {
+      return await work();
     } finally {
-      await this.init.sync.unlock(company, `order-${id}`, owner);
+      await this.init.sync.unlock(company, `order-${crmOrderId}`, owner);
     }
   }
 
@@ -167,19 +180,23 @@ export class SalesOrderService {
     const errors: SyncErrorEntry[] = [];
     let created = 0;
     if (job === "create" && setup.autoCreateSalesOrders) {
-      for (let nextLink: string | undefined, first = true; first || nextLink; first = false) {
-        const page: { rows: CrmRow[]; nextLink?: string } = await client.retrievePage(
+      for (let skipToken: string | undefined, first = true; first || skipToken; first = false) {
+        const page: { rows: CrmRow[]; skipToken?: string } = await client.retrievePage(
           "salesorders",
           { select: crmOrderColumns, filter: `statecode eq ${orderState.submitted}`, orderBy: "submitdate asc,salesorderid asc", pageSize: 250 },
-          nextLink,
+          skipToken,
         );
-        nextLink = page.nextLink;
+        skipToken = page.skipToken;
         const coupled = new Set((await this.init.couplings.load(company, salesOrderMapping)).map((coupling) => coupling.crmId.toLowerCase()));
         for (const order of page.rows) {
-          if (coupled.has(String(order.salesorderid).toLowerCase())) continue;
+          const id = String(order.salesorderid).toLowerCase();
+          if (coupled.has(id)) continue;
           try {
-            if ((await this.create(company, client, order)).created) created++;
+            // Being created by a user right now, or made meanwhile: not this run's to make, and not a failure.
+            const made = await this.locked(company, id, () => this.create(company, client, order));
+            if (made?.created) created++;
           } catch (error) {
+            if (error instanceof Refusal && "erpOrderNo" in error.extensions) continue;
             counts.failed++;
             errors.push({ sourceId: String(order.ordernumber ?? order.salesorderid), reason: error instanceof Error ? error.message : String(error) });
           }
@@ -211,7 +228,7 @@ export class SalesOrderService {
     const existing = (await this.init.couplings.load(company, salesOrderMapping)).find((coupling) => coupling.crmId.toLowerCase() === crmOrderId);
     if (existing) {
       const record = await this.init.erpRecords.get(company, "salesOrders", existing.erpId);
-      if (record && !record.deleted) throw conflict(salesOrderMessages.alreadyCreated(number, existing.erpId));
+      if (record && !record.deleted) throw conflict(salesOrderMessages.alreadyCreated(number, existing.erpId), { erpOrderNo: existing.erpId });
     }
     if (Number(order.statecode) !== orderState.submitted) throw conflict(salesOrderMessages.notSubmitted(number));
     const lines = await client.retrieveMultiple("salesorderdetails", { select: crmLineColumns, filter: `_salesorderid_value eq ${crmOrderId}` });
@@ -223,6 +240,26 @@ export class SalesOrderService {
         made.problems.join(" "),
         made.problems.map((message) => ({ path: "order", message })),
       );
+    // The order must be one the ERP itself would take (quantities, prices, at most 100 lines).
+    const valid = erpSchemas.salesOrders.safeParse(made.order);
+    if (!valid.success) {
+      const problems = valid.error.issues.map((issue) => salesOrderMessages.invalidLine(number, `${issue.path.join(".")} ${issue.message}`));
+      throw new Refusal(
+        "unprocessable",
+        problems.join(" "),
+        problems.map((message) => ({ path: "order", message })),
+      );
+    }
+    // A number another ERP order holds is never overwritten; the same order's record (a crashed attempt, or
+    // one uncoupled since) is coupled again rather than written over.
+    const taken = await this.init.erpRecords.get(company, "salesOrders", made.order.id);
+    if (taken && !taken.deleted) {
+      if (String(taken.fields.crmOrderId ?? "").toLowerCase() !== crmOrderId) throw conflict(salesOrderMessages.numberTaken(number, made.order.id));
+      await this.init.couplings.save(company, salesOrderMapping, [
+        { erpId: made.order.id, crmId: crmOrderId, pending: false, erpModifiedAt: taken.modifiedAt },
+      ]);
+      throw conflict(salesOrderMessages.alreadyCreated(number, made.order.id), { erpOrderNo: made.order.id });
+    }
     // The record first, then the coupling: a crash between them leaves a record the retry finds by its number.
     const [stored] = await this.init.erpRecords.upsert(company, "salesOrders", [made.order], "crm-sync");
     await this.init.couplings.save(company, salesOrderMapping, [

@@ -79,7 +79,7 @@ export class CustomerStatisticsService {
       throw conflict("The integration solution is not imported in Dynamics 365 Sales, so it has no account statistics to write.");
     }
     const client = await this.init.connector.client(stored.value);
-    const [customerCouplings, written, figures, customers] = await Promise.all([
+    const [customerCouplings, previousRuns, figures, customers] = await Promise.all([
       this.init.couplings.load(company, "CUSTOMER"),
       this.init.couplings.load(company, statisticsMapping),
       this.init.erpRecords.changedSince(company, "customerStatistics"),
@@ -87,42 +87,65 @@ export class CustomerStatisticsService {
     ]);
     const byCustomer = new Map(figures.filter((record) => !record.deleted).map((record) => [record.id, record]));
     const customerById = new Map(customers.filter((record) => !record.deleted).map((record) => [record.id, record]));
-    const last = new Map(written.map((coupling) => [coupling.erpId, coupling]));
+    const last = new Map(previousRuns.map((coupling) => [coupling.erpId, coupling]));
     const counts = emptyCounts();
     const errors: SyncErrorEntry[] = [];
-    const rows: Record<string, unknown>[] = [];
-    const done: Coupling[] = [];
-    const newLinks: { accountId: string; statisticsId: string }[] = [];
+    const pending: { erpId: string; accountId: string; row: Record<string, unknown>; stamp: string; link: boolean; update: boolean }[] = [];
     for (const coupling of customerCouplings.filter((candidate) => !candidate.pending)) {
       const customer = customerById.get(coupling.erpId);
       if (!customer) continue;
       const figure = byCustomer.get(coupling.erpId);
       // What was written last: the stamps of the figures and of the customer (its name and credit limit).
       const stamp = `${figure?.modifiedAt ?? "-"}|${customer.modifiedAt}`;
+      // The statistics row shares its account's id: one row per account, found again after a crash.
+      const accountId = coupling.crmId.toLowerCase();
       const previous = last.get(coupling.erpId);
-      if (previous?.erpModifiedAt === stamp) {
+      if (previous?.erpModifiedAt === stamp && previous.crmId === accountId) {
         counts.unchanged++;
         continue;
       }
-      // The statistics row shares its account's id: one row per account, found again after a crash.
-      const statisticsId = coupling.crmId.toLowerCase();
-      rows.push({ nav_accountstatisticsid: statisticsId, ...statisticsRow(customer.fields, figure?.fields) });
-      done.push({ erpId: coupling.erpId, crmId: statisticsId, pending: false, erpModifiedAt: stamp });
-      if (!previous) newLinks.push({ accountId: coupling.crmId, statisticsId });
-      if (previous) counts.modified++;
-      else counts.inserted++;
+      // A new coupling (or one to another account since) links its account to the statistics row.
+      pending.push({
+        erpId: coupling.erpId,
+        accountId,
+        row: { nav_accountstatisticsid: accountId, ...statisticsRow(customer.fields, figure?.fields) },
+        stamp,
+        link: previous?.crmId !== accountId,
+        update: previous !== undefined,
+      });
     }
+    const written = new Set<string>();
     try {
-      if (rows.length > 0) await client.upsertMultiple(statisticsSet, rows);
-      for (const link of newLinks)
-        await client.update("accounts", link.accountId, { "nav_accountstatisticsid@odata.bind": `/${statisticsSet}(${link.statisticsId})` });
-      if (done.length > 0) await this.init.couplings.save(company, statisticsMapping, done);
-    } catch (error) {
-      counts.failed += rows.length;
-      counts.inserted = 0;
-      counts.modified = 0;
-      errors.push({ sourceId: "CUSTOMER STATISTICS", reason: error instanceof Error ? error.message : String(error) });
+      if (pending.length > 0)
+        await client.upsertMultiple(
+          statisticsSet,
+          pending.map((entry) => entry.row),
+        );
+      for (const entry of pending) written.add(entry.erpId);
+    } catch {
+      // One customer's row refused: each is written on its own, so the others still are.
+      for (const entry of pending) {
+        try {
+          await client.upsert(statisticsSet, entry.accountId, entry.row);
+          written.add(entry.erpId);
+        } catch (error) {
+          errors.push({ sourceId: entry.erpId, destinationId: entry.accountId, reason: error instanceof Error ? error.message : String(error) });
+        }
+      }
     }
+    const done: Coupling[] = [];
+    for (const entry of pending.filter((candidate) => written.has(candidate.erpId))) {
+      try {
+        if (entry.link) await client.update("accounts", entry.accountId, { "nav_accountstatisticsid@odata.bind": `/${statisticsSet}(${entry.accountId})` });
+        done.push({ erpId: entry.erpId, crmId: entry.accountId, pending: false, erpModifiedAt: entry.stamp });
+        if (entry.update) counts.modified++;
+        else counts.inserted++;
+      } catch (error) {
+        errors.push({ sourceId: entry.erpId, destinationId: entry.accountId, reason: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    counts.failed = pending.length - done.length;
+    if (done.length > 0) await this.init.couplings.save(company, statisticsMapping, done);
     const log: SyncLogEntry = {
       id: SyncLogRepository.newLogId(started, runId, "toCrm"),
       runId,
@@ -131,7 +154,7 @@ export class CustomerStatisticsService {
       startedAt: started.toISOString(),
       finishedAt: this.clock().toISOString(),
       ...counts,
-      message: counts.failed > 0 ? "The statistics could not be written; see the errors of this run." : "Completed.",
+      message: counts.failed > 0 ? `${counts.failed} customer(s) failed; see the errors of this run.` : "Completed.",
     };
     await this.init.logs.write(company, log, errors);
     return { written: counts.inserted + counts.modified, failed: counts.failed, log };
