@@ -266,6 +266,33 @@ describe("the rest of the default mappings", () => {
   });
 });
 
+describe("every mapping of the default setup moves data", () => {
+  it("sends currencies, units, resources and salespeople's CRM users where the ERP's default setup says", async () => {
+    const company = await enabledCompany();
+    const tag = company.slice(-6).toUpperCase();
+    await put(company, "currencies", [{ id: "NOK", description: "Norwegian krone", symbol: "kr", exchangeRate: 0.09 }]);
+    await put(company, "unitsOfMeasure", [{ id: `HOUR${tag}`, description: "Hour" }]);
+    await put(company, "resources", [{ id: `R${tag}`, name: `${company} Consultant`, unitPrice: 120, unitOfMeasure: `HOUR${tag}` }]);
+    await call("POST", `/api/companies/${company}/sync/full`);
+    await harness.demo.app.host.processQueues();
+    expect(crmRow("transactioncurrencies", (await couplingOf(company, "CURRENCY", "NOK"))!.crmId)).toMatchObject({
+      isocurrencycode: "NOK",
+      currencysymbol: "kr",
+    });
+    const unit = (await couplingOf(company, "UNIT OF MEASURE", `HOUR${tag}`))!.crmId;
+    expect(crmRow("uomschedules", unit)).toMatchObject({ name: `HOUR${tag}` });
+    expect(crmRow("products", (await couplingOf(company, "RESOURCE-PRODUCT", `R${tag}`))!.crmId)).toMatchObject({
+      name: `${company} Consultant`,
+      producttypecode: 3,
+      price: 120,
+      _defaultuomscheduleid_value: unit,
+    });
+    // CRM users become ERP salespeople (coupled by email where one exists).
+    const salespeople = (await call("GET", `/api/companies/${company}/erp/salespeople?top=50`)).json.value;
+    expect(salespeople.map((person: { name: string }) => person.name)).toContain("Jane Seller");
+  });
+});
+
 describe("option mappings", () => {
   it("maps payment terms, shipment methods and shipping agents to the account's option sets, both ways, and defers an unmapped code", async () => {
     const company = await enabledCompany();
