@@ -196,11 +196,6 @@ export class ErpRecordRepository {
     );
   }
 
-  /** Whether a table of the company was ever written (its change log began): an empty one needs no read. */
-  async everWritten(company: string, table: ErpTable): Promise<boolean> {
-    return (await this.logStart(company, table)) !== undefined;
-  }
-
   /** When the change log of a table began (changes before it are found by reading every record). */
   private async logStart(company: string, table: ErpTable): Promise<string | undefined> {
     const key = `${company}~${table}`;

@@ -941,8 +941,6 @@ export class SyncRunner {
     const lookups: Lookups = {};
     await Promise.all(
       optionTables.map(async (table) => {
-        // A table never written has no option mapping: no read (most companies never set them up).
-        if (!(await this.init.erpRecords.everWritten(company, table))) return;
         const codes = (await this.init.erpRecords.changedSince(company, table)).filter(
           (record) => !record.deleted && typeof record.fields.crmOptionValue === "number",
         );
