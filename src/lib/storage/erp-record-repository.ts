@@ -14,7 +14,6 @@ const tableName = "erprecords";
  */
 const changesTable = "erpchanges";
 const logStartKey = "!log-start";
-const pointReadLimit = 500;
 
 interface ErpRow {
   partitionKey: string;
@@ -157,7 +156,6 @@ export class ErpRecordRepository {
   async changedSince(company: string, table: ErpTable, since?: string, seen: ReadonlySet<string> = new Set()): Promise<VersionedErpRecord[]> {
     const records: VersionedErpRecord[] = [];
     const logStart = since ? await this.logStart(company, table) : undefined;
-    let toRead: string[] | undefined;
     if (since && logStart !== undefined && since >= logStart) {
       const changes = await this.tables.table(changesTable);
       // The latest logged change of each id; one already processed (`${id}@${stamp}` in seen) is not read again.
@@ -167,10 +165,7 @@ export class ErpRecordRepository {
         const stamp = String(row.rowKey).slice(0, String(row.rowKey).lastIndexOf("|"));
         if (stamp > since && (latest.get(row.id) ?? "") < stamp) latest.set(row.id, stamp);
       }
-      toRead = [...latest].filter(([id, stamp]) => !seen.has(`${id}@${stamp}`)).map(([id]) => id);
-    }
-    // A few changes are point reads; many (a bulk load) are cheaper read in pages, as without the log.
-    if (since && toRead && toRead.length <= pointReadLimit) {
+      const toRead = [...latest].filter(([id, stamp]) => !seen.has(`${id}@${stamp}`)).map(([id]) => id);
       const found = await mapLimited(toRead, 16, (id) => this.get(company, table, id));
       for (const record of found) if (record && record.modifiedAt > since) records.push(record);
     } else {
