@@ -153,20 +153,15 @@ export class ErpRecordRepository {
    * started before, the change log says which (a key-range read) and only those are read; otherwise every
    * record of the table is.
    */
-  async changedSince(company: string, table: ErpTable, since?: string, seen: ReadonlySet<string> = new Set()): Promise<VersionedErpRecord[]> {
+  async changedSince(company: string, table: ErpTable, since?: string): Promise<VersionedErpRecord[]> {
     const records: VersionedErpRecord[] = [];
     const logStart = since ? await this.logStart(company, table) : undefined;
     if (since && logStart !== undefined && since >= logStart) {
       const changes = await this.tables.table(changesTable);
-      // The latest logged change of each id; one already processed (`${id}@${stamp}` in seen) is not read again.
-      const latest = new Map<string, string>();
+      const ids = new Set<string>();
       const filter = `PartitionKey eq '${changePartition(company, table).replace(/'/g, "''")}' and RowKey gt '${since.replace(/'/g, "''")}' and RowKey lt '~'`;
-      for await (const row of changes.listEntities<{ id: string; rowKey: string }>({ queryOptions: { filter, select: ["id", "RowKey"] } })) {
-        const stamp = String(row.rowKey).slice(0, String(row.rowKey).lastIndexOf("|"));
-        if (stamp > since && (latest.get(row.id) ?? "") < stamp) latest.set(row.id, stamp);
-      }
-      const toRead = [...latest].filter(([id, stamp]) => !seen.has(`${id}@${stamp}`)).map(([id]) => id);
-      const found = await mapLimited(toRead, 16, (id) => this.get(company, table, id));
+      for await (const row of changes.listEntities<{ id: string }>({ queryOptions: { filter, select: ["id"] } })) ids.add(row.id);
+      const found = await mapLimited([...ids], 16, (id) => this.get(company, table, id));
       for (const record of found) if (record && record.modifiedAt > since) records.push(record);
     } else {
       const client = await this.tables.table(tableName);

@@ -253,8 +253,7 @@ export class SyncRunner {
     const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
     const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
     const [erpFeed, crmFeed, delta, issues] = await Promise.all([
-      // Entries the last run processed within the lag are not read again (their ids and stamps are in the log).
-      this.init.erpRecords.changedSince(company, definition.erpTable, erpSince, new Set(full ? [] : parseList(state.erpLagSeen))),
+      this.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
       definition.direction === "toCrm"
         ? Promise.resolve([] as CrmRow[])
         : client.retrieveMultiple(definition.crmEntitySet, {
