@@ -1,4 +1,3 @@
-// Over 250 lines: the records and their change log are written together, so one module keeps the order of those writes.
 import type { TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
 import type { ErpTable } from "../sync/default-mappings";
@@ -210,7 +209,7 @@ function changePartition(company: string, table: ErpTable): string {
 }
 
 async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = Array.from({ length: items.length });
+  const results: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(limit, items.length) }, async () => {
