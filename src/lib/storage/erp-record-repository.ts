@@ -5,14 +5,6 @@ import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions, 
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
-/**
- * The change log: a row per ERP write, keyed `<change stamp>|<id>` in one partition per company and table, so
- * "what changed since the watermark" is a key-range read whose cost follows the number of changes, not the
- * number of records. A log row is written before its record: a crash between them leaves a row pointing at
- * an unchanged record (harmless), never a changed record the log misses.
- */
-const changesTable = "erpchanges";
-const logStartKey = "!log-start";
 
 interface ErpRow {
   partitionKey: string;
@@ -57,7 +49,6 @@ export class ErpRecordRepository {
     const client = await this.tables.table(tableName);
     const now = this.clock();
     const stored = records.map((fields): ErpRecord => ({ id: fields.id, fields, modifiedAt: changeStamp(now), modifiedBy: by, deleted: false }));
-    await this.logChanges(company, table, stored);
     await submitTransactions(
       client,
       stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const),
@@ -78,11 +69,6 @@ export class ErpRecordRepository {
       write,
       record: { id: write.fields.id, fields: write.fields, modifiedAt: changeStamp(now), modifiedBy: "crm-sync", deleted: false } satisfies ErpRecord,
     }));
-    await this.logChanges(
-      company,
-      table,
-      prepared.map((item) => item.record),
-    );
     const byPartition = transactionsOf(prepared.map((item) => ["write", toRow(company, table, item.record), item] as const));
     for (const group of byPartition) {
       const chunk = group.map(([, , item]) => item);
@@ -126,7 +112,6 @@ export class ErpRecordRepository {
     if (!existing || existing.deleted) return false;
     const client = await this.tables.table(tableName);
     const record: ErpRecord = { ...existing, modifiedAt: changeStamp(this.clock()), modifiedBy: "erp", deleted: true };
-    await this.logChanges(company, table, [record]);
     await client.updateEntity(toRow(company, table, record), "Replace", { etag: existing.etag });
     return true;
   }
@@ -147,79 +132,17 @@ export class ErpRecordRepository {
     return { records: next.value.map(fromRow), ...(continuationToken && { continuationToken }) };
   }
 
-  /**
-   * Every record changed after `since` (deleted ones included), oldest change first. With a `since` the log
-   * started before, the change log says which (a key-range read) and only those are read; otherwise every
-   * record of the table is.
-   */
+  /** Every record changed after `since` (deleted ones included), oldest change first. */
   async changedSince(company: string, table: ErpTable, since?: string): Promise<VersionedErpRecord[]> {
+    const client = await this.tables.table(tableName);
     const records: VersionedErpRecord[] = [];
-    const logStart = since ? await this.logStart(company, table) : undefined;
-    if (since && logStart !== undefined && since >= logStart) {
-      const changes = await this.tables.table(changesTable);
-      const ids = new Set<string>();
-      const filter = `PartitionKey eq '${changePartition(company, table).replace(/'/g, "''")}' and RowKey gt '${since.replace(/'/g, "''")}' and RowKey lt '~'`;
-      for await (const row of changes.listEntities<{ id: string }>({ queryOptions: { filter, select: ["id"] } })) ids.add(row.id);
-      const found = await mapLimited([...ids], 16, (id) => this.get(company, table, id));
-      for (const record of found) if (record && record.modifiedAt > since) records.push(record);
-    } else {
-      const client = await this.tables.table(tableName);
-      for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: filterOf(company, table, since) } })) records.push(fromRow(row));
-    }
+    for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: filterOf(company, table, since) } })) records.push(fromRow(row));
     return records.sort((a, b) => (a.modifiedAt < b.modifiedAt ? -1 : a.modifiedAt > b.modifiedAt ? 1 : 0));
   }
 
-  /** Logs writes about to happen (see changesTable); the first write of a table also marks when the log began. */
-  private async logChanges(company: string, table: ErpTable, records: ErpRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    const changes = await this.tables.table(changesTable);
-    const partitionKey = changePartition(company, table);
-    if ((await this.logStart(company, table)) === undefined) {
-      await changes.createEntity({ partitionKey, rowKey: logStartKey, startedAt: records[0]!.modifiedAt }).catch((error: unknown) => {
-        if (storageStatus(error) !== 409) throw error;
-      });
-    }
-    await submitTransactions(
-      changes,
-      records.map((record) => ["upsert", { partitionKey, rowKey: `${record.modifiedAt}|${encodeId(record.id)}`, id: record.id }, "Replace"] as const),
-    );
-  }
-
-  /** When the change log of a table began (changes before it are found by reading every record). */
-  private async logStart(company: string, table: ErpTable): Promise<string | undefined> {
-    const key = `${company}~${table}`;
-    const known = this.logStarts.get(key);
-    if (known) return known;
-    const row = await getRow<{ startedAt: string }>(await this.tables.table(changesTable), changePartition(company, table), logStartKey);
-    if (row) this.logStarts.set(key, row.startedAt);
-    return row?.startedAt;
-  }
-
-  private readonly logStarts = new Map<string, string>();
-
   async removeCompany(company: string): Promise<void> {
     await deleteWhere(await this.tables.table(tableName), bucketRangeFilter(company));
-    await deleteWhere(await this.tables.table(changesTable), bucketRangeFilter(company));
-    for (const key of this.logStarts.keys()) if (key.startsWith(`${company}~`)) this.logStarts.delete(key);
   }
-}
-
-function changePartition(company: string, table: ErpTable): string {
-  return `${company}~${table}`;
-}
-
-async function mapLimited<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await work(items[index]!);
-      }
-    }),
-  );
-  return results;
 }
 
 /** Records of one company and table live in the partitions `<company>~<table>~<bucket>`. */
