@@ -49,7 +49,8 @@ export async function setupPage(request: HttpRequest, context: InvocationContext
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
       "content-security-policy":
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; frame-ancestors " +
+        "'none'; base-uri 'none'",
     };
     if (request.headers.get("if-none-match") === etag) return { status: 304, headers };
     return { status: 200, headers, body };

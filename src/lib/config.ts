@@ -36,7 +36,9 @@ export const ncrontab = z
 function jobSchedule(job: string) {
   return define({
     schema: ncrontab.optional(),
-    description: `Schedule of the ${job} job's timer. The Functions host reads it itself when it registers the timer, so in Azure it must be set (Bicep sets every one, from syncSchedule or jobSchedules); the local host uses SYNC_SCHEDULE when it is unset.`,
+    description:
+      `Schedule of the ${job} job's timer. The Functions host reads it itself when it registers the timer, so in Azure it must be set ` +
+      `(Bicep sets every one, from syncSchedule or jobSchedules); the local host uses SYNC_SCHEDULE when it is unset.`,
     localExample: "0 */1 * * * *",
   });
 }
@@ -50,7 +52,8 @@ export const settings = {
   AzureWebJobsStorage: define({
     schema: z.string().min(1).optional(),
     description:
-      "Storage connection string for tables and queues (local runs: UseDevelopmentStorage=true). In Azure use the identity-based AzureWebJobsStorage__* settings instead.",
+      "Storage connection string for tables and queues (local runs: UseDevelopmentStorage=true). In Azure use the identity-based " +
+      "AzureWebJobsStorage__* settings instead.",
     localExample: "UseDevelopmentStorage=true",
     optionalInAzure: true,
   }),
@@ -82,7 +85,8 @@ export const settings = {
   DATAVERSE_ALLOWED_HOSTS: define({
     schema: commaList.default([]),
     description:
-      "Extra Dataverse hosts (comma-separated, host or host:port) allowed besides the Dynamics 365 online domains, e.g. an on-premises server or the simulator.",
+      "Extra Dataverse hosts (comma-separated, host or host:port) allowed besides the Dynamics 365 online domains, e.g. an on-premises server or the " +
+      "simulator.",
     localExample: "",
   }),
   AUTHORITY_HOST: define({
@@ -96,7 +100,8 @@ export const settings = {
       .regex(/^[0-9a-fA-F-]{36}$/, "must be a tenant id (GUID)")
       .optional(),
     description:
-      "With CALLER_TOKEN_AUDIENCE: ERP users are identified by an Entra ID access token (Authorization: Bearer) issued by this tenant and validated here (issuer, audience, signature, lifetime), when App Service authentication is off.",
+      "With CALLER_TOKEN_AUDIENCE: ERP users are identified by an Entra ID access token (Authorization: Bearer) issued by this tenant and validated " +
+      "here (issuer, audience, signature, lifetime), when App Service authentication is off.",
     optionalInAzure: true,
   }),
   CALLER_TOKEN_AUDIENCE: define({

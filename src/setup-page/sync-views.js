@@ -413,7 +413,8 @@ function addIssueRow(body, issue) {
     for (const conflict of issue.conflicts) {
       list.append(
         Object.assign(document.createElement("li"), {
-          textContent: `${conflict.erpField}: ERP "${conflict.erpValue ?? ""}", Dynamics 365 "${conflict.crmValue ?? ""}" (was "${conflict.syncedValue ?? ""}")`,
+          textContent:
+            `${conflict.erpField}: ERP "${conflict.erpValue ?? ""}", Dynamics 365 "${conflict.crmValue ?? ""}" (was ` + `"${conflict.syncedValue ?? ""}")`,
         }),
       );
     }

@@ -8,7 +8,8 @@ export const connectionMessages = {
   testSucceeded: "The connection test was successful. The settings are valid.",
   testFailed: (reason: string) => `The connection setup cannot be validated. Verify the settings and try again. Detailed error description: ${reason}`,
   usersMustMapUnmapped: (erpUser: string) =>
-    `However, because the ERP Users Must Map to Dynamics 365 for Sales Users setting is enabled, Dynamics 365 for Sales integration is not enabled for ${erpUser}.`,
+    `However, because the ERP Users Must Map to Dynamics 365 for Sales Users setting is enabled, Dynamics 365 for Sales integration is not enabled for ` +
+    `${erpUser}.`,
   connectionUserDisabled: (user: string) => `The connection user ${user} is disabled in Dynamics 365 Sales. Enable the user or use another one.`,
   connectionUserUnlicensed: (user: string) => `The connection user ${user} is not licensed for Dynamics 365 Sales. Assign a license or use another user.`,
   connectionUserHasNoRoles: (user: string) =>
@@ -16,9 +17,11 @@ export const connectionMessages = {
   connectionUserIsAdministrator: (user: string) =>
     `The connection user ${user} has the System Administrator role. Use a dedicated integration user that holds only the roles the integration needs.`,
   secretsNotInKeyVault:
-    "The credentials are kept in the local development secret store (encrypted with AES-256-GCM), not in Azure Key Vault. Set KEY_VAULT_URL and save the setup again to keep them in Key Vault.",
+    "The credentials are kept in the local development secret store (encrypted with AES-256-GCM), not in Azure Key Vault. Set KEY_VAULT_URL and save " +
+    "the setup again to keep them in Key Vault.",
   defaultSyncSetupQuestion:
-    "The synchronization is not set up. Do you want to use the default synchronization setup? It creates the default integration table mappings and synchronization jobs.",
+    "The synchronization is not set up. Do you want to use the default synchronization setup? It creates the default integration table mappings and " +
+    "synchronization jobs.",
   syncSetupKept: "A synchronization setup exists already, so it was kept and its jobs are Ready again; the default setup was not installed over it.",
   replaceSyncSetupQuestion:
     "Do you want to replace the existing synchronization setup with the default one? This deletes the current integration table mappings and jobs.",
@@ -41,16 +44,22 @@ export const connectionMessages = {
   integrationUserSet: (user: string) => `${user} is now marked as an integration user in Dynamics 365 Sales.`,
   integrationUserCleared: (user: string) => `${user} is no longer marked as an integration user in Dynamics 365 Sales.`,
   usersMustMapNeedsAuthentication:
-    "Users can be required to map to Dynamics 365 Sales users only when the app knows who calls: turn on App Service authentication (enableAppServiceAuthentication in the Bicep parameters), or set CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE so the app validates the users' Entra ID tokens itself.",
+    "Users can be required to map to Dynamics 365 Sales users only when the app knows who calls: turn on App Service authentication " +
+    "(enableAppServiceAuthentication in the Bicep parameters), or set CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE " +
+    "so the app validates the users' Entra ID tokens itself.",
   /** What to do about a sign-in an unattended service can never complete (interactive challenges). */
   signInNeedsInteraction: {
     AADSTS50076:
-      "The connection user must complete multi-factor authentication, which a scheduled service cannot do. Exclude the integration account from MFA, or connect as an application user (AuthType=ClientSecret or Certificate).",
+      "The connection user must complete multi-factor authentication, which a scheduled service cannot do. Exclude the integration account from MFA, " +
+      "or connect as an application user (AuthType=ClientSecret or Certificate).",
     AADSTS53003:
-      "A Conditional Access policy blocks this sign-in. Ask your administrator to exclude the integration account from the policy, or connect as an application user (AuthType=ClientSecret or Certificate).",
+      "A Conditional Access policy blocks this sign-in. Ask your administrator to exclude the integration account from the policy, or connect as an " +
+      "application user (AuthType=ClientSecret or Certificate).",
     AADSTS50158:
-      "The account's identity provider requires an extra challenge (federated sign-in) that a scheduled service cannot answer. Use a cloud-only integration account or an application user (AuthType=ClientSecret or Certificate).",
+      "The account's identity provider requires an extra challenge (federated sign-in) that a scheduled service cannot answer. Use a cloud-only " +
+      "integration account or an application user (AuthType=ClientSecret or Certificate).",
   } as Record<string, string>,
   userNotInOrganization: (user: string) =>
-    `The connection user ${user} signed in, but is not a user of this Dynamics 365 Sales environment. Add the user (or the application user of this app registration) to the environment and assign the integration roles.`,
+    `The connection user ${user} signed in, but is not a user of this Dynamics 365 Sales environment. Add the user (or the application user of this ` +
+    `app registration) to the environment and assign the integration roles.`,
 } as const;

@@ -1,4 +1,5 @@
-// Over 250 lines: one client by intent (queries, writes, bulk with its fallback, $batch, change tracking) over one send path that holds the retry and concurrency rules.
+// Over 250 lines: one client by intent (queries, writes, bulk with its fallback, $batch, change tracking) over one send path that holds the retry
+// and concurrency rules.
 import { DelegateBackoff, handleWhen, retry } from "cockatiel";
 import { type BatchOperation, type BatchResult, buildBatch, parseBatchResponse } from "./batch";
 import { ConcurrencyLimit } from "./concurrency-limit";

@@ -56,7 +56,8 @@ export class OutboundGuard {
     if (this.isExplicitlyAllowed(url)) return url;
     if (!onlineHost.test(url.hostname.toLowerCase())) {
       throw new OutboundGuardError(
-        `${url.host} is not a Dynamics 365 online host (*.crmN.dynamics.com and the sovereign clouds) and is not in DATAVERSE_ALLOWED_HOSTS, so it is not called.`,
+        `${url.host} is not a Dynamics 365 online host (*.crmN.dynamics.com and the sovereign clouds) and is not in DATAVERSE_ALLOWED_HOSTS, so it is ` +
+          `not called.`,
       );
     }
     if (url.port && url.port !== "443") throw new OutboundGuardError(`Dynamics 365 online is reached on port 443; ${url.host} is refused.`);

@@ -129,7 +129,8 @@ export class TokenProvider {
       case "IFD":
         throw new SignInError(
           "unsupported",
-          `${credentials.authenticationType} authentication signs in to an on-premises server with Windows or AD FS credentials, which this cloud service cannot use. Use Office365, OAuth, ClientSecret or Certificate.`,
+          `${credentials.authenticationType} authentication signs in to an on-premises server with Windows or AD FS credentials, which this cloud ` +
+            `service cannot use. Use Office365, OAuth, ClientSecret or Certificate.`,
         );
     }
   }

@@ -59,7 +59,8 @@ export interface OrderLookups {
 
 export const salesOrderMessages = {
   integrationOff:
-    "Sales order integration with Dynamics 365 Sales is not enabled. Enable it in the connection's advanced settings (salesOrderIntegrationEnabled) before you create sales orders from Dynamics 365 Sales.",
+    "Sales order integration with Dynamics 365 Sales is not enabled. Enable it in the connection's advanced settings (salesOrderIntegrationEnabled) " +
+    "before you create sales orders from Dynamics 365 Sales.",
   notEnabled: "The connection is not enabled, so Dynamics 365 Sales cannot be reached. Enable it first.",
   noSuchOrder: (id: string) => `There is no sales order ${id} in Dynamics 365 Sales.`,
   notSubmitted: (number: string) => `The Dynamics 365 Sales order ${number} is not submitted, so it cannot be created in the ERP.`,
@@ -77,7 +78,8 @@ export const salesOrderMessages = {
   currencyNotCoupled: (number: string) => `The currency of Dynamics 365 Sales order ${number} is not coupled to an ERP currency.`,
   noLines: (number: string) => `Dynamics 365 Sales order ${number} has no lines.`,
   deletedInErp: (erpNo: string, number: string) =>
-    `The ERP sales order ${erpNo} created from Dynamics 365 Sales order ${number} was deleted in the ERP; the CRM order stays as it is. Cancel it in Dynamics 365 Sales, or create it in the ERP again.`,
+    `The ERP sales order ${erpNo} created from Dynamics 365 Sales order ${number} was deleted in the ERP; the CRM order stays as it is. Cancel it in ` +
+    `Dynamics 365 Sales, or create it in the ERP again.`,
 } as const;
 
 /**

@@ -1,4 +1,5 @@
-// Over 250 lines: a run's steps (feeds, pairs, waves, writes, log, leases) share one run context; moving each step to its own module is the next step of issue 15.
+// Over 250 lines: a run's steps (feeds, pairs, waves, writes, log, leases) share one run context; moving each step to its own module is the next
+// step of issue 15.
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import type { CrmConnector } from "../connection/crm-connector";
@@ -901,7 +902,9 @@ export class SyncRunner {
         failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
       else
         failures.set(write, {
-          reason: `An ERP ${definition.erpTable} record with the id ${fields.id} exists already and is not coupled to this CRM row. Couple them by hand or change one of the ids.`,
+          reason:
+            `An ERP ${definition.erpTable} record with the id ${fields.id} exists already and is not coupled to this CRM row. Couple them by ` +
+            `hand or change one of the ids.`,
           race: false,
         });
     }
@@ -1106,7 +1109,10 @@ function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
 }
 
 export function describeCounts(counts: SyncCounts): string {
-  return `${counts.inserted} inserted, ${counts.modified} modified, ${counts.deleted} deleted, ${counts.unchanged} unchanged, ${counts.skipped} skipped, ${counts.failed} failed`;
+  return (
+    `${counts.inserted} inserted, ${counts.modified} modified, ${counts.deleted} deleted, ${counts.unchanged} unchanged, ${counts.skipped} ` +
+    `skipped, ${counts.failed} failed`
+  );
 }
 
 export type { MissingTarget };

@@ -32,7 +32,8 @@ function salesOrderJob(company: string, id: string, now: string): JobEntry {
 
 export const syncSetupMessages = {
   confirmReplace:
-    'This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { "confirm": true } to go ahead.',
+    "This will delete all existing integration table mappings and Dynamics 365 for Sales synchronization jobs and install the default integration " +
+    'table mappings and jobs for Dynamics 365 for Sales synchronization. Are you sure you want to continue? Send { "confirm": true } to go ahead.',
   completed: "The default setup for Dynamics 365 for Sales synchronization has completed successfully.",
   inProgress: "The default synchronization setup is being installed for this company by another request. Try again when it has finished.",
 } as const;
