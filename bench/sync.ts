@@ -18,6 +18,8 @@ import { loadConfig } from "../src/lib/config";
 import { type Services, createServices } from "../src/lib/services";
 import { startAzurite } from "../src/local/azurite";
 import { demoClientId, demoClientSecret, demoPassword } from "../test/simulator/fixture";
+import type { ServiceProtectionLimits } from "../test/simulator/service-protection";
+import type { SimulatorStats as SimulatorCounters } from "../test/simulator/simulator";
 import { requestCounter } from "../test/support/request-counter";
 
 const sizes = (process.env.BENCH_SIZES ?? "10000,100000").split(",").map(Number);
@@ -34,16 +36,10 @@ interface SimulatorProcess {
   child: ChildProcess;
 }
 
+/** What the simulator's control endpoint answers: its counters and its limits. */
 interface SimulatorStats {
-  stats: { requests: number; throttled: number; throttledBy: Record<string, number>; maxInFlight: number; rows: number };
-  limits: {
-    requestsPerWindow: number;
-    executionTimeMsPerWindow: number;
-    windowSeconds: number;
-    maxConcurrent: number;
-    requestCostMs: number;
-    rowCostMs: number;
-  };
+  stats: Pick<SimulatorCounters, "requests" | "throttled" | "throttledBy" | "maxInFlight" | "rows">;
+  limits: ServiceProtectionLimits;
 }
 
 /** The simulator in its own process, taking the execution time it charges. */

@@ -7,6 +7,7 @@ import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
 import type { Coupling } from "../sync/coupling";
+import { syncAdminMessages } from "../sync/sync-admin";
 import { emptyCounts } from "../sync/sync-plan";
 
 /**
@@ -74,7 +75,7 @@ export class CustomerStatisticsService {
     const started = this.clock();
     const stored = await this.init.setups.get(company);
     if (!stored) throw notFound(`No connection is set up for company "${company}".`);
-    if (!stored.value.isEnabled) throw conflict("The connection is not enabled, so Dynamics 365 Sales cannot be reached. Enable it first.");
+    if (!stored.value.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     if (!stored.value.integrationSolutionImported) {
       throw conflict("The integration solution is not imported in Dynamics 365 Sales, so it has no account statistics to write.");
     }
