@@ -1,29 +1,24 @@
-import type { TableTransaction } from "@azure/data-tables";
+import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
 import type { ErpTable } from "../sync/default-mappings";
-import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions, transactionsOf } from "./partition-buckets";
+import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow } from "./erp-record-rows";
+import { bucketPartitions, bucketRangeFilter, deleteWhere } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
-
-interface ErpRow {
-  partitionKey: string;
-  rowKey: string;
-  etag?: string;
-  fieldsJson: string;
-  modifiedAt: string;
-  modifiedBy: ErpRecord["modifiedBy"];
-  deleted: boolean;
-}
+/** A record is two rows (record and change), and an entity-group transaction holds at most 100 actions. */
+const recordsPerTransaction = 50;
+const pointReadParallelism = 16;
 
 export interface VersionedErpRecord extends ErpRecord {
-  etag: string;
+  /** The record row's ETag; absent when the record was read from the change rows. */
+  etag?: string;
 }
 
 export interface SyncWrite {
   fields: ErpFields;
-  /** Only write if the record still has this ETag (it did not change since it was read); undefined: create. */
-  etag?: string;
+  /** The record as the sync read it: written only if it has not changed since. Undefined: a create. */
+  basedOn?: { modifiedAt: string; etag?: string };
 }
 
 let sequence = 0;
@@ -37,67 +32,85 @@ export function changeStamp(now: Date): string {
   return `${now.toISOString()}-${String(sequence).padStart(6, "0")}`;
 }
 
-/** ERP records per company and table; one partition each, written in entity-group transactions. */
+type Action = readonly [string, ErpRow, ...unknown[]];
+
+/**
+ * ERP records per company and table, in bucketed partitions (erp-record-rows.ts has the layout). Every write
+ * puts the record row and its change row in one transaction, so the changes feed never misses a write.
+ */
 export class ErpRecordRepository {
   constructor(
     private readonly tables: TableStorage,
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  /** Upserts records (all or nothing per 100) and returns them as stored. */
+  /** Upserts records (all or nothing per transaction) and returns them as stored. */
   async upsert(company: string, table: ErpTable, records: ErpFields[], by: ErpRecord["modifiedBy"] = "erp"): Promise<ErpRecord[]> {
     const client = await this.tables.table(tableName);
     const now = this.clock();
     const stored = records.map((fields): ErpRecord => ({ id: fields.id, fields, modifiedAt: changeStamp(now), modifiedBy: by, deleted: false }));
-    await submitTransactions(
-      client,
-      stored.map((record) => ["upsert", toRow(company, table, record), "Replace"] as const),
-    );
+    const groups = stored.map((record) => [
+      ["upsert", toRow(company, table, record), "Replace"] as const,
+      ["upsert", toChangeRow(company, table, record), "Replace"] as const,
+    ]);
+    await Promise.all(transactionsOf(groups).map((actions) => submit(client, actions)));
     return stored;
   }
 
   /**
    * Writes from the sync (CRM -> ERP): each only if the record did not change since it was read.
-   * Returns the ids whose write lost to a newer ERP change.
+   * Returns the ids whose write lost to a newer ERP change (or met a record that exists already).
    */
   async writeFromSync(company: string, table: ErpTable, writes: SyncWrite[]): Promise<{ written: ErpRecord[]; conflicts: string[] }> {
     const client = await this.tables.table(tableName);
     const now = this.clock();
-    const written: ErpRecord[] = [];
     const conflicts: string[] = [];
-    const prepared = writes.map((write) => ({
-      write,
-      record: { id: write.fields.id, fields: write.fields, modifiedAt: changeStamp(now), modifiedBy: "crm-sync", deleted: false } satisfies ErpRecord,
-    }));
-    const byPartition = transactionsOf(prepared.map((item) => ["write", toRow(company, table, item.record), item] as const));
-    for (const group of byPartition) {
-      const chunk = group.map(([, , item]) => item);
-      const actions = chunk.map(({ write, record }) =>
-        write.etag
-          ? (["update", toRow(company, table, record), "Replace", { etag: write.etag }] as const)
-          : (["create", toRow(company, table, record)] as const),
-      );
+    // A record read from its change rows has no record-row ETag: read it, and go on only if it is as it was.
+    const ready: { write: SyncWrite; etag?: string }[] = [];
+    await mapLimit(writes, pointReadParallelism, async (write) => {
+      if (!write.basedOn || write.basedOn.etag) return void ready.push({ write, ...(write.basedOn?.etag && { etag: write.basedOn.etag }) });
+      const current = await getRow<ErpRow>(client, partitionOf(company, table, write.fields.id), encodeId(write.fields.id));
+      if (!current || current.modifiedAt !== write.basedOn.modifiedAt) conflicts.push(write.fields.id);
+      else ready.push({ write, etag: current.etag });
+    });
+    const items = ready.map(({ write, etag }) => {
+      const record: ErpRecord = { id: write.fields.id, fields: write.fields, modifiedAt: changeStamp(now), modifiedBy: "crm-sync", deleted: false };
+      const recordAction = etag
+        ? (["update", toRow(company, table, record), "Replace", { etag }] as const)
+        : (["create", toRow(company, table, record)] as const);
+      return { write, record, actions: [recordAction, ["upsert", toChangeRow(company, table, record), "Replace"] as const] };
+    });
+    const written: ErpRecord[] = [];
+    const byItem = new Map(items.map((item) => [item.actions, item]));
+    for (const transaction of transactionsOf(items.map((item) => item.actions))) {
+      const chunk = transaction.map((actions) => byItem.get(actions)!);
       try {
-        await client.submitTransaction(actions as unknown as TableTransaction["actions"]);
-        written.push(...chunk.map(({ record }) => record));
+        await submit(client, transaction);
+        written.push(...chunk.map((item) => item.record));
       } catch (error) {
-        const status = storageStatus(error);
-        if (status !== 412 && status !== 409 && status !== 404) throw error;
-        // One write lost a race: write the chunk one by one to find which.
-        for (const [index, { record }] of chunk.entries()) {
+        if (!isRace(error)) throw error;
+        // One write lost a race: write the chunk record by record to find which.
+        for (const item of chunk) {
           try {
-            const action = actions[index]!;
-            if (action[0] === "update") await client.updateEntity(action[1], "Replace", { etag: action[3]!.etag });
-            else await client.createEntity(action[1]);
-            written.push(record);
+            await submit(client, [item.actions]);
+            written.push(item.record);
           } catch (single) {
-            const singleStatus = storageStatus(single);
-            if (singleStatus === 412 || singleStatus === 409 || singleStatus === 404) conflicts.push(record.id);
+            if (isRace(single)) conflicts.push(item.record.id);
             else throw single;
           }
         }
       }
     }
+    // The change rows the writes replaced are never needed again.
+    const basedOn = new Map(items.map((item) => [item.record.id, item.write.basedOn]));
+    await this.forgetChanges(
+      company,
+      table,
+      written.flatMap((record) => {
+        const before = basedOn.get(record.id);
+        return before ? [{ id: record.id, modifiedAt: before.modifiedAt }] : [];
+      }),
+    );
     return { written, conflicts };
   }
 
@@ -111,8 +124,12 @@ export class ErpRecordRepository {
     const existing = await this.get(company, table, id);
     if (!existing || existing.deleted) return false;
     const client = await this.tables.table(tableName);
-    const record: ErpRecord = { ...existing, modifiedAt: changeStamp(this.clock()), modifiedBy: "erp", deleted: true };
-    await client.updateEntity(toRow(company, table, record), "Replace", { etag: existing.etag });
+    const { etag, ...rest } = existing;
+    const record: ErpRecord = { ...rest, modifiedAt: changeStamp(this.clock()), modifiedBy: "erp", deleted: true };
+    await submit(client, [
+      [["update", toRow(company, table, record), "Replace", { etag }] as const, ["upsert", toChangeRow(company, table, record), "Replace"] as const],
+    ]);
+    await this.forgetChanges(company, table, [existing]);
     return true;
   }
 
@@ -124,7 +141,7 @@ export class ErpRecordRepository {
   ): Promise<{ records: ErpRecord[]; continuationToken?: string }> {
     const client = await this.tables.table(tableName);
     const pages = client
-      .listEntities<ErpRow>({ queryOptions: { filter: filterOf(company, table, options.since) } })
+      .listEntities<ErpRow>({ queryOptions: { filter: recordRowsOf(company, table, options.since) } })
       .byPage({ maxPageSize: options.top, ...(options.continuationToken && { continuationToken: options.continuationToken }) });
     const next = await pages.next();
     if (next.done) return { records: [] };
@@ -132,12 +149,47 @@ export class ErpRecordRepository {
     return { records: next.value.map(fromRow), ...(continuationToken && { continuationToken }) };
   }
 
-  /** Every record changed after `since` (deleted ones included), oldest change first. */
+  /**
+   * Every record changed after `since` (deleted ones included), oldest change first. Without `since`, every
+   * record (with its row's ETag); with it, a range read of the change rows per bucket, so a table with no
+   * changes costs one read per bucket at any size.
+   */
   async changedSince(company: string, table: ErpTable, since?: string): Promise<VersionedErpRecord[]> {
     const client = await this.tables.table(tableName);
     const records: VersionedErpRecord[] = [];
-    for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: filterOf(company, table, since) } })) records.push(fromRow(row));
-    return records.sort((a, b) => (a.modifiedAt < b.modifiedAt ? -1 : a.modifiedAt > b.modifiedAt ? 1 : 0));
+    if (since === undefined) {
+      for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: recordRowsOf(company, table) } })) records.push(fromRow(row));
+      return records.sort(byStamp);
+    }
+    const latest = new Map<string, VersionedErpRecord>();
+    const superseded: ErpRecord[] = [];
+    await Promise.all(
+      bucketPartitions(`${company}~${table}`).map(async (partition) => {
+        for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: changeRowsOf(partition, since) } })) {
+          const { etag: _changeRowEtag, ...record } = fromRow(row);
+          const seen = latest.get(record.id);
+          if (seen && seen.modifiedAt > record.modifiedAt) superseded.push(record);
+          else {
+            if (seen) superseded.push(seen);
+            latest.set(record.id, record);
+          }
+        }
+      }),
+    );
+    // Housekeeping: a change row with a later one for the same record is never needed again.
+    await this.forgetChanges(company, table, superseded);
+    return [...latest.values()].sort(byStamp);
+  }
+
+  /** Deletes change rows that later changes replaced (best effort: one already gone is fine). */
+  async forgetChanges(company: string, table: ErpTable, changes: Pick<ErpRecord, "id" | "modifiedAt">[]): Promise<void> {
+    if (changes.length === 0) return;
+    const client = await this.tables.table(tableName);
+    await mapLimit(changes, pointReadParallelism, async (change) => {
+      await client.deleteEntity(partitionOf(company, table, change.id), changeRowKey(change.modifiedAt, change.id)).catch((error: unknown) => {
+        if (storageStatus(error) !== 404) throw error;
+      });
+    });
   }
 
   async removeCompany(company: string): Promise<void> {
@@ -145,33 +197,41 @@ export class ErpRecordRepository {
   }
 }
 
-/** Records of one company and table live in the partitions `<company>~<table>~<bucket>`. */
-function partitionOf(company: string, table: ErpTable, id: string): string {
-  return bucketedPartition(`${company}~${table}`, id);
+/** Groups each record's actions into transactions: one partition each, a record's rows never split. */
+function transactionsOf<T extends readonly Action[]>(groups: T[]): T[][] {
+  const byPartition = new Map<string, T[]>();
+  for (const group of groups) {
+    const partition = group[0]![1].partitionKey;
+    const list = byPartition.get(partition) ?? [];
+    list.push(group);
+    byPartition.set(partition, list);
+  }
+  const transactions: T[][] = [];
+  for (const list of byPartition.values()) {
+    for (let start = 0; start < list.length; start += recordsPerTransaction) transactions.push(list.slice(start, start + recordsPerTransaction));
+  }
+  return transactions;
 }
 
-/** Row keys may not contain / \ # ? or control characters; ERP codes may. */
-function encodeId(id: string): string {
-  return encodeURIComponent(id).replace(/[!'()*]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+async function submit(client: TableClient, groups: readonly (readonly Action[])[]): Promise<void> {
+  await client.submitTransaction(groups.flat() as unknown as TableTransaction["actions"]);
 }
 
-function filterOf(company: string, table: ErpTable, since: string | undefined): string {
-  const partitions = bucketRangeFilter(`${company}~${table}`);
-  return since ? `${partitions} and modifiedAt gt '${since.replace(/'/g, "''")}'` : partitions;
+/** 412: the record changed since it was read; 409: a create met an existing record; 404: an update met none. */
+function isRace(error: unknown): boolean {
+  const status = storageStatus(error);
+  return status === 412 || status === 409 || status === 404;
 }
 
-function toRow(company: string, table: ErpTable, record: ErpRecord): ErpRow {
-  return {
-    partitionKey: partitionOf(company, table, record.id),
-    rowKey: encodeId(record.id),
-    fieldsJson: JSON.stringify(record.fields),
-    modifiedAt: record.modifiedAt,
-    modifiedBy: record.modifiedBy,
-    deleted: record.deleted,
-  };
+function byStamp(a: ErpRecord, b: ErpRecord): number {
+  return a.modifiedAt < b.modifiedAt ? -1 : a.modifiedAt > b.modifiedAt ? 1 : 0;
 }
 
-function fromRow(row: ErpRow): VersionedErpRecord {
-  const fields = JSON.parse(row.fieldsJson) as ErpFields;
-  return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted, etag: String(row.etag) };
+async function mapLimit<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await work(items[next++]!);
+    }),
+  );
 }

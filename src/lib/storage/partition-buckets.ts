@@ -57,3 +57,8 @@ export async function deleteWhere(table: TableClient, filter: string): Promise<v
   }
   await submitTransactions(table, keys);
 }
+
+/** Every partition of a base, one per bucket. */
+export function bucketPartitions(base: string): string[] {
+  return Array.from({ length: bucketCount }, (_, bucket) => `${base}~${bucket.toString(16).padStart(2, "0")}`);
+}

@@ -1,12 +1,15 @@
 import type { JobSummary } from "../sync/active-jobs";
 import type { JobEntry, StoredMapping } from "../sync/job-entry";
 import { ConcurrencyError, type Versioned } from "./setup-repository";
+import { tryLock, unlock } from "./company-locks";
+import { type LagSeen, readLagSeen, writeLagSeen } from "./lag-seen";
 import { deleteWhere, submitTransactions } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const jobsTable = "syncjobs";
 const mappingsTable = "syncmappings";
 const locksTable = "synclocks";
+const lagTable = "synclag";
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
 
@@ -113,6 +116,14 @@ export class SyncRepository {
     return row && { value: mappingFromRow(row), etag: row.etag };
   }
 
+  async lagSeen(company: string, mapping: string): Promise<LagSeen> {
+    return readLagSeen(await this.tables.table(lagTable), company, mapping);
+  }
+
+  async saveLagSeen(company: string, mapping: string, seen: LagSeen): Promise<void> {
+    await writeLagSeen(await this.tables.table(lagTable), company, mapping, seen);
+  }
+
   async saveMapping(mapping: StoredMapping, etag: string): Promise<string> {
     const table = await this.tables.table(mappingsTable);
     try {
@@ -123,36 +134,13 @@ export class SyncRepository {
     }
   }
 
-  /**
-   * A short lock per company and purpose (e.g. installing the default setup): true when this caller got it.
-   * An expired lock (its holder crashed) is taken over.
-   */
+  /** A short lock per company and purpose (company-locks.ts): true when this caller got it. */
   async tryLock(company: string, purpose: string, owner: string, ttlMs: number): Promise<boolean> {
-    const table = await this.tables.table(locksTable);
-    const expiresAt = new Date(Date.now() + ttlMs).toISOString();
-    try {
-      await table.createEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt });
-      return true;
-    } catch (error) {
-      if (storageStatus(error) !== 409) throw error;
-    }
-    const existing = await getRow<Record<string, unknown>>(table, company, purpose);
-    if (existing && String(existing.expiresAt) > new Date().toISOString()) return false;
-    try {
-      if (existing) await table.updateEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt }, "Replace", { etag: existing.etag });
-      else await table.createEntity({ partitionKey: company, rowKey: purpose, owner, expiresAt });
-      return true;
-    } catch (error) {
-      const status = storageStatus(error);
-      if (status === 412 || status === 409) return false;
-      throw error;
-    }
+    return tryLock(await this.tables.table(locksTable), company, purpose, owner, ttlMs);
   }
 
   async unlock(company: string, purpose: string, owner: string): Promise<void> {
-    const table = await this.tables.table(locksTable);
-    const existing = await getRow<Record<string, unknown>>(table, company, purpose);
-    if (existing?.owner === owner) await table.deleteEntity(company, purpose, { etag: existing.etag }).catch(() => undefined);
+    await unlock(await this.tables.table(locksTable), company, purpose, owner);
   }
 
   /** Adds a job entry unless one with its id exists (answers whether it was added). */
@@ -197,7 +185,7 @@ export class SyncRepository {
   }
 
   async removeCompany(company: string): Promise<void> {
-    for (const name of [mappingsTable, jobsTable]) await deleteWhere(await this.tables.table(name), partitionFilter(company));
+    for (const name of [mappingsTable, jobsTable, lagTable]) await deleteWhere(await this.tables.table(name), partitionFilter(company));
   }
 
   private async listCompany<T>(name: string, company: string, fromRow: (row: Record<string, unknown>) => T): Promise<Versioned<T>[]> {
@@ -234,7 +222,9 @@ function jobFromRow(row: Record<string, unknown>): JobEntry {
 }
 
 function mappingFromRow(row: Record<string, unknown>): StoredMapping {
-  return stripTableFields(row) as unknown as StoredMapping;
+  // Rows written before the lag lists moved to their own table still carry them.
+  const { erpLagSeen: _erp, crmLagSeen: _crm, ...mapping } = stripTableFields(row);
+  return mapping as unknown as StoredMapping;
 }
 
 function stripTableFields(row: Record<string, unknown>): Record<string, unknown> {

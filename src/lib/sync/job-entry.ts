@@ -49,9 +49,6 @@ export interface StoredMapping {
   crmWatermark?: string;
   lastSyncAt?: string;
   lastSyncResult?: string;
-  /** Entries (id@stamp) within the lag before each watermark that the last run processed: not processed again. */
-  erpLagSeen?: string;
-  crmLagSeen?: string;
   /** Change tracking: the delta link that reports CRM rows deleted since the last run. */
   crmDeltaLink?: string;
   /** The run that holds the mapping, and until when (a job run and a full synchronization never overlap). */

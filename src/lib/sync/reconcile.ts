@@ -155,6 +155,22 @@ export function matchesErpFilter(fields: ErpFields, mapping: MappingDefinition):
   });
 }
 
+/**
+ * A coupled CRM row whose synchronized fields all still hold their last synchronized values: nothing to take
+ * from it. Most often the sync's own write, read back by the next run; such a row needs no ERP read at all.
+ */
+export function crmRowUnchanged(mapping: MappingDefinition, coupling: Coupling, row: CrmRow, lookups: Lookups): boolean {
+  const synced = coupling.synced;
+  if (coupling.pending || synced === undefined) return false;
+  return fieldsOf(mapping, lookups).every((field) => {
+    if (!fromCrmAllowed(mapping, field)) return true;
+    const value = crmValue(row, field, lookups);
+    if ("missing" in value) return false;
+    if (value.value === absent) return true;
+    return field.erp in synced && sameValue(value.value, synced[field.erp]);
+  });
+}
+
 export function reconcile(input: PairInput): PairPlan {
   const { mapping, coupling, erp, crm } = input;
   if (coupling && !coupling.pending) return reconcileCoupled(input, coupling);

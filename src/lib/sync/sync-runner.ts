@@ -8,7 +8,7 @@ import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import { type ErpFields, erpSchemas } from "../erp/erp-schemas";
 import type { ConnectionSetup } from "../setup/connection-setup";
 import type { CouplingRepository } from "../storage/coupling-repository";
-import type { ErpRecordRepository, VersionedErpRecord } from "../storage/erp-record-repository";
+import type { ErpRecordRepository, SyncWrite, VersionedErpRecord } from "../storage/erp-record-repository";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import type { SyncIssueRepository } from "../storage/sync-issue-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
@@ -24,6 +24,7 @@ import {
   type MissingTarget,
   type PairPlan,
   crmColumns,
+  crmRowUnchanged,
   erpIdFor,
   reconcile,
   syncMessages,
@@ -149,6 +150,8 @@ interface RunContext {
   depth: number;
   /** Named records (synchronize now, restore, resolve): skipped ones are tried too. */
   targeted: boolean;
+  /** The ERP watermark never passes this stamp: changes older than the lag at the start of the read have committed. */
+  erpSafePoint?: string;
 }
 
 /**
@@ -251,9 +254,13 @@ export class SyncRunner {
     const state = lease.state;
 
     await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
-    const erpSince = full || !state.erpWatermark ? undefined : lagged(state.erpWatermark);
+    // ERP stamps come from this service's clocks: what is older than the lag when the read starts has committed,
+    // so the ERP watermark never passes that point, and is read from as it is.
+    context.erpSafePoint = `${new Date(this.clock().getTime() - watermarkLagMs).toISOString()}-000000`;
+    const erpSince = full ? undefined : state.erpWatermark;
+    // CRM stamps come from Dataverse's clock: rows are read again from the lag before the watermark.
     const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
-    const [erpFeed, crmFeed, delta, issues] = await Promise.all([
+    const [erpFeed, crmFeed, delta, issues, lagSeen] = await Promise.all([
       this.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
       definition.direction === "toCrm"
         ? Promise.resolve([] as CrmRow[])
@@ -271,17 +278,39 @@ export class SyncRunner {
           })
         : Promise.resolve(undefined),
       this.init.issues.list(company, name),
+      full ? { erp: [], crm: [] } : this.init.sync.lagSeen(company, name),
     ]);
     // Entries read again only because of the lag, and already processed by the last run, are left out.
-    const seenErp = new Set(full ? [] : parseList(state.erpLagSeen));
-    const seenCrm = new Set(full ? [] : parseList(state.crmLagSeen));
+    const seenErp = new Set(lagSeen.erp);
+    const seenCrm = new Set(lagSeen.crm);
     const erpChanges = erpFeed.filter((change) => !seenErp.has(`${change.id}@${change.modifiedAt}`));
     const crmRows = crmFeed.filter((row) => !seenCrm.has(`${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`));
     const quiet =
       erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
+    // Where the watermarks move once every change read is done, and what the next run reads again but need not process.
+    const advance = () => {
+      const lastErp = erpFeed.at(-1)?.modifiedAt;
+      const erpWatermark = lastErp ? maxStamp(state.erpWatermark, minStamp(lastErp, context.erpSafePoint)) : state.erpWatermark;
+      const lastCrm = crmFeed.at(-1)?.modifiedon;
+      const crmWatermark = typeof lastCrm === "string" ? lastCrm : state.crmWatermark;
+      const seen = {
+        erp: erpWatermark ? erpFeed.filter((change) => change.modifiedAt > erpWatermark).map((change) => `${change.id}@${change.modifiedAt}`) : [],
+        crm: crmWatermark
+          ? crmFeed
+              .filter((row) => Date.parse(String(row.modifiedon)) > Date.parse(crmWatermark) - watermarkLagMs)
+              .map((row) => `${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`)
+          : [],
+      };
+      return { erpWatermark, crmWatermark, seen };
+    };
     if (quiet && state.crmDeltaLink && delta) {
       const logs = await this.writeLogs(context, started, false);
+      // Changes read again within the lag, all processed before: once the lag has passed, the watermark moves past them.
+      const { erpWatermark, seen } = advance();
+      const moved = erpWatermark !== state.erpWatermark;
+      if (moved) await this.init.sync.saveLagSeen(company, name, { erp: seen.erp, crm: lagSeen.crm });
       await lease.save({
+        ...(moved && erpWatermark && { erpWatermark }),
         ...(delta && { crmDeltaLink: delta.deltaLink }),
         lastSyncAt: this.clock().toISOString(),
         lastSyncResult: logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; "),
@@ -341,6 +370,15 @@ export class SyncRunner {
       // An uncoupled row the integration user wrote last belongs to another ERP company synchronized with this
       // organization (or to a run that crashed before its coupling, which a pending coupling covers): not ours.
       if (!coupling && String(row._modifiedby_value ?? "").toLowerCase() === integrationUserId) continue;
+      // A coupled row with nothing new (the last run's own write, read back) needs no ERP read, unless the pair is here anyway.
+      if (
+        coupling &&
+        !pairs.has(`e:${coupling.erpId}`) &&
+        !heldBack.has(`erp:${coupling.erpId}`) &&
+        !heldBack.has(`crm:${crmId}`) &&
+        crmRowUnchanged(definition, coupling, row, context.lookups)
+      )
+        continue;
       const pair = pairFor(coupling, coupling?.erpId, crmId, "crm");
       if (pair.crm !== "deleted") pair.crm = row;
     }
@@ -352,24 +390,12 @@ export class SyncRunner {
     await options.onProgress?.({ phase: "synchronizing", recordsDone: 0, recordsTotal: ordered.length });
     const { stoppedEarly } = await this.process(context, ordered, lease, options);
     if (!stoppedEarly) {
-      const erpWatermark = erpFeed.at(-1)?.modifiedAt ?? state.erpWatermark;
-      const lastCrm = crmFeed.at(-1)?.modifiedon;
-      const crmWatermark = typeof lastCrm === "string" ? lastCrm : state.crmWatermark;
+      const { erpWatermark, crmWatermark, seen } = advance();
+      await this.init.sync.saveLagSeen(company, name, seen);
       await lease.save({
         ...(erpWatermark && { erpWatermark }),
         ...(crmWatermark && { crmWatermark }),
         ...(tracked && { crmDeltaLink: tracked.deltaLink }),
-        // What the next run will read again because of the lag, and need not process again.
-        erpLagSeen: seenList(
-          erpWatermark ? erpFeed.filter((change) => change.modifiedAt > lagged(erpWatermark)).map((change) => `${change.id}@${change.modifiedAt}`) : [],
-        ),
-        crmLagSeen: seenList(
-          crmWatermark
-            ? crmFeed
-                .filter((row) => Date.parse(String(row.modifiedon)) > Date.parse(crmWatermark) - watermarkLagMs)
-                .map((row) => `${String(row[definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`)
-            : [],
-        ),
       });
     }
     await options.onProgress?.({ phase: "writing the log", recordsDone: ordered.length, recordsTotal: ordered.length });
@@ -571,7 +597,8 @@ export class SyncRunner {
       await options?.onProgress?.({ phase: "synchronizing", recordsDone: Math.min(start + waveSize, pairs.length), recordsTotal: pairs.length });
       const before = prefix;
       while (prefix < stamped.length && done.has(stamped[prefix]!)) prefix++;
-      if (options && !options.full && prefix > before && start + waveSize < pairs.length) await lease.save({ erpWatermark: stamped[prefix - 1]!.erpStamp! });
+      if (options && !options.full && prefix > before && start + waveSize < pairs.length)
+        await lease.save({ erpWatermark: minStamp(stamped[prefix - 1]!.erpStamp!, context.erpSafePoint) });
       else await lease.renew();
     }
     return { stoppedEarly: false };
@@ -649,6 +676,7 @@ export class SyncRunner {
     const couplingRemovals: string[] = [];
     const issueUpdates: SyncIssue[] = [];
     const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
+    const replaced: { id: string; modifiedAt: string }[] = [];
     const now = this.clock().toISOString();
     const direction = (pair: Pair): "toCrm" | "fromCrm" => (pair.source === "erp" ? "toCrm" : "fromCrm");
     const sourceIds = idsOf;
@@ -787,9 +815,17 @@ export class SyncRunner {
           else delete synced[key];
         }
       }
-      const coupling: Coupling = { erpId, crmId, pending: false, synced, ...(pair.erpStamp && { erpModifiedAt: pair.erpStamp }) };
       const before = pair.coupling;
-      const changed = !before || before.pending || before.crmId.toLowerCase() !== crmId || JSON.stringify(before.synced) !== JSON.stringify(synced);
+      const erpModifiedAt = pair.erpStamp ?? before?.erpModifiedAt;
+      const coupling: Coupling = { erpId, crmId, pending: false, synced, ...(erpModifiedAt && { erpModifiedAt }) };
+      // The change row of the record's last synchronized state is replaced by the one just processed.
+      if (pair.erpStamp && before?.erpModifiedAt && before.erpModifiedAt < pair.erpStamp) replaced.push({ id: erpId, modifiedAt: before.erpModifiedAt });
+      const changed =
+        !before ||
+        before.pending ||
+        before.crmId.toLowerCase() !== crmId ||
+        before.erpModifiedAt !== erpModifiedAt ||
+        JSON.stringify(before.synced) !== JSON.stringify(synced);
       if (changed) couplingUpdates.set(erpId, coupling);
       context.byErp.set(erpId, coupling);
       context.byCrm.set(crmId, coupling);
@@ -805,6 +841,7 @@ export class SyncRunner {
     }
 
     await this.init.couplings.save(company, name, [...couplingUpdates.values()]);
+    await this.init.erpRecords.forgetChanges(company, definition.erpTable, replaced);
     if (couplingRemovals.length > 0) await this.init.couplings.remove(company, name, couplingRemovals);
     const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));
     await this.init.issues.save(company, name, issueUpdates);
@@ -871,7 +908,7 @@ export class SyncRunner {
     const { definition, company } = context;
     const schema = erpSchemas[definition.erpTable];
     const failures = new Map<T, { reason: string; race: boolean }>();
-    const prepared: { write: T; fields: ErpFields; etag?: string }[] = [];
+    const prepared: { write: T; fields: ErpFields; basedOn?: SyncWrite["basedOn"] }[] = [];
     for (const write of writes) {
       const current = write.pair.erp && write.pair.erp !== "missing" && !write.pair.erp.deleted ? write.pair.erp : undefined;
       const merged: Record<string, unknown> = { ...(write.plan.createErp ? {} : (current?.fields ?? {})) };
@@ -885,20 +922,20 @@ export class SyncRunner {
         continue;
       }
       write.erpId = (parsed.data as ErpFields).id;
-      const etag = write.pair.erp && write.pair.erp !== "missing" ? write.pair.erp.etag : undefined;
-      prepared.push({ write, fields: parsed.data as ErpFields, ...(etag && { etag }) });
+      const read = write.pair.erp && write.pair.erp !== "missing" ? write.pair.erp : undefined;
+      const basedOn = read && { modifiedAt: read.modifiedAt, ...(read.etag && { etag: read.etag }) };
+      prepared.push({ write, fields: parsed.data as ErpFields, ...(basedOn && { basedOn }) });
     }
-    const { written, conflicts } = await this.init.erpRecords.writeFromSync(
+    const { conflicts } = await this.init.erpRecords.writeFromSync(
       company,
       definition.erpTable,
-      prepared.map(({ fields, etag }) => ({ fields, ...(etag && { etag }) })),
+      prepared.map(({ fields, basedOn }) => ({ fields, ...(basedOn && { basedOn }) })),
     );
-    void written;
     const lost = new Set(conflicts);
-    for (const { write, fields, etag } of prepared) {
+    for (const { write, fields, basedOn } of prepared) {
       if (!lost.has(fields.id)) continue;
-      // With an ETag the record changed meanwhile (a race, retried); without one, a record with that id exists.
-      if (etag)
+      // Read before, the record changed meanwhile (a race, retried); not read, a record with that id exists.
+      if (basedOn)
         failures.set(write, { reason: "The ERP record changed while it was being synchronized; it is synchronized again on the next run.", race: true });
       else
         failures.set(write, {
@@ -1066,26 +1103,12 @@ function withResolutionDefaults(definition: MappingDefinition): MappingDefinitio
   };
 }
 
-/** The lag lists stay small (one table property); a list too long is not kept, and those entries are processed again. */
-function seenList(entries: string[]): string | undefined {
-  const text = JSON.stringify(entries);
-  return entries.length > 0 && text.length < 30_000 ? text : undefined;
+function minStamp(a: string, b: string | undefined): string {
+  return b !== undefined && b < a ? b : a;
 }
 
-function parseList(text: string | undefined): string[] {
-  if (!text) return [];
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    return Array.isArray(parsed) ? parsed.map(String) : [];
-  } catch {
-    return [];
-  }
-}
-
-/** A change stamp (`ISO-sequence`) moved back by the lag, to read late commits again. */
-function lagged(stamp: string): string {
-  const time = Date.parse(stamp.slice(0, 24));
-  return Number.isNaN(time) ? stamp : `${new Date(time - watermarkLagMs).toISOString()}-000000`;
+function maxStamp(a: string | undefined, b: string): string {
+  return a !== undefined && a > b ? a : b;
 }
 
 /** Errors that belong to rows (bad data, a deleted row) rather than to the service. */

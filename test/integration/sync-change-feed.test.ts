@@ -1,0 +1,102 @@
+// What a run reads: the ERP change rows, the lag lists, and nothing more when nothing changed.
+import { TableClient } from "@azure/data-tables";
+import { describe, expect, it } from "vitest";
+import { ErpRecordRepository } from "../../src/lib/storage/erp-record-repository";
+import { useSyncHarness } from "../support/sync-harness";
+
+const harness = useSyncHarness();
+const { enabledCompany, put, run, couplingOf, jane } = harness;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const customers = (company: string, count: number, suffix = "") =>
+  Array.from({ length: count }, (_, index) => ({ id: `C${String(index).padStart(5, "0")}`, name: `${company} customer ${index}${suffix}` }));
+
+/** The storage requests of one run of CUSTOMER, by table. */
+async function storageOfRun(company: string) {
+  const storage = harness.demo.app.storage;
+  storage.reset();
+  harness.demo.simulator.resetStats();
+  await run(company, "CUSTOMER");
+  const byTable = (table: string) => storage.to(table).length;
+  return {
+    total: storage.requests.length,
+    couplings: byTable("couplings"),
+    erpPointReads: storage.requests.filter((request) => request.method === "GET" && /erprecords\(PartitionKey=/.test(request.url)).length,
+    dataverse: harness.demo.simulator.stats.requests,
+  };
+}
+
+/** The rows of a record's partition in the ERP table: its record row and its change rows. */
+async function changeRowsOf(company: string, id: string): Promise<string[]> {
+  const table = TableClient.fromConnectionString(process.env.AzureWebJobsStorage!, "erprecords", { allowInsecureConnection: true });
+  const keys: string[] = [];
+  const filter = `PartitionKey ge '${company}~customers~' and PartitionKey lt '${company}~customers~~' and RowKey lt '%'`;
+  for await (const row of table.listEntities({ queryOptions: { filter, select: ["RowKey"] } })) {
+    if (String(row.rowKey).endsWith(`!${id}`)) keys.push(String(row.rowKey));
+  }
+  return keys;
+}
+
+describe("change feeds: what a run reads", () => {
+  it("a run with no changes makes the same storage requests for 20 customers as for 1,000, and loads no couplings", async () => {
+    const figures = [];
+    for (const count of [20, 1000]) {
+      const company = await enabledCompany();
+      await put(company, "customers", customers(company, count));
+      await run(company, "CUSTOMER"); // the initial sync: every customer to CRM
+      await run(company, "CUSTOMER"); // reads its own CRM writes back once
+      await sleep(2100); // the lag passes
+      await run(company, "CUSTOMER");
+      figures.push(await storageOfRun(company));
+    }
+    const [small, large] = figures;
+    expect(large!.couplings, "a quiet run decides without the couplings").toBe(0);
+    expect(large!.total).toBe(small!.total);
+    expect(large!.dataverse).toBeLessThanOrEqual(2);
+  });
+
+  it("the run after an initial sync reads back its own CRM writes without reading one ERP record", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", customers(company, 300));
+    await run(company, "CUSTOMER");
+    const next = await storageOfRun(company);
+    expect(next.erpPointReads).toBe(0);
+    // An edit in CRM is still seen and brought back.
+    const coupling = await couplingOf(company, "CUSTOMER", "C00007");
+    expect((await jane("PATCH", `accounts(${coupling!.crmId})`, { body: { telephone1: "+47 555 0107" } })).status).toBe(204);
+    await run(company, "CUSTOMER");
+    expect((await harness.erp(company, "customers", "C00007"))?.phoneNo).toBe("+47 555 0107");
+  });
+
+  it("keeps one change row per record: the rows later changes replaced are removed", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", customers(company, 3));
+    await run(company, "CUSTOMER");
+    // Two ERP edits between runs, one with a run after each, and a CRM edit the sync writes to the ERP.
+    await put(company, "customers", customers(company, 3, " v2"));
+    await put(company, "customers", customers(company, 3, " v3"));
+    await run(company, "CUSTOMER");
+    await put(company, "customers", customers(company, 3, " v4"));
+    await run(company, "CUSTOMER");
+    const coupling = await couplingOf(company, "CUSTOMER", "C00001");
+    expect((await jane("PATCH", `accounts(${coupling!.crmId})`, { body: { telephone1: "+47 555 0101" } })).status).toBe(204);
+    await run(company, "CUSTOMER");
+    await run(company, "CUSTOMER");
+    for (const id of ["C00000", "C00001", "C00002"]) expect(await changeRowsOf(company, id), id).toHaveLength(1);
+    expect((await harness.erp(company, "customers", "C00001"))?.phoneNo).toBe("+47 555 0101");
+  });
+
+  it("an ERP change that commits up to the lag late, with a stamp before the last run's read, is still synchronized", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", customers(company, 2));
+    await run(company, "CUSTOMER");
+    await sleep(2100);
+    await run(company, "CUSTOMER");
+    // A writer whose stamp was taken 1.5 s ago commits now, after a run read past that time.
+    const late = new ErpRecordRepository(harness.demo.app.services.tables, () => new Date(Date.now() - 1500));
+    await run(company, "CUSTOMER");
+    await late.upsert(company, "customers", [{ id: "LATE", name: `${company} late customer` }]);
+    await run(company, "CUSTOMER");
+    expect(await couplingOf(company, "CUSTOMER", "LATE")).toBeDefined();
+  });
+});
