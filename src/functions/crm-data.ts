@@ -3,41 +3,43 @@ import { crmQueryInput, readCrmData } from "../lib/connection/crm-data";
 import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, respond } from "../lib/http/respond";
-import { services } from "../lib/services";
+import type { Services } from "../lib/services";
 
-/** CRM rows for the calling ERP user (App Service authentication), impersonated when users must map. */
-export async function getCrmData(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { setups, connector } = services();
-    const query = Object.fromEntries(request.query.entries());
-    const result = await readCrmData(
-      request.params.company ?? "",
-      request.params.entitySet ?? "",
-      query,
-      await identifyCaller(request, services().callerTokens),
-      { setups, connector },
-    );
-    return json(200, result);
-  });
-}
+export function crmDataFunctions(services: () => Services): FunctionDefinition[] {
+  /** CRM rows for the calling ERP user (App Service authentication), impersonated when users must map. */
+  async function getCrmData(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { setups, connector } = services();
+      const query = Object.fromEntries(request.query.entries());
+      const result = await readCrmData(
+        request.params.company ?? "",
+        request.params.entitySet ?? "",
+        query,
+        await identifyCaller(request, services().callerTokens),
+        { setups, connector },
+      );
+      return json(200, result);
+    });
+  }
 
-export const crmDataFunctions: FunctionDefinition[] = [
-  {
-    name: "crm-data",
-    trigger: "http",
-    route: "companies/{company}/crm/{entitySet}",
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Read CRM rows on behalf of the calling ERP user",
-    handler: getCrmData,
-    contract: {
-      query: crmQueryInput,
-      responses: {
-        200: "{ value, actingAs }",
-        403: "Users must map and the caller has no CRM user",
-        404: "Unknown entity set or no setup",
-        409: "The connection is not enabled",
+  return [
+    {
+      name: "crm-data",
+      trigger: "http",
+      route: "companies/{company}/crm/{entitySet}",
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Read CRM rows on behalf of the calling ERP user",
+      handler: getCrmData,
+      contract: {
+        query: crmQueryInput,
+        responses: {
+          200: "{ value, actingAs }",
+          403: "Users must map and the caller has no CRM user",
+          404: "Unknown entity set or no setup",
+          409: "The connection is not enabled",
+        },
       },
     },
-  },
-];
+  ];
+}

@@ -1,5 +1,6 @@
 import { version } from "../../package.json";
 import type { FunctionDefinition } from "../lib/http/function-definition";
+import { type Services, services } from "../lib/services";
 import { connectionFunctions } from "./connection";
 import { connectionActionFunctions } from "./connection-actions";
 import { crmDataFunctions } from "./crm-data";
@@ -11,16 +12,25 @@ import { syncFunctions } from "./sync";
 import { syncSetupFunctions } from "./sync-setup";
 import { salesOrderFunctions } from "./sales-orders";
 
-/** Every function of the app: registered by index.ts, served by the local host, read by tests and docs. */
-export const functionDefinitions: FunctionDefinition[] = [
-  ...healthFunctions,
-  ...connectionFunctions,
-  ...connectionActionFunctions,
-  ...crmDataFunctions,
-  ...syncSetupFunctions,
-  ...syncFunctions,
-  ...erpRecordFunctions,
-  ...salesOrderFunctions,
-  ...setupPageFunctions,
-  ...openApiFunctions(() => functionDefinitions, version),
-];
+/**
+ * Every function of the app over the given services: each handler gets its use cases from here, the
+ * definition that registers it, never from a process-wide lookup. Tests and the local host pass their own.
+ */
+export function defineFunctions(use: () => Services): FunctionDefinition[] {
+  const all: FunctionDefinition[] = [
+    ...healthFunctions(use),
+    ...connectionFunctions(use),
+    ...connectionActionFunctions(use),
+    ...crmDataFunctions(use),
+    ...syncSetupFunctions(use),
+    ...syncFunctions(use),
+    ...erpRecordFunctions(use),
+    ...salesOrderFunctions(use),
+    ...setupPageFunctions,
+    ...openApiFunctions(() => all, version),
+  ];
+  return all;
+}
+
+/** What index.ts registers with the Functions runtime: the process's services, built from settings on first use. */
+export const functionDefinitions = defineFunctions(services);

@@ -1,15 +1,11 @@
 // Over 250 lines: the sync routes' handlers and their definitions; the next step splits them by resource (mappings, jobs, log, couplings, issues).
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from "@azure/functions";
-import * as z from "zod";
 import { scheduleSettingOf } from "../lib/config";
-import { storageContinuationToken } from "../lib/storage/continuation-token";
+import { logErrorsQuery, logQuery } from "../lib/sync/sync-views";
 import type { FunctionDefinition } from "../lib/http/function-definition";
-import { badRequest, fieldErrorsFromZod, notFound } from "../lib/http/problem";
 import { json, respond } from "../lib/http/respond";
-import { services } from "../lib/services";
-import { requireCompany } from "../lib/setup/setup-service";
+import type { Services } from "../lib/services";
 import { type SyncMessage, syncMessage, syncQueueName } from "../lib/storage/work-queue";
-import { describeActiveJobs, countedStatuses } from "../lib/sync/active-jobs";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
 import { jobPatch, jobView } from "../lib/sync/job-runner";
@@ -30,462 +26,386 @@ import { preconditions, readJson } from "../lib/http/respond";
 
 const base = "companies/{company}/sync";
 
-export async function listMappings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    requireCompany(company);
-    const mappings = await services().sync.mappings(company);
-    const value = mappings.map(({ value, etag }) => ({
-      ...JSON.parse(value.definitionJson),
-      etag,
-      erpWatermark: value.erpWatermark ?? null,
-      crmWatermark: value.crmWatermark ?? null,
-      lastSyncAt: value.lastSyncAt ?? null,
-      lastSyncResult: value.lastSyncResult ?? null,
-    }));
-    return json(200, { value: value.sort((a, b) => a.dependencyOrder - b.dependencyOrder) });
-  });
-}
-
-export async function listJobs(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    requireCompany(company);
-    const { sync, setups } = services();
-    const [jobs, setup] = await Promise.all([sync.jobs(company), setups.get(company)]);
-    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
-    const now = new Date();
-    const value = jobs.map(({ value }) => jobView(value, now));
-    const activeScheduledSyncJobs = describeActiveJobs(countedStatuses(value, setup.value.integrationSolutionImported), setup.value.isEnabled);
-    return json(200, { value, activeScheduledSyncJobs });
-  });
-}
-
-function jobAction(action: "hold" | "ready" | "run") {
-  return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
-    respond(context, async () => {
-      const company = request.params.company ?? "";
-      const job = request.params.job ?? "";
-      const { jobs } = services();
-      if (action === "run") {
-        const runId = await jobs.runNow(company, job);
-        return json(
-          202,
-          { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` },
-          { location: `/api/companies/${company}/sync/log?runId=${runId}` },
-        );
-      }
-      return json(200, jobView(await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"), new Date()));
-    });
-}
-
-const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T00:00:00Z" });
-export const logQuery = z.object({
-  mapping: z.string().max(40).optional(),
-  runId: z.string().max(40).optional(),
-  direction: z.enum(["toCrm", "fromCrm"], 'must be "toCrm" or "fromCrm"').optional(),
-  from: isoTime.optional(),
-  to: isoTime.optional(),
-  failedOnly: z
-    .enum(["true", "false"], 'must be "true" or "false"')
-    .transform((value) => value === "true")
-    .optional(),
-  top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(50),
-  continuationToken: storageContinuationToken.optional(),
-});
-
-/** Where a log row's details are: its error rows, and the records its run left deferred, failed, in conflict or skipped. */
-function logLinks(company: string, entry: { id: string; runId: string; mapping: string }) {
-  const sync = `/api/companies/${company}/sync`;
-  const run = `mapping=${encodeURIComponent(entry.mapping)}&runId=${encodeURIComponent(entry.runId)}`;
-  return {
-    errors: `${sync}/log/${encodeURIComponent(entry.id)}/errors`,
-    issues: `${sync}/issues?${run}`,
-    conflicts: `${sync}/conflicts?${run}`,
-    skipped: `${sync}/skipped?${run}`,
-  };
-}
-
-/** The company must have a setup: its log is then read (an unknown company is 404, like the other sync routes). */
-async function requireSetup(company: string): Promise<void> {
-  requireCompany(company);
-  if (!(await services().setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
-}
-
-export async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    const query = logQuery.safeParse(Object.fromEntries(request.query.entries()));
-    if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
-    await requireSetup(company);
-    const { from, to, ...rest } = query.data;
-    const page = await services().syncLog.page(company, {
-      ...rest,
-      // Stored times are UTC ISO strings: compare like with like.
-      ...(from && { from: new Date(from).toISOString() }),
-      ...(to && { to: new Date(to).toISOString() }),
-    });
-    const value = page.entries.map((entry) => ({ ...entry, links: logLinks(company, entry) }));
-    return json(200, { value, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
-  });
-}
-
-export const logErrorsQuery = z.object({
-  top: z.coerce.number().int("must be a whole number").min(1, "must be at least 1").max(1000, "must be at most 1000").default(100),
-  continuationToken: storageContinuationToken.optional(),
-});
-
-export async function readLogErrors(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    const id = request.params.id ?? "";
-    const query = logErrorsQuery.safeParse(Object.fromEntries(request.query.entries()));
-    if (!query.success) throw badRequest(fieldErrorsFromZod(query.error));
-    await requireSetup(company);
-    if (!(await services().syncLog.exists(company, id))) throw notFound(`The log of company "${company}" has no row "${id}".`);
-    const page = await services().syncLog.errors(company, id, query.data);
-    return json(200, { value: page.errors, ...(page.continuationToken && { continuationToken: page.continuationToken }) });
-  });
-}
-
-export async function fullSync(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    const runId = await services().jobs.queueFull(company);
-    return json(202, { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` });
-  });
-}
-
-export async function listIssues(request: HttpRequest, context: InvocationContext, kind?: "conflict" | "skipped"): Promise<HttpResponseInit> {
-  return respond(context, async () =>
-    json(200, await services().syncAdmin.list(request.params.company ?? "", Object.fromEntries(request.query.entries()), kind)),
-  );
-}
-
-export async function resolveConflict(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { issue, result } = await services().syncAdmin.resolve(request.params.company ?? "", request.params.id ?? "", await readJson(request));
-    return json(200, { resolved: issue, log: result.logs });
-  });
-}
-
-export async function retrySkipped(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { issue, result } = await services().syncAdmin.retry(request.params.company ?? "", request.params.id ?? "");
-    return json(200, { restored: issue, log: result.logs });
-  });
-}
-
-export async function updateMapping(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { mapping, etag } = await services().syncAdmin.updateMapping(
-      request.params.company ?? "",
-      request.params.mapping ?? "",
-      await readJson(request),
-      preconditions(request).ifMatch,
-    );
-    return json(200, { ...mapping, etag }, { etag });
-  });
-}
-
-export async function updateJob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const company = request.params.company ?? "";
-    const job = await services().jobs.update(company, request.params.job ?? "", await readJson(request));
-    return json(200, jobView(job, new Date()));
-  });
-}
-
-export async function matchRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () =>
-    json(200, await services().syncAdmin.match(request.params.company ?? "", request.params.mapping ?? "", await readJson(request))),
-  );
-}
-
-export async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () =>
-    json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))),
-  );
-}
-
-export async function coupleRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { company = "", mapping = "", erpId = "" } = request.params;
-    if (request.method === "DELETE") {
-      await services().syncAdmin.uncouple(company, mapping, erpId);
-      return { status: 204 };
-    }
-    return json(200, await services().syncAdmin.couple(company, mapping, erpId, await readJson(request)));
-  });
-}
-
-export async function synchronizeRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  return respond(context, async () => {
-    const { company = "", mapping = "", erpId = "" } = request.params;
-    const result = await services().syncAdmin.synchronize(company, mapping, erpId, await readJson(request));
-    return json(200, { runId: result.runId, log: result.logs });
-  });
-}
-
-/** A job entry's timer: queues a run for each company whose entry is due. */
-function dispatchTimer(jobId: string) {
-  return async (_timer: Timer, context: InvocationContext): Promise<void> => {
-    const queued = await services().jobs.dispatchDue(jobId);
-    if (queued > 0) context.log(`${jobId}: queued ${queued} company run(s)`);
-  };
-}
-
-/** The queue worker: one company's job (or full synchronization) per message. */
-export async function syncWorker(message: unknown, context: InvocationContext): Promise<void> {
-  const parsed: SyncMessage = syncMessage.parse(typeof message === "string" ? JSON.parse(message) : message);
-  const { jobs } = services();
-  if (parsed.kind === "full") {
-    await jobs.runFull(parsed.company, parsed.runId);
-    context.log(`full synchronization of ${parsed.company} finished (run ${parsed.runId})`);
-    return;
-  }
-  const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, parsed.now === true);
-  context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
-}
-
 const jobIds = [...defaultMappings.map((mapping) => mapping.name), statisticsJobId, ...Object.values(salesOrderJobIds)];
 
-export const syncFunctions: FunctionDefinition[] = [
-  {
-    name: "sync-mappings",
-    trigger: "http",
-    route: `${base}/mappings`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Mappings with direction, filters, field mappings, watermarks",
-    handler: listMappings,
-    contract: { responses: { 200: { description: "{ value: mappings }", schema: mappingListSchema } } },
-  },
-  {
-    name: "sync-jobs",
-    trigger: "http",
-    route: `${base}/jobs`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Job entries with state and X of Y",
-    handler: listJobs,
-    contract: { responses: { 200: { description: "{ value: job entries, activeScheduledSyncJobs }", schema: jobListSchema }, 404: "No setup" } },
-  },
-  {
-    name: "sync-job-update",
-    trigger: "http",
-    route: `${base}/jobs/{job}`,
-    methods: ["PATCH"],
-    authLevel: "function",
-    summary: "Change a job entry's minutes between runs, maximum attempts or earliest start",
-    handler: updateJob,
-    contract: { body: jobPatch, responses: { 200: { description: "The job entry", schema: jobViewSchema }, 400: "Invalid settings", 404: "No such job" } },
-  },
-  {
-    name: "sync-job-hold",
-    trigger: "http",
-    route: `${base}/jobs/{job}/hold`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Set a job entry On Hold",
-    handler: jobAction("hold"),
-    contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
-  },
-  {
-    name: "sync-job-ready",
-    trigger: "http",
-    route: `${base}/jobs/{job}/ready`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Set a job entry Ready",
-    handler: jobAction("ready"),
-    contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
-  },
-  {
-    name: "sync-job-run",
-    trigger: "http",
-    route: `${base}/jobs/{job}/run`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Run a job entry now (202 + run id)",
-    handler: jobAction("run"),
-    contract: { responses: { 202: "{ runId, log }", 404: "No such job" } },
-  },
-  {
-    name: "sync-log",
-    trigger: "http",
-    route: `${base}/log`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Job log rows, newest first",
-    handler: readLog,
-    contract: {
-      query: logQuery,
-      responses: { 200: { description: "{ value: log rows, newest first }", schema: logPageSchema }, 400: "Invalid query", 404: "No setup" },
+export function syncFunctions(services: () => Services): FunctionDefinition[] {
+  async function listMappings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => json(200, await services().syncViews.mappings(request.params.company ?? "")));
+  }
+
+  async function listJobs(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => json(200, await services().syncViews.jobs(request.params.company ?? "")));
+  }
+
+  function jobAction(action: "hold" | "ready" | "run") {
+    return async (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+      respond(context, async () => {
+        const company = request.params.company ?? "";
+        const job = request.params.job ?? "";
+        const { jobs } = services();
+        if (action === "run") {
+          const runId = await jobs.runNow(company, job);
+          return json(
+            202,
+            { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` },
+            { location: `/api/companies/${company}/sync/log?runId=${runId}` },
+          );
+        }
+        return json(200, jobView(await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"), new Date()));
+      });
+  }
+
+  async function readLog(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => json(200, await services().syncViews.log(request.params.company ?? "", Object.fromEntries(request.query.entries()))));
+  }
+
+  async function readLogErrors(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { company = "", id = "" } = request.params;
+      return json(200, await services().syncViews.logErrors(company, id, Object.fromEntries(request.query.entries())));
+    });
+  }
+
+  async function fullSync(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const company = request.params.company ?? "";
+      const runId = await services().jobs.queueFull(company);
+      return json(202, { runId, log: `/api/companies/${company}/sync/log?runId=${runId}` });
+    });
+  }
+
+  async function listIssues(request: HttpRequest, context: InvocationContext, kind?: "conflict" | "skipped"): Promise<HttpResponseInit> {
+    return respond(context, async () =>
+      json(200, await services().syncAdmin.list(request.params.company ?? "", Object.fromEntries(request.query.entries()), kind)),
+    );
+  }
+
+  async function resolveConflict(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { issue, result } = await services().syncAdmin.resolve(request.params.company ?? "", request.params.id ?? "", await readJson(request));
+      return json(200, { resolved: issue, log: result.logs });
+    });
+  }
+
+  async function retrySkipped(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { issue, result } = await services().syncAdmin.retry(request.params.company ?? "", request.params.id ?? "");
+      return json(200, { restored: issue, log: result.logs });
+    });
+  }
+
+  async function updateMapping(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { mapping, etag } = await services().syncAdmin.updateMapping(
+        request.params.company ?? "",
+        request.params.mapping ?? "",
+        await readJson(request),
+        preconditions(request).ifMatch,
+      );
+      return json(200, { ...mapping, etag }, { etag });
+    });
+  }
+
+  async function updateJob(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const company = request.params.company ?? "";
+      const job = await services().jobs.update(company, request.params.job ?? "", await readJson(request));
+      return json(200, jobView(job, new Date()));
+    });
+  }
+
+  async function matchRecords(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () =>
+      json(200, await services().syncAdmin.match(request.params.company ?? "", request.params.mapping ?? "", await readJson(request))),
+    );
+  }
+
+  async function listCouplings(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () =>
+      json(200, await services().syncAdmin.listCouplings(request.params.company ?? "", Object.fromEntries(request.query.entries()))),
+    );
+  }
+
+  async function coupleRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { company = "", mapping = "", erpId = "" } = request.params;
+      if (request.method === "DELETE") {
+        await services().syncAdmin.uncouple(company, mapping, erpId);
+        return { status: 204 };
+      }
+      return json(200, await services().syncAdmin.couple(company, mapping, erpId, await readJson(request)));
+    });
+  }
+
+  async function synchronizeRecord(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+    return respond(context, async () => {
+      const { company = "", mapping = "", erpId = "" } = request.params;
+      const result = await services().syncAdmin.synchronize(company, mapping, erpId, await readJson(request));
+      return json(200, { runId: result.runId, log: result.logs });
+    });
+  }
+
+  /** A job entry's timer: queues a run for each company whose entry is due. */
+  function dispatchTimer(jobId: string) {
+    return async (_timer: Timer, context: InvocationContext): Promise<void> => {
+      const queued = await services().jobs.dispatchDue(jobId);
+      if (queued > 0) context.log(`${jobId}: queued ${queued} company run(s)`);
+    };
+  }
+
+  /** The queue worker: one company's job (or full synchronization) per message. */
+  async function syncWorker(message: unknown, context: InvocationContext): Promise<void> {
+    const parsed: SyncMessage = syncMessage.parse(typeof message === "string" ? JSON.parse(message) : message);
+    const { jobs } = services();
+    if (parsed.kind === "full") {
+      await jobs.runFull(parsed.company, parsed.runId);
+      context.log(`full synchronization of ${parsed.company} finished (run ${parsed.runId})`);
+      return;
+    }
+    const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, parsed.now === true);
+    context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
+  }
+
+  return [
+    {
+      name: "sync-mappings",
+      trigger: "http",
+      route: `${base}/mappings`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Mappings with direction, filters, field mappings, watermarks",
+      handler: listMappings,
+      contract: { responses: { 200: { description: "{ value: mappings }", schema: mappingListSchema } } },
     },
-  },
-  {
-    name: "sync-log-errors",
-    trigger: "http",
-    route: `${base}/log/{id}/errors`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Error rows of one run",
-    handler: readLogErrors,
-    contract: {
-      query: logErrorsQuery,
-      responses: { 200: { description: "{ value: error rows, continuationToken? }", schema: errorPageSchema }, 400: "Invalid query", 404: "No such log row" },
+    {
+      name: "sync-jobs",
+      trigger: "http",
+      route: `${base}/jobs`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Job entries with state and X of Y",
+      handler: listJobs,
+      contract: { responses: { 200: { description: "{ value: job entries, activeScheduledSyncJobs }", schema: jobListSchema }, 404: "No setup" } },
     },
-  },
-  {
-    name: "sync-mapping-update",
-    trigger: "http",
-    route: `${base}/mappings/{mapping}`,
-    methods: ["PATCH"],
-    authLevel: "function",
-    summary: "Change a mapping's direction, filters, conflict, deletion and retry settings and its field mappings (If-Match)",
-    handler: updateMapping,
-    contract: {
-      versioned: true,
-      body: mappingPatch,
-      responses: {
-        200: { description: "The mapping, with its ETag", schema: mappingSchema },
-        400: "Invalid settings",
-        404: "No such mapping",
-        412: "Changed since read",
+    {
+      name: "sync-job-update",
+      trigger: "http",
+      route: `${base}/jobs/{job}`,
+      methods: ["PATCH"],
+      authLevel: "function",
+      summary: "Change a job entry's minutes between runs, maximum attempts or earliest start",
+      handler: updateJob,
+      contract: { body: jobPatch, responses: { 200: { description: "The job entry", schema: jobViewSchema }, 400: "Invalid settings", 404: "No such job" } },
+    },
+    {
+      name: "sync-job-hold",
+      trigger: "http",
+      route: `${base}/jobs/{job}/hold`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Set a job entry On Hold",
+      handler: jobAction("hold"),
+      contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
+    },
+    {
+      name: "sync-job-ready",
+      trigger: "http",
+      route: `${base}/jobs/{job}/ready`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Set a job entry Ready",
+      handler: jobAction("ready"),
+      contract: { responses: { 200: { description: "The job entry", schema: jobViewSchema }, 404: "No such job", 409: "The connection is disabled" } },
+    },
+    {
+      name: "sync-job-run",
+      trigger: "http",
+      route: `${base}/jobs/{job}/run`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Run a job entry now (202 + run id)",
+      handler: jobAction("run"),
+      contract: { responses: { 202: "{ runId, log }", 404: "No such job" } },
+    },
+    {
+      name: "sync-log",
+      trigger: "http",
+      route: `${base}/log`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Job log rows, newest first",
+      handler: readLog,
+      contract: {
+        query: logQuery,
+        responses: { 200: { description: "{ value: log rows, newest first }", schema: logPageSchema }, 400: "Invalid query", 404: "No setup" },
       },
     },
-  },
-  {
-    name: "sync-mapping-match",
-    trigger: "http",
-    route: `${base}/mappings/{mapping}/match`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Match-based coupling of uncoupled records",
-    handler: matchRecords,
-    contract: {
-      body: matchInput,
-      responses: { 200: "{ coupled, created, ambiguous, unmatched }", 400: "Invalid fields", 404: "No such mapping", 409: "The connection is disabled" },
-    },
-  },
-  {
-    name: "sync-couplings",
-    trigger: "http",
-    route: `${base}/couplings`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Couplings with their state, filtered and paged",
-    handler: listCouplings,
-    contract: {
-      query: couplingQuery,
-      responses: { 200: { description: "{ value: couplings, continuationToken? }", schema: couplingPageSchema }, 400: "Invalid query", 404: "No setup" },
-    },
-  },
-  {
-    name: "sync-coupling",
-    trigger: "http",
-    route: `${base}/couplings/{mapping}/{erpId}`,
-    methods: ["PUT", "DELETE"],
-    authLevel: "function",
-    summary: "Couple an ERP record to a CRM row by hand, or uncouple it",
-    handler: coupleRecord,
-    contract: {
-      body: coupleInput,
-      responses: {
-        200: { description: "The coupling", schema: couplingSchema },
-        204: "Uncoupled",
-        400: "Invalid body",
-        404: "No such record, row or coupling",
-        409: "Coupled elsewhere, or the connection is disabled",
+    {
+      name: "sync-log-errors",
+      trigger: "http",
+      route: `${base}/log/{id}/errors`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Error rows of one run",
+      handler: readLogErrors,
+      contract: {
+        query: logErrorsQuery,
+        responses: { 200: { description: "{ value: error rows, continuationToken? }", schema: errorPageSchema }, 400: "Invalid query", 404: "No such log row" },
       },
     },
-  },
-  {
-    name: "sync-coupling-synchronize",
-    trigger: "http",
-    route: `${base}/couplings/{mapping}/{erpId}/synchronize`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Synchronize one record now (optionally one way)",
-    handler: synchronizeRecord,
-    contract: { body: synchronizeInput, responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" } },
-  },
-  {
-    name: "sync-conflicts",
-    trigger: "http",
-    route: `${base}/conflicts`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Open conflicts with both values",
-    handler: (request, context) => listIssues(request, context, "conflict"),
-    contract: {
-      query: issueQuery,
-      responses: { 200: { description: "{ value: conflicts, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    {
+      name: "sync-mapping-update",
+      trigger: "http",
+      route: `${base}/mappings/{mapping}`,
+      methods: ["PATCH"],
+      authLevel: "function",
+      summary: "Change a mapping's direction, filters, conflict, deletion and retry settings and its field mappings (If-Match)",
+      handler: updateMapping,
+      contract: {
+        versioned: true,
+        body: mappingPatch,
+        responses: {
+          200: { description: "The mapping, with its ETag", schema: mappingSchema },
+          400: "Invalid settings",
+          404: "No such mapping",
+          412: "Changed since read",
+        },
+      },
     },
-  },
-  {
-    name: "sync-conflict-resolve",
-    trigger: "http",
-    route: `${base}/conflicts/{id}/resolve`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Resolve a conflict by keeping the ERP or the CRM values",
-    handler: resolveConflict,
-    contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } },
-  },
-  {
-    name: "sync-skipped",
-    trigger: "http",
-    route: `${base}/skipped`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Skipped records with their last error",
-    handler: (request, context) => listIssues(request, context, "skipped"),
-    contract: {
-      query: issueQuery,
-      responses: { 200: { description: "{ value: skipped records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    {
+      name: "sync-mapping-match",
+      trigger: "http",
+      route: `${base}/mappings/{mapping}/match`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Match-based coupling of uncoupled records",
+      handler: matchRecords,
+      contract: {
+        body: matchInput,
+        responses: { 200: "{ coupled, created, ambiguous, unmatched }", 400: "Invalid fields", 404: "No such mapping", 409: "The connection is disabled" },
+      },
     },
-  },
-  {
-    name: "sync-issues",
-    trigger: "http",
-    route: `${base}/issues`,
-    methods: ["GET"],
-    authLevel: "function",
-    summary: "Records that did not synchronize (deferred, failed, conflict, skipped), by kind, mapping and run",
-    handler: (request, context) => listIssues(request, context),
-    contract: {
-      query: issueQuery,
-      responses: { 200: { description: "{ value: records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+    {
+      name: "sync-couplings",
+      trigger: "http",
+      route: `${base}/couplings`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Couplings with their state, filtered and paged",
+      handler: listCouplings,
+      contract: {
+        query: couplingQuery,
+        responses: { 200: { description: "{ value: couplings, continuationToken? }", schema: couplingPageSchema }, 400: "Invalid query", 404: "No setup" },
+      },
     },
-  },
-  {
-    name: "sync-skipped-retry",
-    trigger: "http",
-    route: `${base}/skipped/{id}/retry`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Restore a skipped record and synchronize it now",
-    handler: retrySkipped,
-    contract: { responses: { 200: "{ restored, log }", 404: "No such record", 409: "Not skipped" } },
-  },
-  {
-    name: "sync-full",
-    trigger: "http",
-    route: `${base}/full`,
-    methods: ["POST"],
-    authLevel: "function",
-    summary: "Full synchronization (202 + run id)",
-    handler: fullSync,
-    contract: { responses: { 202: "{ runId, log }", 404: "No setup" } },
-  },
-  ...jobIds.map((jobId): FunctionDefinition => ({
-    name: timerNameOf(jobId),
-    trigger: "timer",
-    scheduleSetting: scheduleSettingOf(jobId),
-    summary: `Runs the ${jobId} job entries that are due`,
-    handler: dispatchTimer(jobId),
-  })),
-  { name: "sync-worker", trigger: "queue", queueName: syncQueueName, summary: "Runs one company's job or full synchronization", handler: syncWorker },
-];
+    {
+      name: "sync-coupling",
+      trigger: "http",
+      route: `${base}/couplings/{mapping}/{erpId}`,
+      methods: ["PUT", "DELETE"],
+      authLevel: "function",
+      summary: "Couple an ERP record to a CRM row by hand, or uncouple it",
+      handler: coupleRecord,
+      contract: {
+        body: coupleInput,
+        responses: {
+          200: { description: "The coupling", schema: couplingSchema },
+          204: "Uncoupled",
+          400: "Invalid body",
+          404: "No such record, row or coupling",
+          409: "Coupled elsewhere, or the connection is disabled",
+        },
+      },
+    },
+    {
+      name: "sync-coupling-synchronize",
+      trigger: "http",
+      route: `${base}/couplings/{mapping}/{erpId}/synchronize`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Synchronize one record now (optionally one way)",
+      handler: synchronizeRecord,
+      contract: {
+        body: synchronizeInput,
+        responses: { 200: "{ runId, log }", 400: "Invalid body", 404: "No such mapping", 409: "The connection is disabled" },
+      },
+    },
+    {
+      name: "sync-conflicts",
+      trigger: "http",
+      route: `${base}/conflicts`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Open conflicts with both values",
+      handler: (request, context) => listIssues(request, context, "conflict"),
+      contract: {
+        query: issueQuery,
+        responses: { 200: { description: "{ value: conflicts, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+      },
+    },
+    {
+      name: "sync-conflict-resolve",
+      trigger: "http",
+      route: `${base}/conflicts/{id}/resolve`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Resolve a conflict by keeping the ERP or the CRM values",
+      handler: resolveConflict,
+      contract: { body: resolveInput, responses: { 200: "{ resolved, log }", 400: "Invalid body", 404: "No such conflict", 409: "Not in conflict" } },
+    },
+    {
+      name: "sync-skipped",
+      trigger: "http",
+      route: `${base}/skipped`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Skipped records with their last error",
+      handler: (request, context) => listIssues(request, context, "skipped"),
+      contract: {
+        query: issueQuery,
+        responses: { 200: { description: "{ value: skipped records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+      },
+    },
+    {
+      name: "sync-issues",
+      trigger: "http",
+      route: `${base}/issues`,
+      methods: ["GET"],
+      authLevel: "function",
+      summary: "Records that did not synchronize (deferred, failed, conflict, skipped), by kind, mapping and run",
+      handler: (request, context) => listIssues(request, context),
+      contract: {
+        query: issueQuery,
+        responses: { 200: { description: "{ value: records, continuationToken? }", schema: issuePageSchema }, 400: "Invalid query", 404: "No setup" },
+      },
+    },
+    {
+      name: "sync-skipped-retry",
+      trigger: "http",
+      route: `${base}/skipped/{id}/retry`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Restore a skipped record and synchronize it now",
+      handler: retrySkipped,
+      contract: { responses: { 200: "{ restored, log }", 404: "No such record", 409: "Not skipped" } },
+    },
+    {
+      name: "sync-full",
+      trigger: "http",
+      route: `${base}/full`,
+      methods: ["POST"],
+      authLevel: "function",
+      summary: "Full synchronization (202 + run id)",
+      handler: fullSync,
+      contract: { responses: { 202: "{ runId, log }", 404: "No setup" } },
+    },
+    ...jobIds.map((jobId): FunctionDefinition => ({
+      name: timerNameOf(jobId),
+      trigger: "timer",
+      scheduleSetting: scheduleSettingOf(jobId),
+      summary: `Runs the ${jobId} job entries that are due`,
+      handler: dispatchTimer(jobId),
+    })),
+    { name: "sync-worker", trigger: "queue", queueName: syncQueueName, summary: "Runs one company's job or full synchronization", handler: syncWorker },
+  ];
+}

@@ -26,6 +26,7 @@ import { WorkQueue } from "./storage/work-queue";
 import { JobRunner } from "./sync/job-runner";
 import { SyncRunner } from "./sync/sync-runner";
 import { SyncIssueRepository } from "./storage/sync-issue-repository";
+import { SyncViews } from "./sync/sync-views";
 import { SyncAdmin } from "./sync/sync-admin";
 import { CallerTokenVerifier } from "./http/caller-token";
 import { SalesOrderService } from "./sales-orders/sales-order-service";
@@ -48,6 +49,7 @@ export interface Services {
   erpRecords: ErpRecordsService;
   couplings: CouplingRepository;
   syncLog: SyncLogRepository;
+  syncViews: SyncViews;
   syncIssues: SyncIssueRepository;
   syncAdmin: SyncAdmin;
   salesOrders: SalesOrderService;
@@ -153,6 +155,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog });
   const statistics = new CustomerStatisticsService({ setups, connector, couplings, erpRecords: erpRecordStore, logs: syncLog });
   const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders, statistics });
+  const syncViews = new SyncViews({ sync, setups, logs: syncLog });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return {
     config,
@@ -172,6 +175,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     syncLog,
     syncIssues,
     syncAdmin,
+    syncViews,
     salesOrders,
     queue,
     runner,
@@ -182,17 +186,11 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
 
 let current: Services | undefined;
 
-/** The process-wide services, created on first use so a cold start pays only for what it touches. */
+/**
+ * The services of the Functions process, created on first use so a cold start pays only for what it touches.
+ * Only functions/definitions.ts calls this; the local host and tests build their own and pass them.
+ */
 export function services(): Services {
   current ??= createServices(loadConfig());
-  return current;
-}
-
-/** For the local host and tests that build services themselves (e.g. with a request counter). */
-export function useServices(replacement: Services | undefined): void {
-  current = replacement;
-}
-
-export function currentServices(): Services | undefined {
   return current;
 }

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type * as SimulatorModule from "../../test/simulator/simulator";
-import { functionDefinitions } from "../functions/definitions";
+import { defineFunctions } from "../functions/definitions";
 import { ConfigError, loadConfig, scheduleSettings } from "../lib/config";
-import { createServices, useServices } from "../lib/services";
+import { createServices } from "../lib/services";
 import { type RunningAzurite, startAzurite } from "./azurite";
 import { startFunctionHost } from "./function-host";
 
@@ -67,11 +67,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const services = createServices(config, simulator ? { trustedCa: simulator.ca } : {});
-  useServices(services);
 
   const schedules = scheduleSettings(config);
+  const definitions = defineFunctions(() => services);
   host = await startFunctionHost({
-    definitions: functionDefinitions,
+    definitions,
     port: Number(options.port),
     schedules,
     ...(process.env.LOCAL_FUNCTION_KEY && { functionKey: process.env.LOCAL_FUNCTION_KEY }),
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const credentialStore = services.secrets.description;
   console.log(`Credential store: ${credentialStore.kind} (encrypted: ${credentialStore.encrypted})`);
   console.log("Functions:");
-  for (const definition of functionDefinitions) {
+  for (const definition of definitions) {
     console.log(
       definition.trigger === "http"
         ? `  ${definition.name}: [${definition.methods.join(",")}] ${host.url}/api/${definition.route}`

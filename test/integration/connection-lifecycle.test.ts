@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectionMessages } from "../../src/lib/connection/messages";
 import { crmDataMessages } from "../../src/lib/connection/crm-data";
-import { activeJobMessages } from "../../src/lib/sync/active-jobs";
+import { activeJobMessages } from "../../src/lib/model/active-jobs";
 import { syncSetupMessages } from "../../src/lib/sync/sync-setup-service";
 import { demoClientId, demoClientSecret, demoPassword } from "../simulator/fixture";
 import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { JobRunner } from "../../src/lib/sync/job-runner";
-import { syncMessages } from "../../src/lib/sync/sync-plan";
+import { syncMessages } from "../../src/lib/model/sync-plan";
 import { useSyncHarness } from "../support/sync-harness";
 
 // Each situation of issue "Synchronization that never loses or corrupts data", replayed over HTTP: ERP

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { SyncRunner } from "../../src/lib/sync/sync-runner";
-import { syncMessages } from "../../src/lib/sync/sync-plan";
-import { activeJobMessages } from "../../src/lib/sync/active-jobs";
+import { syncMessages } from "../../src/lib/model/sync-plan";
+import { activeJobMessages } from "../../src/lib/model/active-jobs";
 import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";
 
 let demo: DemoApp;

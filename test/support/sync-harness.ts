@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "vitest";
-import type { ErpTable } from "../../src/lib/sync/default-mappings";
+import type { ErpTable } from "../../src/lib/model/erp-tables";
 import { type DemoApp, setUpDemoCompany, startDemoApp } from "./demo-app";
 import { demoUsers, webApiAs } from "./raw-dataverse";
 

@@ -1,6 +1,6 @@
-import { functionDefinitions } from "../../src/functions/definitions";
+import { defineFunctions } from "../../src/functions/definitions";
 import { loadConfig, scheduleSettings } from "../../src/lib/config";
-import { type ServiceOverrides, type Services, createServices, currentServices, useServices } from "../../src/lib/services";
+import { type ServiceOverrides, type Services, createServices } from "../../src/lib/services";
 import { startFunctionHost } from "../../src/local/function-host";
 import { requestCounter } from "./request-counter";
 
@@ -28,11 +28,8 @@ export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS
   const config = loadConfig(env);
   const logs: string[] = [];
   const services = createServices(config, { runLog: (line) => logs.push(line), ...overrides, tableOptions: { additionalPolicies: [storage.policy] } });
-  // Handlers use the process-wide services; put back whatever was there when this app closes.
-  const previous = currentServices();
-  useServices(services);
   const host = await startFunctionHost({
-    definitions: functionDefinitions,
+    definitions: defineFunctions(() => services),
     port: 0,
     log: (line) => logs.push(line),
     schedules: scheduleSettings(config),
@@ -62,7 +59,6 @@ export async function startTestApp(overrides: ServiceOverrides = {}, env: NodeJS
     },
     async close() {
       await host.close();
-      useServices(previous);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { activeJobMessages, describeActiveJobs } from "../../src/lib/sync/active-jobs";
+import { activeJobMessages, describeActiveJobs } from "../../src/lib/model/active-jobs";
 
 describe("active scheduled synchronization jobs", () => {
   it("shows 0 of 0 while the connection is disabled", () => {
@@ -18,7 +18,7 @@ describe("active scheduled synchronization jobs", () => {
   });
 });
 
-import { isSupportedCrmVersion } from "../../src/lib/setup/connection-setup";
+import { isSupportedCrmVersion } from "../../src/lib/model/connection-setup";
 
 describe("supported CRM versions (major above 6, not 7.1)", () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { defaultAuthenticationType, parseAuthenticationType } from "../../src/lib/setup/authentication-type";
+import { defaultAuthenticationType, parseAuthenticationType } from "../../src/lib/model/authentication-type";
 import { setupMessages } from "../../src/lib/setup/messages";
 import { domainOf, userNameProblem } from "../../src/lib/setup/user-name";
 

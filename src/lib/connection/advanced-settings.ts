@@ -2,11 +2,12 @@ import { platformAuthenticationEnabled } from "../caller";
 import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
-import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import { conflict, fieldErrorsFromZod, invalid, stale } from "../errors";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
-import { type Preconditions, type SetupService, requireCompany } from "../setup/setup-service";
+import { type Preconditions, type SetupService } from "../setup/setup-service";
+import { requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { CrmConnector } from "./crm-connector";
 import { writeErpWebUrlToCrm } from "./erp-web-url";
@@ -139,9 +140,7 @@ export class AdvancedSettings {
   }
 
   private async stored(company: string, { ifMatch }: Preconditions) {
-    requireCompany(company);
-    const stored = await this.init.setups.get(company);
-    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+    const stored = await requireSetup(this.init.setups, company);
     if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== stored.etag) {
       throw stale("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
     }

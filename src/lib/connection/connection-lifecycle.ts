@@ -2,14 +2,14 @@ import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import type { CallerPrincipal } from "../caller";
-import { fieldErrorsFromZod, invalid, notFound, unprocessable } from "../errors";
-import type { ConnectionSetup } from "../setup/connection-setup";
-import { isSupportedCrmVersion } from "../setup/connection-setup";
+import { fieldErrorsFromZod, invalid, unprocessable } from "../errors";
+import type { ConnectionSetup } from "../model/connection-setup";
+import { isSupportedCrmVersion } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
-import { type SetupService, requireCompany } from "../setup/setup-service";
+import { type SetupService } from "../setup/setup-service";
+import { requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
-import type { SyncSetupService } from "../sync/sync-setup-service";
 import type { ConnectionTestResult, ConnectionTester } from "./connection-test";
 import type { CrmConnector } from "./crm-connector";
 import { writeErpWebUrlToCrm } from "./erp-web-url";
@@ -19,12 +19,24 @@ import type { Prompt } from "./prompts";
 export const enableInput = z.strictObject({ useDefaultSyncSetup: z.boolean().optional() });
 export const disableInput = z.strictObject({ reason: z.string().trim().min(1).max(250).optional() });
 
+/**
+ * What enabling and disabling needs of the synchronization setup (sync/sync-setup-service.ts implements it):
+ * declared here, so the connection's use cases do not depend on the sync folder.
+ */
+export interface SyncJobsControl {
+  hasSetup(company: string): Promise<boolean>;
+  installDefault(company: string, options: { confirm?: boolean }): Promise<unknown>;
+  setJobsReady(company: string): Promise<void>;
+  setJobsOnHold(company: string): Promise<void>;
+  syncSalesOrderJobs(company: string, setup: Pick<ConnectionSetup, "isEnabled" | "salesOrderIntegrationEnabled" | "autoCreateSalesOrders">): Promise<void>;
+}
+
 export interface LifecycleInit {
   setups: SetupRepository;
   setup: SetupService;
   tester: ConnectionTester;
   connector: CrmConnector;
-  syncSetup: SyncSetupService;
+  syncSetup: SyncJobsControl;
   config: Pick<Config, "INTEGRATION_SOLUTION_NAME" | "ERP_LOCAL_CURRENCY" | "ERP_WEB_URL_DEFAULT">;
 }
 
@@ -127,10 +139,7 @@ export class ConnectionLifecycle {
   }
 
   private async stored(company: string) {
-    requireCompany(company);
-    const stored = await this.init.setups.get(company);
-    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
-    return stored;
+    return requireSetup(this.init.setups, company);
   }
 
   private async readOrganization(client: DataverseClient) {

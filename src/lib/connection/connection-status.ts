@@ -1,11 +1,11 @@
 import { notFound } from "../errors";
 import type { SecretStoreDescription } from "../secrets/secret-store";
-import { isSupportedCrmVersion } from "../setup/connection-setup";
-import { requireCompany } from "../setup/setup-service";
+import { isSupportedCrmVersion } from "../model/connection-setup";
+import { requireCompany, companyMessages } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { LastTest, StatusRepository } from "../storage/status-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import { type ActiveScheduledSyncJobs, countedStatuses, describeActiveJobs } from "../sync/active-jobs";
+import { type ActiveScheduledSyncJobs, countedStatuses, describeActiveJobs } from "../model/active-jobs";
 
 export interface ConnectionStatus {
   company: string;
@@ -32,7 +32,7 @@ export async function readConnectionStatus(
     init.sync.jobSummaries(company),
     init.sync.mappings(company),
   ]);
-  if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+  if (!stored) throw notFound(companyMessages.noConnection(company));
   const setup = stored.value;
   return {
     company,

@@ -2,7 +2,7 @@ import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError, type FailureStep, describeFailure, failureStep } from "../dataverse/dataverse-errors";
 import type { CallerPrincipal } from "../caller";
 import type { SecretStoreDescription } from "../secrets/secret-store";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { StatusRepository } from "../storage/status-repository";
 import { type CrmConnector, missingCredentials } from "./crm-connector";
 import { connectionMessages } from "./messages";

@@ -3,8 +3,8 @@ import { DataverseClient } from "../dataverse/dataverse-client";
 import { type HttpsTransport, TransportError } from "../dataverse/https-transport";
 import { type OutboundGuard, OutboundGuardError } from "../dataverse/outbound-guard";
 import type { SignInCredentials, TokenProvider } from "../dataverse/token-provider";
-import { credentialKind } from "../setup/authentication-type";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import { credentialKind } from "../model/authentication-type";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { SecretStore } from "../secrets/secret-store";
 import { connectionMessages } from "./messages";
 

@@ -2,7 +2,7 @@ import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import * as z from "zod";
 import type { CallerPrincipal } from "../caller";
 import { conflict, fieldErrorsFromZod, forbidden, invalid, notFound } from "../errors";
-import { requireCompany } from "../setup/setup-service";
+import { requireCompany, requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import { findCrmUserByEmail } from "./connection-test";
 import type { CrmConnector } from "./crm-connector";
@@ -50,8 +50,7 @@ export async function readCrmData(
   }
   const input = crmQueryInput.safeParse(query);
   if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
-  const stored = await init.setups.get(company);
-  if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+  const stored = await requireSetup(init.setups, company);
   if (!stored.value.isEnabled) throw conflict(crmDataMessages.notEnabled);
   let client = await init.connector.client(stored.value);
   let actingAs: "connection-user" | { systemuserid: string } = "connection-user";

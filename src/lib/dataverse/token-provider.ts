@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from "node:crypto";
 import type * as Msal from "@azure/msal-node";
 import type { AccountInfo, Configuration } from "@azure/msal-node";
-import type { AuthenticationType } from "../setup/authentication-type";
+import type { AuthenticationType } from "../model/authentication-type";
 import { type HttpsTransport, TransportError } from "./https-transport";
 import { MsalNetwork } from "./msal-network";
 

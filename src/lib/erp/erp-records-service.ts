@@ -1,11 +1,11 @@
 import * as z from "zod";
 import { type FieldError, fieldErrorsFromZod, invalid, notFound } from "../errors";
-import { requireCompany } from "../setup/setup-service";
+import { requireCompany, requireSetup } from "../model/company";
 import { storageContinuationToken } from "../storage/continuation-token";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
-import { type ErpTable, erpTables } from "../sync/default-mappings";
-import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "./erp-schemas";
+import { type ErpTable, erpTables } from "../model/erp-tables";
+import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "../model/erp-schemas";
 
 export const erpReadQuery = z.object({
   modifiedSince: z.string().min(1).max(40).optional(),
@@ -81,7 +81,7 @@ export class ErpRecordsService {
   private async target(company: string, table: string): Promise<ErpTable> {
     requireCompany(company);
     if (!(erpTables as readonly string[]).includes(table)) throw notFound(`"${table}" is not an ERP table. Tables: ${erpTables.join(", ")}.`);
-    if (!(await this.init.setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
+    await requireSetup(this.init.setups, company);
     return table as ErpTable;
   }
 }

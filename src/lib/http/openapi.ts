@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { createDocument } from "zod-openapi";
-import { companySlug } from "../setup/connection-setup";
+import { companySlug } from "../model/company";
 import type { FunctionDefinition, HttpFunctionDefinition } from "./function-definition";
 
 const problem = z

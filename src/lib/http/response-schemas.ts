@@ -1,8 +1,9 @@
 import * as z from "zod";
-import { authenticationTypes } from "../setup/authentication-type";
+import { authenticationTypes } from "../model/authentication-type";
 import type { ConnectionView } from "../setup/connection-view";
 import type { MappingDefinition } from "../sync/default-mappings";
-import { deletionConflictResolutions, erpTables, mappingNames, updateConflictResolutions } from "../sync/default-mappings";
+import { deletionConflictResolutions, mappingNames, updateConflictResolutions } from "../sync/default-mappings";
+import { erpTables } from "../model/erp-tables";
 import type { JobView } from "../sync/job-runner";
 import type { CouplingView, IssueView } from "../sync/sync-admin";
 import type { SyncErrorEntry, SyncLogEntry } from "../storage/sync-log-repository";

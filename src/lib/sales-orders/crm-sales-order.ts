@@ -1,5 +1,5 @@
-import type { ErpFields } from "../erp/erp-schemas";
-import { syncAdminMessages } from "../sync/sync-admin";
+import type { ErpFields } from "../model/erp-schemas";
+import { companyMessages } from "../model/company";
 
 /**
  * Submitted Dynamics 365 Sales orders into ERP sales orders, pure (BC's "CRM Sales Order to Sales Order"):
@@ -62,7 +62,7 @@ export const salesOrderMessages = {
   integrationOff:
     "Sales order integration with Dynamics 365 Sales is not enabled. Enable it in the connection's advanced settings (salesOrderIntegrationEnabled) " +
     "before you create sales orders from Dynamics 365 Sales.",
-  notEnabled: syncAdminMessages.notEnabled,
+  notEnabled: companyMessages.notEnabled,
   noSuchOrder: (id: string) => `There is no sales order ${id} in Dynamics 365 Sales.`,
   notSubmitted: (number: string) => `The Dynamics 365 Sales order ${number} is not submitted, so it cannot be created in the ERP.`,
   alreadyCreated: (number: string, erpNo: string) => `The Dynamics 365 Sales order ${number} was already created in the ERP as sales order ${erpNo}.`,

@@ -4,17 +4,17 @@ import * as z from "zod";
 import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
-import { type ErpFields, erpSchemas } from "../erp/erp-schemas";
+import { type ErpFields, erpSchemas } from "../model/erp-schemas";
 import { conflict, fieldErrorsFromZod, invalid, notFound, Refusal } from "../errors";
-import { requireCompany } from "../setup/setup-service";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import { requireSetup } from "../model/company";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { CouplingRepository } from "../storage/coupling-repository";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import type { Coupling } from "../sync/coupling";
-import { emptyCounts } from "../sync/sync-plan";
+import type { Coupling } from "../model/coupling";
+import { emptyCounts } from "../model/sync-plan";
 import {
   type CrmRow,
   type OrderLookups,
@@ -357,9 +357,7 @@ export class SalesOrderService {
   }
 
   private async requireIntegration(company: string): Promise<ConnectionSetup> {
-    requireCompany(company);
-    const stored = await this.init.setups.get(company);
-    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+    const stored = await requireSetup(this.init.setups, company);
     if (!stored.value.isEnabled) throw conflict(salesOrderMessages.notEnabled);
     if (!stored.value.salesOrderIntegrationEnabled) throw conflict(salesOrderMessages.integrationOff);
     return stored.value;

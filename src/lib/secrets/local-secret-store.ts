@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import type { TableStorage } from "../storage/table-storage";
 import { storageStatus } from "../storage/table-storage";
-import { type SecretRef, type SecretStore, SecretNotFoundError } from "./secret-store";
+import { type SecretStore, SecretNotFoundError } from "./secret-store";
+import { type SecretRef } from "../model/connection-setup";
 
 const tableName = "localsecrets";
 

@@ -1,8 +1,4 @@
-/** A stored secret's address; the setup row keeps this, never the value. */
-export interface SecretRef {
-  name: string;
-  version: string;
-}
+import type { SecretRef } from "../model/connection-setup";
 
 export interface SecretStoreDescription {
   kind: "key-vault" | "local";

@@ -1,4 +1,4 @@
-import { type AuthenticationType, parseAuthenticationType } from "./authentication-type";
+import { type AuthenticationType, parseAuthenticationType } from "../model/authentication-type";
 
 /**
  * XRM tooling connection strings (CrmServiceClient): `Key=Value;` pairs, keys case-insensitive and

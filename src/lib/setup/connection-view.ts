@@ -1,7 +1,7 @@
 import type { SecretStoreDescription } from "../secrets/secret-store";
-import { type ActiveScheduledSyncJobs, type JobSummary, countedStatuses, describeActiveJobs } from "../sync/active-jobs";
+import { type ActiveScheduledSyncJobs, type JobSummary, countedStatuses, describeActiveJobs } from "../model/active-jobs";
 import { buildConnectionString } from "./connection-string";
-import { type ConnectionSetup, isSupportedCrmVersion } from "./connection-setup";
+import { type ConnectionSetup, isSupportedCrmVersion } from "../model/connection-setup";
 import type { Notice } from "./setup-input";
 import { domainOf } from "./user-name";
 

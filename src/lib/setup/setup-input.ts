@@ -1,7 +1,8 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as z from "zod";
 import type { FieldError } from "../errors";
-import { type AuthenticationType, authenticationTypes, defaultAuthenticationType, parseAuthenticationType, usesDomainUserName } from "./authentication-type";
+import type { SetupFields } from "../model/connection-setup";
+import { authenticationTypes, defaultAuthenticationType, parseAuthenticationType, usesDomainUserName } from "../model/authentication-type";
 import { ConnectionStringError, type ParsedConnectionString, clientSecretPlaceholder, parseConnectionString, passwordPlaceholder } from "./connection-string";
 import { setupMessages } from "./messages";
 import { normalizeServerAddress } from "./server-address";
@@ -46,19 +47,6 @@ export const connectionSetupInput = z.strictObject({
   connectionString: z.string().min(1).max(8192).optional(),
 });
 export type ConnectionSetupInput = z.infer<typeof connectionSetupInput>;
-
-/** The non-secret fields of a setup, ready to store. */
-export interface SetupFields {
-  serverAddress: string;
-  authenticationType: AuthenticationType;
-  userName?: string;
-  clientId?: string;
-  tenantId?: string;
-  redirectUri?: string;
-  homeRealmUri?: string;
-  certificateThumbprint?: string;
-  proxyVersion: number;
-}
 
 /** Secrets supplied with this request; only these are written. */
 export interface SuppliedSecrets {

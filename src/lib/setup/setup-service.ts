@@ -1,8 +1,10 @@
 import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
-import { type SecretKind, type SecretRef, type SecretStore, secretName } from "../secrets/secret-store";
+import { type SecretKind, type SecretStore, secretName } from "../secrets/secret-store";
+import { type SecretRef } from "../model/connection-setup";
 import { ConcurrencyError, type SetupRepository, type Versioned } from "../storage/setup-repository";
-import type { JobSummary } from "../sync/active-jobs";
-import { type ConnectionSetup, companySlug } from "./connection-setup";
+import type { JobSummary } from "../model/active-jobs";
+import { type ConnectionSetup } from "../model/connection-setup";
+import { requireCompany, companyMessages, requireSetup } from "../model/company";
 import { type ConnectionView, toConnectionView } from "./connection-view";
 import { setupMessages } from "./messages";
 import { type Notice, type SuppliedSecrets, connectionSetupInput, resolveSetupInput } from "./setup-input";
@@ -42,7 +44,7 @@ export class SetupService {
   async read(company: string): Promise<ConnectionView> {
     requireCompany(company);
     const [stored, jobs] = await Promise.all([this.init.setups.get(company), this.jobs(company)]);
-    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
+    if (!stored) throw notFound(companyMessages.noConnection(company));
     return this.view(stored, jobs);
   }
 
@@ -102,9 +104,7 @@ export class SetupService {
 
   /** DELETE: the setup row, then its secrets and everything else the company owns. */
   async remove(company: string, preconditions: Preconditions = {}): Promise<void> {
-    requireCompany(company);
-    const existing = await this.init.setups.get(company);
-    if (!existing) throw notFound(`No connection is set up for company "${company}".`);
+    const existing = await requireSetup(this.init.setups, company);
     checkPreconditions(existing, preconditions);
     if (existing.value.isEnabled) throw conflict(enabledConflict);
     try {
@@ -151,12 +151,6 @@ export class SetupService {
       }),
     );
     return refs satisfies Record<string, SecretRef>;
-  }
-}
-
-export function requireCompany(company: string): void {
-  if (!companySlug.test(company)) {
-    throw invalid([{ path: "company", message: "must be a lowercase slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters" }]);
   }
 }
 

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { type AuthenticationType, usesDomainUserName, usesEmailUserName } from "./authentication-type";
+import { type AuthenticationType, usesDomainUserName, usesEmailUserName } from "../model/authentication-type";
 import { setupMessages } from "./messages";
 
 const email = z.email();

@@ -1,14 +1,13 @@
 import type { CrmConnector } from "../connection/crm-connector";
-import type { ErpFields } from "../erp/erp-schemas";
-import { conflict, notFound } from "../errors";
-import { requireCompany } from "../setup/setup-service";
+import type { ErpFields } from "../model/erp-schemas";
+import { conflict } from "../errors";
+import { requireSetup, companyMessages } from "../model/company";
 import type { CouplingRepository } from "../storage/coupling-repository";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
-import type { Coupling } from "../sync/coupling";
-import { syncAdminMessages } from "../sync/sync-admin";
-import { emptyCounts } from "../sync/sync-plan";
+import type { Coupling } from "../model/coupling";
+import { emptyCounts } from "../model/sync-plan";
 
 /**
  * The CUSTOMER STATISTICS job (BC's "CRM Statistics Job"): the ERP's figures of each coupled customer, in
@@ -71,11 +70,9 @@ export class CustomerStatisticsService {
   }
 
   async runJob(company: string, runId: string): Promise<{ written: number; failed: number; log: SyncLogEntry }> {
-    requireCompany(company);
     const started = this.clock();
-    const stored = await this.init.setups.get(company);
-    if (!stored) throw notFound(`No connection is set up for company "${company}".`);
-    if (!stored.value.isEnabled) throw conflict(syncAdminMessages.notEnabled);
+    const stored = await requireSetup(this.init.setups, company);
+    if (!stored.value.isEnabled) throw conflict(companyMessages.notEnabled);
     if (!stored.value.integrationSolutionImported) {
       throw conflict("The integration solution is not imported in Dynamics 365 Sales, so it has no account statistics to write.");
     }

@@ -1,4 +1,4 @@
-import type { Coupling } from "../sync/coupling";
+import type { Coupling } from "../model/coupling";
 import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions } from "./partition-buckets";
 import type { TableStorage } from "./table-storage";
 

@@ -1,6 +1,6 @@
 import type { TableClient, TableTransaction } from "@azure/data-tables";
-import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
-import type { ErpTable } from "../sync/default-mappings";
+import type { ErpFields, ErpRecord } from "../model/erp-schemas";
+import type { ErpTable } from "../model/erp-tables";
 import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow } from "./erp-record-rows";
 import { bucketPartitions, bucketRangeFilter, deleteWhere } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";

@@ -1,5 +1,5 @@
-import type { ErpFields, ErpRecord } from "../erp/erp-schemas";
-import type { ErpTable } from "../sync/default-mappings";
+import type { ErpFields, ErpRecord } from "../model/erp-schemas";
+import type { ErpTable } from "../model/erp-tables";
 import { bucketRangeFilter, bucketedPartition } from "./partition-buckets";
 
 /**

@@ -1,7 +1,7 @@
 import * as z from "zod";
-import { authenticationTypes } from "../setup/authentication-type";
-import type { ConnectionSetup } from "../setup/connection-setup";
-import type { SecretRef } from "../secrets/secret-store";
+import { authenticationTypes } from "../model/authentication-type";
+import type { ConnectionSetup } from "../model/connection-setup";
+import type { SecretRef } from "../model/connection-setup";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "connectionsetups";

@@ -1,5 +1,5 @@
-import type { SyncIssue } from "../sync/sync-issue";
-import { issueKey } from "../sync/sync-issue";
+import type { SyncIssue } from "../model/sync-issue";
+import { issueKey } from "../model/sync-issue";
 import { deleteWhere, submitTransactions } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 

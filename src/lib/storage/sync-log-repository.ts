@@ -1,5 +1,5 @@
 import type { TableTransaction } from "@azure/data-tables";
-import type { SyncCounts } from "../sync/sync-plan";
+import type { SyncCounts } from "../model/sync-plan";
 import { type TableStorage, getRow } from "./table-storage";
 
 const logTable = "synclog";

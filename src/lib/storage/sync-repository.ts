@@ -1,5 +1,5 @@
-import type { JobSummary } from "../sync/active-jobs";
-import type { JobEntry, StoredMapping } from "../sync/job-entry";
+import type { JobSummary } from "../model/active-jobs";
+import type { JobEntry, StoredMapping } from "../model/job-entry";
 import { ConcurrencyError, type Versioned } from "./setup-repository";
 import { tryLock, unlock } from "./company-locks";
 import { type LagSeen, readLagSeen, writeLagSeen } from "./lag-seen";

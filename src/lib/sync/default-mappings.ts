@@ -4,29 +4,9 @@
  * codeunit 5334): which ERP table pairs with which CRM entity set, in which direction, with which
  * filters, field mappings and schedule.
  */
-export type Direction = "both" | "toCrm" | "fromCrm";
+import type { ErpTable, OptionTable } from "../model/erp-tables";
 
-export const erpTables = [
-  "customers",
-  "contacts",
-  "items",
-  "resources",
-  "currencies",
-  "unitsOfMeasure",
-  "salespeople",
-  "customerPriceGroups",
-  "postedSalesInvoices",
-  "salesOrders",
-  "customerStatistics",
-  "salesPrices",
-  "postedSalesInvoiceLines",
-  "paymentTerms",
-  "shipmentMethods",
-  "shippingAgents",
-] as const;
-/** ERP tables whose codes stand for a CRM option value (BC's option mappings). */
-export type OptionTable = "paymentTerms" | "shipmentMethods" | "shippingAgents";
-export type ErpTable = (typeof erpTables)[number];
+export type Direction = "both" | "toCrm" | "fromCrm";
 
 export interface FieldMapping {
   erp: string;

@@ -4,16 +4,16 @@ import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
 import * as z from "zod";
 import { conflict, fieldErrorsFromZod, invalid, notFound } from "../errors";
-import { requireCompany } from "../setup/setup-service";
+import { requireCompany, requireSetup } from "../model/company";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import { SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { WorkQueue } from "../storage/work-queue";
 import { type MappingDefinition, defaultMappings, timerNameOf } from "./default-mappings";
-import type { JobEntry } from "./job-entry";
+import type { JobEntry } from "../model/job-entry";
 import type { SalesOrderService } from "../sales-orders/sales-order-service";
 import type { CustomerStatisticsService } from "../statistics/customer-statistics";
-import { emptyCounts } from "./sync-plan";
+import { emptyCounts } from "../model/sync-plan";
 import { MappingBusyError, type RunProgress, type SyncRunner, describeCounts } from "./sync-runner";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
@@ -384,9 +384,7 @@ export class JobRunner {
   }
 
   private async requireEnabled(company: string): Promise<void> {
-    requireCompany(company);
-    const setup = await this.init.setups.get(company);
-    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    const setup = await requireSetup(this.init.setups, company);
     if (!setup.value.isEnabled) throw conflict(jobMessages.connectionDisabled(company));
   }
 

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import { erpSchemas } from "../erp/erp-schemas";
+import { erpSchemas } from "../model/erp-schemas";
 import type { FieldError } from "../errors";
 import {
   type Direction,

@@ -1,7 +1,10 @@
 // Over 250 lines: one pure reconciliation of a record pair with its create and update paths; splitting it would scatter the field rules.
-import type { ErpFields } from "../erp/erp-schemas";
-import type { Coupling, SyncedValues } from "./coupling";
-import type { FieldMapping, MappingDefinition, MappingName, OptionTable, UpdateConflictResolution } from "./default-mappings";
+import { syncMessages } from "../model/sync-plan";
+import type { FieldConflict } from "../model/sync-issue";
+import type { ErpFields } from "../model/erp-schemas";
+import type { Coupling, SyncedValues } from "../model/coupling";
+import type { FieldMapping, MappingDefinition, MappingName, UpdateConflictResolution } from "./default-mappings";
+import type { OptionTable } from "../model/erp-tables";
 
 /**
  * Field-level reconciliation of one record pair (BEHAVIOUR §6), pure. Each coupling remembers the value
@@ -34,14 +37,6 @@ export interface PairInput {
   resolution?: UpdateConflictResolution;
 }
 
-export interface FieldConflict {
-  erpField: string;
-  crmColumn: string;
-  erpValue: unknown;
-  crmValue: unknown;
-  syncedValue: unknown;
-}
-
 /** A lookup whose target record is not coupled yet. */
 export interface MissingTarget {
   /** The mapping the target record belongs to (absent for an option). */
@@ -61,16 +56,6 @@ export type PairPlan =
   | { action: "defer"; missing: MissingTarget[]; reason: string }
   | { action: "fail"; reason: string }
   | { action: "removeCoupling"; reason: string };
-
-export const syncMessages = {
-  notCoupled: "The record is not coupled, and the mapping synchronizes coupled records only.",
-  conflict: (crm: string, erp: string) => `Cannot update the ${crm} record because it has a later modified date than the ${erp} record.`,
-  coupledToDeletedCrm: (crm: string) => `The record is coupled to a ${crm} record that was deleted in Dynamics 365 Sales.`,
-  coupledToDeletedErp: (erp: string) => `The record is coupled to an ERP ${erp} record that was deleted.`,
-  notCoupledTarget: (table: string, id: string) => `The ${table} record ${id} is not coupled.`,
-  noOptionMapping: (table: string, value: string) =>
-    `The ${table} value ${value} has no option mapping: give the ERP ${table} record its crmOptionValue (the Dynamics 365 option it stands for).`,
-} as const;
 
 const absent = Symbol("absent");
 type Canonical = unknown | typeof absent;

@@ -1,7 +1,7 @@
 // Over 250 lines: couplings, conflicts, skipped records and mapping settings; the next step splits couplings from issues.
 import * as z from "zod";
 import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
-import { requireCompany } from "../setup/setup-service";
+import { companyMessages, requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import { ConcurrencyError } from "../storage/setup-repository";
 import type { SyncIssueRepository } from "../storage/sync-issue-repository";
@@ -12,8 +12,8 @@ import type { CouplingRepository } from "../storage/coupling-repository";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import { applyMappingPatch, mappingPatch } from "./mapping-settings";
-import type { SyncIssue } from "./sync-issue";
-import { parseIssueKey } from "./sync-issue";
+import type { SyncIssue } from "../model/sync-issue";
+import { parseIssueKey } from "../model/sync-issue";
 import type { MappingRunResult, SyncRunner } from "./sync-runner";
 
 export const issueQuery = z.object({
@@ -74,7 +74,7 @@ export const syncAdminMessages = {
   erpAlreadyCoupled: (id: string, crmId: string) => `The ERP record "${id}" is already coupled to ${crmId}. Uncouple it first.`,
   crmAlreadyCoupled: (crmId: string, erpId: string) => `The CRM row ${crmId} is already coupled to the ERP record "${erpId}". Uncouple that one first.`,
   notCoupled: (id: string) => `The ERP record "${id}" is not coupled in this mapping.`,
-  notEnabled: "The connection is not enabled, so Dynamics 365 Sales cannot be reached. Enable it first.",
+  notEnabled: companyMessages.notEnabled,
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
 } as const;
@@ -254,9 +254,7 @@ export class SyncAdmin {
   }
 
   private async requireMapping(company: string, mapping: string) {
-    requireCompany(company);
-    const setup = await this.init.setups.get(company);
-    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+    const setup = await requireSetup(this.init.setups, company);
     const stored = await this.init.sync.mapping(company, mapping);
     if (!stored) throw notFound(`Company "${company}" has no mapping "${mapping}".`);
     return { definition: JSON.parse(stored.value.definitionJson) as MappingDefinition, setup: setup.value };
@@ -364,8 +362,7 @@ export class SyncAdmin {
   }
 
   private async requireSetup(company: string): Promise<void> {
-    requireCompany(company);
-    if (!(await this.init.setups.get(company))) throw notFound(`No connection is set up for company "${company}".`);
+    await requireSetup(this.init.setups, company);
   }
 
   private async requireIssue(company: string, id: string): Promise<SyncIssue> {

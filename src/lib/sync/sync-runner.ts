@@ -5,17 +5,17 @@ import type { Config } from "../config";
 import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
-import { type ErpFields, erpSchemas } from "../erp/erp-schemas";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import { type ErpFields, erpSchemas } from "../model/erp-schemas";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { CouplingRepository } from "../storage/coupling-repository";
 import type { ErpRecordRepository, SyncWrite, VersionedErpRecord } from "../storage/erp-record-repository";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import type { SyncIssueRepository } from "../storage/sync-issue-repository";
 import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import type { Coupling } from "./coupling";
+import type { Coupling } from "../model/coupling";
 import { type MappingDefinition, type MappingName, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
-import type { StoredMapping } from "./job-entry";
+import type { StoredMapping } from "../model/job-entry";
 import {
   type CrmRow,
   type CrmSide,
@@ -27,10 +27,10 @@ import {
   crmRowUnchanged,
   erpIdFor,
   reconcile,
-  syncMessages,
 } from "./reconcile";
-import { type SyncIssue, issueKey, retriedKinds } from "./sync-issue";
-import { type SyncCounts, emptyCounts } from "./sync-plan";
+import { syncMessages } from "../model/sync-plan";
+import { type SyncIssue, issueKey, retriedKinds } from "../model/sync-issue";
+import { type SyncCounts, emptyCounts } from "../model/sync-plan";
 
 export interface MappingRunOptions {
   runId?: string;

@@ -1,11 +1,12 @@
+import * as z from "zod";
 import { randomUUID } from "node:crypto";
-import { conflict, notFound } from "../errors";
+import { conflict, invalid, fieldErrorsFromZod } from "../errors";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import { requireCompany } from "../setup/setup-service";
+import { requireSetup } from "../model/company";
 import { defaultMappings, jobDescription, statisticsJobId } from "./default-mappings";
-import type { JobEntry, StoredMapping } from "./job-entry";
-import type { ConnectionSetup } from "../setup/connection-setup";
+import type { JobEntry, StoredMapping } from "../model/job-entry";
+import type { ConnectionSetup } from "../model/connection-setup";
 
 /** The job entries of sales order integration (BC's "Sales Order Status" and "Auto Create Sales Orders" jobs). */
 export const salesOrderJobIds = { status: "SALES ORDER STATUS", autoCreate: "AUTO CREATE SALES ORDERS" } as const;
@@ -38,14 +39,17 @@ export const syncSetupMessages = {
   inProgress: "The default synchronization setup is being installed for this company by another request. Try again when it has finished.",
 } as const;
 
+export const defaultSetupInput = z.strictObject({ confirm: z.boolean().optional() });
+
 /** Default synchronization setup (BEHAVIOUR §5) and the job controls used by enable/disable. */
 export class SyncSetupService {
   constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; clock?: () => Date }) {}
 
-  async installDefault(company: string, options: { confirm?: boolean } = {}): Promise<{ message: string; mappings: number; jobs: JobEntry[] }> {
-    requireCompany(company);
-    const setup = await this.init.setups.get(company);
-    if (!setup) throw notFound(`No connection is set up for company "${company}".`);
+  async installDefault(company: string, input: unknown = {}): Promise<{ message: string; mappings: number; jobs: JobEntry[] }> {
+    const parsed = defaultSetupInput.safeParse(input ?? {});
+    if (!parsed.success) throw invalid(fieldErrorsFromZod(parsed.error));
+    const options = parsed.data;
+    const setup = await requireSetup(this.init.setups, company);
     // Two installs at once would delete each other's rows: one goes ahead, the others are told to wait.
     const owner = randomUUID();
     if (!(await this.init.sync.tryLock(company, "default-setup", owner, 60_000))) throw conflict(syncSetupMessages.inProgress);

@@ -1,4 +1,10 @@
-import type { FieldConflict } from "./reconcile";
+export interface FieldConflict {
+  erpField: string;
+  crmColumn: string;
+  erpValue: unknown;
+  crmValue: unknown;
+  syncedValue: unknown;
+}
 
 /**
  * A record that did not synchronize, and why (BEHAVIOUR §6):

@@ -1,5 +1,23 @@
-import type { SecretRef } from "../secrets/secret-store";
-import type { SetupFields } from "./setup-input";
+import type { AuthenticationType } from "./authentication-type";
+
+/** A stored secret's address; the setup row keeps this, never the value. */
+export interface SecretRef {
+  name: string;
+  version: string;
+}
+
+/** The non-secret fields of a setup, ready to store. */
+export interface SetupFields {
+  serverAddress: string;
+  authenticationType: AuthenticationType;
+  userName?: string;
+  clientId?: string;
+  tenantId?: string;
+  redirectUri?: string;
+  homeRealmUri?: string;
+  certificateThumbprint?: string;
+  proxyVersion: number;
+}
 
 /** One ERP company's connection to Dynamics 365 Sales, as stored (secrets only as references). */
 export interface ConnectionSetup extends SetupFields {
@@ -25,8 +43,6 @@ export interface ConnectionSetup extends SetupFields {
   usersMustMapToCrmUsers: boolean;
   updatedAt: string;
 }
-
-export const companySlug = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Dynamics CRM versions the ERP supports: major above 6, but not 7.1. */
 export function isSupportedCrmVersion(version: string | undefined): boolean | undefined {

@@ -1,5 +1,5 @@
 import * as z from "zod";
-import type { ErpTable } from "../sync/default-mappings";
+import type { ErpTable } from "./erp-tables";
 
 /**
  * The ERP side of the synchronization: one zod schema per table, with the fields the default mappings
