@@ -8,7 +8,10 @@ import { healthFunctions } from "./health";
 import { openApiFunctions } from "./openapi";
 import { setupPageFunctions } from "./setup-page";
 import { erpRecordFunctions } from "./erp-records";
-import { syncFunctions } from "./sync";
+import { syncJobFunctions } from "./sync-jobs";
+import { syncLogFunctions } from "./sync-log";
+import { syncMappingFunctions } from "./sync-mappings";
+import { syncRecordFunctions } from "./sync-records";
 import { syncSetupFunctions } from "./sync-setup";
 import { salesOrderFunctions } from "./sales-orders";
 
@@ -23,7 +26,10 @@ export function defineFunctions(use: () => Services): FunctionDefinition[] {
     ...connectionActionFunctions(use),
     ...crmDataFunctions(use),
     ...syncSetupFunctions(use),
-    ...syncFunctions(use),
+    ...syncMappingFunctions(use),
+    ...syncJobFunctions(use),
+    ...syncLogFunctions(use),
+    ...syncRecordFunctions(use),
     ...erpRecordFunctions(use),
     ...salesOrderFunctions(use),
     ...setupPageFunctions,

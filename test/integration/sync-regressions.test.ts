@@ -1,7 +1,8 @@
 // Found by an independent review of the sync engine; each failed before its fix.
 import { describe, expect, it } from "vitest";
 import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
-import { SyncRunner, type MappingRunOptions } from "../../src/lib/sync/sync-runner";
+import { SyncRunner } from "../../src/lib/sync/sync-runner";
+import { type MappingRunOptions } from "../../src/lib/sync/run/run-context";
 import { useSyncHarness } from "../support/sync-harness";
 
 const harness = useSyncHarness();
@@ -41,8 +42,9 @@ describe("regressions found in an independent review of the sync", () => {
     await sleep(2500);
     await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t2 > t1 + 2 s
     // The run's time budget runs out after its first wave (A, from the retry list, with stamp t2).
-    const options: MappingRunOptions = { deadline: Date.now() + 60_000 };
-    const result = await runnerWith(() => (options.deadline = 0)).runMapping(company, "CUSTOMER", options);
+    const budget = new AbortController();
+    const options: MappingRunOptions = { budget: budget.signal };
+    const result = await runnerWith(() => budget.abort()).runMapping(company, "CUSTOMER", options);
     expect(result.stoppedEarly).toBe(true);
     // "the next run continues from there"
     await run(company, "CUSTOMER");

@@ -170,7 +170,7 @@ describe("crashes, overlaps and outages", () => {
     const runner = new SyncRunner({ ...runnerInit(), config: { SYNC_BATCH_SIZE: 10, SYNC_MAX_PARALLEL: 1 } });
     demo.simulator.latencyMs = 100;
     try {
-      const first = await runner.runMapping(company, "CUSTOMER", { deadline: Date.now() + 150 });
+      const first = await runner.runMapping(company, "CUSTOMER", { budget: AbortSignal.timeout(150) });
       expect(first.stoppedEarly).toBe(true);
       expect(first.logs.find((log) => log.direction === "toCrm")!.inserted).toBeLessThan(30);
       expect(first.logs[0]!.message).toBe("The run stopped at its time budget; the next run continues where it stopped.");
@@ -179,6 +179,35 @@ describe("crashes, overlaps and outages", () => {
     }
     await runner.runMapping(company, "CUSTOMER");
     expect(accountsNamed(company)).toHaveLength(30);
+  });
+
+  it("a run cancelled midway stops its Dataverse requests with the reason, and the next run finishes without duplicates", async () => {
+    const company = await enabledCompanyWithDefaultSync();
+    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(40, company) });
+    const stop = new AbortController();
+    // The host shuts down while the run writes its second wave (its first bulk write is in flight).
+    const { couplings: real } = runnerInit();
+    const couplings = Object.create(real) as CouplingRepository;
+    let saves = 0;
+    couplings.save = async (...args) => {
+      await real.save(...args);
+      if (++saves === 3) setTimeout(() => stop.abort(new Error("The host is shutting down.")), 20);
+    };
+    const runner = new SyncRunner({ ...runnerInit(), couplings, config: { SYNC_BATCH_SIZE: 10, SYNC_MAX_PARALLEL: 1 } });
+    demo.simulator.latencyMs = 200;
+    try {
+      await expect(runner.runMapping(company, "CUSTOMER", { signal: stop.signal })).rejects.toThrow("The host is shutting down.");
+      const afterStop = demo.simulator.stats.requests;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(demo.simulator.stats.requests, "no request after the cancellation").toBe(afterStop);
+      expect(saves, "the wave in flight was abandoned at its Dataverse write, not finished").toBe(3);
+      expect(accountsNamed(company).length).toBeLessThan(40);
+    } finally {
+      demo.simulator.latencyMs = 0;
+    }
+    await new SyncRunner(runnerInit()).runMapping(company, "CUSTOMER");
+    expect(accountsNamed(company)).toHaveLength(40);
+    expect(new Set(accountsNamed(company).map((row) => row.name)).size).toBe(40);
   });
 
   it("logs one structured line per run, with counts, duration and Dataverse requests, for Application Insights", async () => {

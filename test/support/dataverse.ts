@@ -31,7 +31,8 @@ export function simulatorClient(
   options: Partial<DataverseClientInit> & { credentials?: SignInCredentials; company?: string } = {},
 ): DataverseClient {
   const transport = options.transport ?? simulatorTransport(simulator);
-  const tokens = simulatorTokens(simulator, transport);
+  // Sign-in always goes over HTTPS to the simulator's Entra ID, even when Dataverse calls go through a fake.
+  const tokens = simulatorTokens(simulator, transport instanceof HttpsTransport ? transport : simulatorTransport(simulator));
   const credentials = options.credentials ?? integrationUser(simulator);
   return new DataverseClient({
     serverAddress: simulator.url,

@@ -20,7 +20,7 @@ function fakeTransport(script: Script) {
       inFlight--;
       return script(request, requests.length - 1);
     },
-  } as unknown as HttpsTransport;
+  } satisfies Pick<HttpsTransport, "send">;
   return { transport, requests, maxInFlight: () => maxInFlight };
 }
 
@@ -34,7 +34,7 @@ const failure = (status: number, code: string, headers: Record<string, string> =
   headers: { "content-type": "application/json", ...headers },
   body: Buffer.from(JSON.stringify({ error: { code, message: `failure ${code}` } })),
 });
-const client = (transport: HttpsTransport, maxParallel = 4) =>
+const client = (transport: Pick<HttpsTransport, "send">, maxParallel = 4) =>
   new DataverseClient({
     serverAddress: "https://org.crm.dynamics.com",
     transport,
@@ -58,6 +58,25 @@ describe("the Dataverse client's rules", () => {
     const refused = fakeTransport(() => failure(400, "0x80048d19"));
     await expect(client(refused.transport).whoAmI()).rejects.toBeInstanceOf(DataverseRequestError);
     expect(refused.requests).toHaveLength(1);
+  });
+
+  it("stops at once when its run is cancelled: the request in flight and the wait before a retry", async () => {
+    // Cancelled while waiting out a 429: no second request, and the canceller's reason.
+    const stop = new AbortController();
+    const throttled = fakeTransport(() => {
+      setImmediate(() => stop.abort(new Error("The host is shutting down.")));
+      return failure(429, throttleCodes.requests, { "retry-after": "0.5" });
+    });
+    await expect(client(throttled.transport).withSignal(stop.signal).whoAmI()).rejects.toThrow("The host is shutting down.");
+    expect(throttled.requests).toHaveLength(1);
+    // The signal reaches the transport with each request; a client already cancelled sends nothing.
+    const seen = fakeTransport(() => ok({ UserId: "u" }));
+    const running = new AbortController();
+    await client(seen.transport).withSignal(running.signal).whoAmI();
+    expect(seen.requests[0]!.signal).toBe(running.signal);
+    running.abort(new Error("stopped"));
+    await expect(client(seen.transport).withSignal(running.signal).whoAmI()).rejects.toThrow("stopped");
+    expect(seen.requests).toHaveLength(1);
   });
 
   it("gives up when Retry-After would wait past its budget, with the throttled error", async () => {

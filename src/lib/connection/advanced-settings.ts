@@ -6,7 +6,7 @@ import { conflict, fieldErrorsFromZod, invalid, stale } from "../errors";
 import type { ConnectionSetup } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
-import { type Preconditions, type SetupService } from "../setup/setup-service";
+import type { Preconditions, SetupService } from "../setup/setup-service";
 import { requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { CrmConnector } from "./crm-connector";

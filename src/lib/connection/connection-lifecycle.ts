@@ -7,7 +7,7 @@ import type { ConnectionSetup } from "../model/connection-setup";
 import { isSupportedCrmVersion } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
-import { type SetupService } from "../setup/setup-service";
+import type { SetupService } from "../setup/setup-service";
 import { requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { ConnectionTestResult, ConnectionTester } from "./connection-test";

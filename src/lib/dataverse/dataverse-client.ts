@@ -4,7 +4,7 @@ import { DelegateBackoff, handleWhen, retry } from "cockatiel";
 import { type BatchOperation, type BatchResult, buildBatch, parseBatchResponse } from "./batch";
 import { ConcurrencyLimit } from "./concurrency-limit";
 import { DataverseRequestError } from "./dataverse-errors";
-import { type HttpsTransport, TransportError } from "./https-transport";
+import { type HttpsTransport, TransportError, stoppedBy } from "./https-transport";
 
 export type Row = Record<string, unknown>;
 
@@ -19,7 +19,8 @@ export interface RetrySettings {
 
 export interface DataverseClientInit {
   serverAddress: string;
-  transport: HttpsTransport;
+  /** The one call the client makes of its transport: a fake in unit tests, HTTPS otherwise. */
+  transport: Pick<HttpsTransport, "send">;
   getToken: () => Promise<string>;
   /** Upper bound on requests in flight; Dataverse's x-ms-dop-hint may lower it (never above 52). */
   maxParallel?: number;
@@ -27,6 +28,8 @@ export interface DataverseClientInit {
   timeoutMs?: number;
   /** Impersonation: act as this systemuserid (MSCRMCallerID). */
   callerId?: string;
+  /** Cancellation of everything this client sends (withSignal). */
+  signal?: AbortSignal;
 }
 
 export interface QueryOptions {
@@ -97,6 +100,14 @@ export class DataverseClient {
     this.retrySettings = { ...defaultRetry, ...init.retry };
     this.limit = shared?.limit ?? new ConcurrencyLimit(Math.min(init.maxParallel ?? 4, dataverseMaxParallel));
     this.stats = shared?.stats ?? { requests: 0, throttled: 0, retries: 0 };
+  }
+
+  /**
+   * The same connection, with every request (and every wait between retries) stopped when the signal fires:
+   * how a run's cancellation reaches the transport, as the Azure SDK's `abortSignal` option does per call.
+   */
+  withSignal(signal: AbortSignal): DataverseClient {
+    return new DataverseClient({ ...this.init, signal }, { limit: this.limit, stats: this.stats, withoutBulk: this.withoutBulk });
   }
 
   /** The same connection acting on behalf of another CRM user (needs prvActOnBehalfOfAnotherUser). */
@@ -339,7 +350,16 @@ export class DataverseClient {
       { maxAttempts: this.retrySettings.maxAttempts - 1, backoff },
     );
     policy.onRetry(() => this.stats.retries++);
-    return policy.execute(() => this.limit.run(() => this.sendOnce(method, path, body, headers)));
+    const { signal } = this.init;
+    if (!signal) return policy.execute(() => this.limit.run(() => this.sendOnce(method, path, body, headers)));
+    if (signal.aborted) throw stoppedBy(signal);
+    const attempts = policy.execute(() => this.limit.run(() => this.sendOnce(method, path, body, headers)), signal);
+    // A cancellation does not wait out a Retry-After: the caller hears at once (the policy then stops retrying).
+    return new Promise((resolve, reject) => {
+      const stop = () => reject(stoppedBy(signal));
+      signal.addEventListener("abort", stop, { once: true });
+      attempts.then(resolve, (error: unknown) => reject(signal.aborted ? stoppedBy(signal) : error)).finally(() => signal.removeEventListener("abort", stop));
+    });
   }
 
   private async sendOnce(method: string, path: string, body: unknown, headers: Record<string, string>) {
@@ -351,6 +371,7 @@ export class DataverseClient {
       method: isBatch ? "POST" : method,
       url,
       timeoutMs: this.init.timeoutMs ?? 120_000,
+      ...(this.init.signal && { signal: this.init.signal }),
       headers: {
         Authorization: `Bearer ${token}`,
         Accept: "application/json",

@@ -7,6 +7,8 @@ export interface TransportRequest {
   headers?: Record<string, string>;
   body?: string | Buffer;
   timeoutMs?: number;
+  /** Stops the request (a run's cancellation): it then fails with the signal's reason, and is not retried. */
+  signal?: AbortSignal;
 }
 
 export interface TransportResponse {
@@ -56,11 +58,14 @@ export class HttpsTransport {
     }
     if (url.protocol !== "https:") throw new TransportError("outbound-guard", `Only https:// addresses are called; ${url.protocol}// is refused.`);
     const timeoutMs = request.timeoutMs ?? this.init.timeoutMs ?? 30_000;
+    const { signal } = request;
+    if (signal?.aborted) throw stoppedBy(signal);
     return new Promise<TransportResponse>((resolve, reject) => {
-      const outgoing = httpsRequest(url, { method: request.method, headers: request.headers, agent: this.agentFor(url) }, (incoming) => {
+      const options = { method: request.method, headers: request.headers, agent: this.agentFor(url), ...(signal && { signal }) };
+      const outgoing = httpsRequest(url, options, (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-        incoming.on("error", (error) => reject(classify(error, url)));
+        incoming.on("error", (error) => reject(signal?.aborted ? stoppedBy(signal) : classify(error, url)));
         incoming.on("end", () => {
           const headers: Record<string, string> = {};
           for (const [name, value] of Object.entries(incoming.headers))
@@ -71,7 +76,7 @@ export class HttpsTransport {
       outgoing.setTimeout(timeoutMs, () =>
         outgoing.destroy(new TransportError("timeout", `${url.host} did not answer within ${Math.round(timeoutMs / 1000)} s.`)),
       );
-      outgoing.on("error", (error) => reject(classify(error, url)));
+      outgoing.on("error", (error) => reject(signal?.aborted ? stoppedBy(signal) : classify(error, url)));
       outgoing.end(request.body);
     });
   }
@@ -107,4 +112,9 @@ function classify(error: unknown, url: URL): TransportError {
   }
   if (code === "ETIMEDOUT") return new TransportError("timeout", `${url.host} did not answer in time (${code}).`, code);
   return new TransportError("connection", `The connection to ${url.host} failed: ${message}`, code);
+}
+
+/** A cancelled request fails with the canceller's reason (not a transport failure, which would be retried). */
+export function stoppedBy(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error("The request was stopped.");
 }

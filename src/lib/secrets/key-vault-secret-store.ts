@@ -1,7 +1,7 @@
 import type { TokenCredential } from "@azure/identity";
 import type { SecretClient, SecretClientOptions } from "@azure/keyvault-secrets";
 import { type SecretStore, SecretNotFoundError } from "./secret-store";
-import { type SecretRef } from "../model/connection-setup";
+import type { SecretRef } from "../model/connection-setup";
 
 /**
  * Secrets in Azure Key Vault. Updates add versions with setSecret: deleting and re-creating a name

@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import type { TableStorage } from "../storage/table-storage";
 import { storageStatus } from "../storage/table-storage";
 import { type SecretStore, SecretNotFoundError } from "./secret-store";
-import { type SecretRef } from "../model/connection-setup";
+import type { SecretRef } from "../model/connection-setup";
 
 const tableName = "localsecrets";
 

@@ -1,9 +1,9 @@
 import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
 import { type SecretKind, type SecretStore, secretName } from "../secrets/secret-store";
-import { type SecretRef } from "../model/connection-setup";
+import type { SecretRef } from "../model/connection-setup";
 import { ConcurrencyError, type SetupRepository, type Versioned } from "../storage/setup-repository";
 import type { JobSummary } from "../model/active-jobs";
-import { type ConnectionSetup } from "../model/connection-setup";
+import type { ConnectionSetup } from "../model/connection-setup";
 import { requireCompany, companyMessages, requireSetup } from "../model/company";
 import { type ConnectionView, toConnectionView } from "./connection-view";
 import { setupMessages } from "./messages";

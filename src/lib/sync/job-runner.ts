@@ -14,7 +14,9 @@ import type { JobEntry } from "../model/job-entry";
 import type { SalesOrderService } from "../sales-orders/sales-order-service";
 import type { CustomerStatisticsService } from "../statistics/customer-statistics";
 import { emptyCounts } from "../model/sync-plan";
-import { MappingBusyError, type RunProgress, type SyncRunner, describeCounts } from "./sync-runner";
+import type { SyncRunner } from "./sync-runner";
+import { describeCounts } from "./run/run-log";
+import { MappingBusyError, type RunProgress } from "./run/run-context";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
 
@@ -182,7 +184,7 @@ export class JobRunner {
       } else {
         const progress = this.progressReporter(company, jobId, runId);
         const run = await this.init.runner
-          .runMapping(company, jobId, { runId, deadline: now.getTime() + budgetMs, setup: setup.value, onProgress: progress.report })
+          .runMapping(company, jobId, { runId, budget: AbortSignal.timeout(budgetMs), setup: setup.value, onProgress: progress.report })
           .finally(progress.stop);
         stoppedEarly = run.stoppedEarly;
         active = run.logs.some((log) => log.inserted + log.modified + log.deleted + log.failed > 0);

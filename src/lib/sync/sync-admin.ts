@@ -14,7 +14,8 @@ import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import { applyMappingPatch, mappingPatch } from "./mapping-settings";
 import type { SyncIssue } from "../model/sync-issue";
 import { parseIssueKey } from "../model/sync-issue";
-import type { MappingRunResult, SyncRunner } from "./sync-runner";
+import type { SyncRunner } from "./sync-runner";
+import type { MappingRunResult } from "./run/run-context";
 
 export const issueQuery = z.object({
   kind: z.enum(["deferred", "failed", "conflict", "skipped"], 'must be "deferred", "failed", "conflict" or "skipped"').optional(),

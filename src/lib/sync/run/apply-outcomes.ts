@@ -1,0 +1,192 @@
+// Applies one wave's plans: the writes (to-crm.ts, to-erp.ts), then the couplings, the retry list and the counts.
+import type { Coupling } from "../../model/coupling";
+import { type SyncIssue, issueKey } from "../../model/sync-issue";
+import type { PairPlan } from "../reconcile";
+import type { Outcome, Pair, RunContext, RunDeps } from "./run-context";
+import { writeCrm } from "./to-crm";
+import { writeErp } from "./to-erp";
+import { idsOf } from "./record-pairs";
+
+export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
+  const { company, name, definition } = context;
+  const couplingUpdates = new Map<string, Coupling>();
+  const couplingRemovals: string[] = [];
+  const issueUpdates: SyncIssue[] = [];
+  const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
+  const replaced: { id: string; modifiedAt: string }[] = [];
+  const now = deps.clock().toISOString();
+  const direction = (pair: Pair): "toCrm" | "fromCrm" => (pair.source === "erp" ? "toCrm" : "fromCrm");
+  const sourceIds = idsOf;
+  const resolved = (pair: Pair) => {
+    if (pair.issue) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
+  };
+  const report = (pair: Pair, kind: SyncIssue["kind"], reason: string, extra: Partial<SyncIssue> = {}, towards?: "toCrm" | "fromCrm") => {
+    const ids = sourceIds(pair);
+    const dir = towards ?? direction(pair);
+    const attempts = (pair.issue?.attempts ?? 0) + (kind === "failed" ? 1 : 0);
+    const finalKind = kind === "failed" && attempts >= definition.maxAttempts ? "skipped" : kind;
+    context.counts[dir].failed++;
+    context.errors[dir].push({
+      sourceId: dir === "toCrm" ? (ids.erpId ?? ids.sourceId) : (ids.crmId ?? ids.sourceId),
+      ...((dir === "toCrm" ? ids.crmId : ids.erpId) && { destinationId: (dir === "toCrm" ? ids.crmId : ids.erpId)! }),
+      reason,
+    });
+    if (pair.issue && pair.issue.side !== ids.side) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
+    issueUpdates.push({
+      id: issueKey(name, ids.side, ids.sourceId),
+      company,
+      mapping: name,
+      side: ids.side,
+      sourceId: ids.sourceId,
+      ...(ids.erpId !== undefined && { erpId: ids.erpId }),
+      ...(ids.crmId !== undefined && { crmId: ids.crmId }),
+      kind: finalKind,
+      attempts,
+      reason,
+      direction: dir,
+      firstAt: pair.issue?.firstAt ?? now,
+      lastAt: now,
+      runId: context.runId,
+      ...extra,
+    });
+  };
+
+  const writes: { pair: Pair; plan: Extract<PairPlan, { action: "write" }>; crmId?: string; erpId?: string; crmOk: boolean; erpOk: boolean }[] = [];
+  for (const { pair, plan } of outcomes) {
+    switch (plan.action) {
+      case "none":
+        resolved(pair);
+        break;
+      case "skip":
+        context.counts[direction(pair)].skipped++;
+        if (pair.issue?.kind !== "skipped") resolved(pair);
+        break;
+      case "defer":
+        report(pair, "deferred", plan.reason, {}, plan.missing[0]!.erpCode !== undefined ? "toCrm" : "fromCrm");
+        break;
+      case "fail":
+        // A deletion: noticed on the side where the row is gone.
+        report(
+          pair,
+          "failed",
+          plan.reason,
+          {},
+          pair.crm === "deleted" ? "fromCrm" : pair.erp === "missing" || pair.erp?.deleted === true ? "toCrm" : undefined,
+        );
+        break;
+      case "conflict":
+        report(pair, "conflict", plan.reason, { conflicts: plan.conflicts });
+        break;
+      case "removeCoupling": {
+        const coupling = pair.coupling!;
+        couplingRemovals.push(coupling.erpId);
+        context.byErp.delete(coupling.erpId);
+        context.byCrm.delete(coupling.crmId.toLowerCase());
+        context.counts[pair.crm === "deleted" ? "fromCrm" : "toCrm"].deleted++;
+        resolved(pair);
+        break;
+      }
+      case "write":
+        writes.push({ pair, plan, crmOk: true, erpOk: true });
+        break;
+    }
+  }
+
+  // CRM creates get their id before the write, recorded as a pending coupling: a rerun after a crash upserts the same row.
+  const pending: Coupling[] = [];
+  for (const write of writes) {
+    if (!write.plan.createCrm) continue;
+    const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? deps.newId()).toLowerCase();
+    write.plan.toCrm![definition.crmKey] = crmId;
+    write.crmId = crmId;
+    const erpId = sourceIds(write.pair).erpId!;
+    if (!write.pair.coupling?.pending || write.pair.coupling.crmId !== crmId) pending.push({ erpId, crmId, pending: true });
+  }
+  if (pending.length > 0) await deps.init.couplings.save(company, name, pending);
+
+  const crmFailures = await writeCrm(
+    deps,
+    context,
+    writes.filter((write) => write.plan.toCrm),
+  );
+  // Columns Dataverse takes only in an update go right after their row was created.
+  const followUps = writes
+    .filter((write) => write.plan.afterCreate && !crmFailures.has(write))
+    .map((write) => ({
+      write,
+      plan: { ...write.plan, createCrm: false, toCrm: { ...write.plan.afterCreate, [definition.crmKey]: write.plan.toCrm![definition.crmKey] } },
+    }));
+  for (const [followUp, reason] of await writeCrm(deps, context, followUps)) crmFailures.set(followUp.write, reason);
+  for (const write of writes) {
+    const failure = crmFailures.get(write);
+    if (failure) {
+      write.crmOk = false;
+      report(write.pair, "failed", failure, {}, "toCrm");
+    }
+  }
+  const erpFailures = await writeErp(
+    deps,
+    context,
+    writes.filter((write) => write.crmOk && write.plan.toErp),
+  );
+  for (const write of writes) {
+    if (!write.crmOk) continue;
+    const failure = erpFailures.get(write);
+    if (failure) {
+      write.erpOk = false;
+      report(write.pair, failure.race ? "deferred" : "failed", failure.reason, {}, "fromCrm");
+    }
+  }
+
+  for (const write of writes) {
+    if (!write.crmOk) continue;
+    const { pair, plan } = write;
+    const ids = sourceIds(pair);
+    const erpId = write.erpId ?? ids.erpId!;
+    const crmId = (write.crmId ?? ids.crmId!).toLowerCase();
+    // A new ERP record that could not be written makes no coupling; the CRM row is tried again.
+    if (!write.erpOk && plan.createErp) continue;
+    // What the ERP did not take keeps its old synchronized value, so the change is seen again.
+    const synced = { ...plan.synced };
+    if (!write.erpOk) {
+      for (const key of Object.keys(plan.toErp ?? {})) {
+        if (pair.coupling?.synced && key in pair.coupling.synced) synced[key] = pair.coupling.synced[key];
+        else delete synced[key];
+      }
+    }
+    const before = pair.coupling;
+    const erpModifiedAt = pair.erpStamp ?? before?.erpModifiedAt;
+    const coupling: Coupling = { erpId, crmId, pending: false, synced, ...(erpModifiedAt && { erpModifiedAt }) };
+    // The change row of the record's last synchronized state is replaced by the one just processed.
+    if (pair.erpStamp && before?.erpModifiedAt && before.erpModifiedAt < pair.erpStamp) replaced.push({ id: erpId, modifiedAt: before.erpModifiedAt });
+    const changed =
+      !before ||
+      before.pending ||
+      before.crmId.toLowerCase() !== crmId ||
+      before.erpModifiedAt !== erpModifiedAt ||
+      JSON.stringify(before.synced) !== JSON.stringify(synced);
+    if (changed) couplingUpdates.set(erpId, coupling);
+    context.byErp.set(erpId, coupling);
+    context.byCrm.set(crmId, coupling);
+    if (write.erpOk) resolved(pair);
+    const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
+    if (plan.createCrm) context.counts.toCrm.inserted++;
+    else if (toCrmColumns.length > 0) context.counts.toCrm.modified++;
+    if (write.erpOk && plan.toErp) {
+      if (plan.createErp) context.counts.fromCrm.inserted++;
+      else context.counts.fromCrm.modified++;
+    }
+    if (!plan.createCrm && !plan.createErp && toCrmColumns.length === 0 && !plan.toErp) context.counts[direction(pair)].unchanged++;
+  }
+
+  await deps.init.couplings.save(company, name, [...couplingUpdates.values()]);
+  await deps.init.erpRecords.forgetChanges(company, definition.erpTable, replaced);
+  if (couplingRemovals.length > 0) await deps.init.couplings.remove(company, name, couplingRemovals);
+  const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));
+  await deps.init.issues.save(company, name, issueUpdates);
+  await deps.init.issues.remove(company, name, dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))));
+}
+
+export function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
+  return [...new Map(keys.map((key) => [`${key.side}~${key.sourceId}`, key])).values()];
+}

@@ -1,0 +1,97 @@
+// The change feeds a run reads, and where its watermarks move once it is done.
+import { DataverseRequestError } from "../../dataverse/dataverse-errors";
+import type { VersionedErpRecord } from "../../storage/erp-record-repository";
+import type { LagSeen } from "../../storage/lag-seen";
+import { type SyncIssue, retriedKinds } from "../../model/sync-issue";
+import type { StoredMapping } from "../../model/job-entry";
+import { type CrmRow, crmColumns } from "../reconcile";
+import { type RunContext, type RunDeps, crmPageSize, watermarkLagMs } from "./run-context";
+
+/** What a run read: both feeds, CRM deletions, the retry list, and what of the feeds is new to this run. */
+export interface ChangeFeeds {
+  erpFeed: VersionedErpRecord[];
+  crmFeed: CrmRow[];
+  /** Change tracking since the last run; undefined on the first run or when Dataverse refused the link. */
+  delta: Awaited<ReturnType<RunContext["client"]["trackChanges"]>> | undefined;
+  issues: SyncIssue[];
+  lagSeen: LagSeen;
+  /** The feeds less what the last run processed within the lag. */
+  erpChanges: VersionedErpRecord[];
+  crmRows: CrmRow[];
+  /** Nothing to do: no new change, no deletion, nothing on the retry list. */
+  quiet: boolean;
+}
+
+/**
+ * Reads the ERP records changed after the ERP watermark, the CRM rows modified after the CRM watermark, CRM
+ * deletions (the delta link), the retry list and the lag lists, all at once.
+ */
+export async function readChanges(deps: RunDeps, context: RunContext, state: StoredMapping, full: boolean): Promise<ChangeFeeds> {
+  const { company, name, definition, client } = context;
+  // ERP stamps come from this service's clocks: what is older than the lag when the read starts has committed,
+  // so the ERP watermark never passes that point, and is read from as it is.
+  context.erpSafePoint = `${new Date(deps.clock().getTime() - watermarkLagMs).toISOString()}-000000`;
+  const erpSince = full ? undefined : state.erpWatermark;
+  // CRM stamps come from Dataverse's clock: rows are read again from the lag before the watermark.
+  const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
+  const [erpFeed, crmFeed, delta, issues, lagSeen] = await Promise.all([
+    deps.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
+    definition.direction === "toCrm"
+      ? Promise.resolve([] as CrmRow[])
+      : client.retrieveMultiple(definition.crmEntitySet, {
+          select: crmColumns(definition),
+          filter: [definition.crmFilter && `(${definition.crmFilter})`, crmSince && `modifiedon gt ${crmSince}`].filter(Boolean).join(" and ") || undefined,
+          orderBy: "modifiedon asc",
+          pageSize: crmPageSize,
+        }),
+    // A delta link Dataverse no longer honours (expired, refused) is replaced by a fresh listing.
+    state.crmDeltaLink
+      ? client.trackChanges(definition.crmEntitySet, definition.crmKey, state.crmDeltaLink).catch((error: unknown) => {
+          if (error instanceof DataverseRequestError && (error.status === 400 || error.status === 410)) return undefined;
+          throw error;
+        })
+      : Promise.resolve(undefined),
+    deps.init.issues.list(company, name),
+    full ? { erp: [], crm: [] } : deps.init.sync.lagSeen(company, name),
+  ]);
+  // Entries read again only because of the lag, and already processed by the last run, are left out.
+  const seenErp = new Set(lagSeen.erp);
+  const seenCrm = new Set(lagSeen.crm);
+  const erpChanges = erpFeed.filter((change) => !seenErp.has(erpEntry(change)));
+  const crmRows = crmFeed.filter((row) => !seenCrm.has(crmEntry(context, row)));
+  const quiet =
+    erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
+  return { erpFeed, crmFeed, delta, issues, lagSeen, erpChanges, crmRows, quiet };
+}
+
+/** Where the watermarks move once every change read is done, and what the next run reads again but need not process. */
+export function advancedWatermarks(context: RunContext, state: StoredMapping, feeds: Pick<ChangeFeeds, "erpFeed" | "crmFeed">) {
+  const { erpFeed, crmFeed } = feeds;
+  const lastErp = erpFeed.at(-1)?.modifiedAt;
+  const erpWatermark = lastErp ? maxStamp(state.erpWatermark, minStamp(lastErp, context.erpSafePoint)) : state.erpWatermark;
+  const lastCrm = crmFeed.at(-1)?.modifiedon;
+  const crmWatermark = typeof lastCrm === "string" ? lastCrm : state.crmWatermark;
+  const seen: LagSeen = {
+    erp: erpWatermark ? erpFeed.filter((change) => change.modifiedAt > erpWatermark).map(erpEntry) : [],
+    crm: crmWatermark
+      ? crmFeed.filter((row) => Date.parse(String(row.modifiedon)) > Date.parse(crmWatermark) - watermarkLagMs).map((row) => crmEntry(context, row))
+      : [],
+  };
+  return { erpWatermark, crmWatermark, seen };
+}
+
+export function minStamp(a: string, b: string | undefined): string {
+  return b !== undefined && b < a ? b : a;
+}
+
+function maxStamp(a: string | undefined, b: string): string {
+  return a !== undefined && a > b ? a : b;
+}
+
+function erpEntry(change: VersionedErpRecord): string {
+  return `${change.id}@${change.modifiedAt}`;
+}
+
+function crmEntry(context: RunContext, row: CrmRow): string {
+  return `${String(row[context.definition.crmKey]).toLowerCase()}@${String(row.modifiedon)}`;
+}

@@ -1,0 +1,74 @@
+// Lookups and option values in ERP terms, and the lookup targets a wave synchronizes first.
+import { DataverseRequestError } from "../../dataverse/dataverse-errors";
+import type { MappingDefinition, MappingName } from "../default-mappings";
+import type { Lookups, PairPlan } from "../reconcile";
+import { MappingBusyError, type Outcome, type RunContext, type RunDeps } from "./run-context";
+import { planPair } from "./plan-pair";
+
+export async function loadLookups(deps: RunDeps, company: string, definition: MappingDefinition): Promise<Lookups> {
+  const names = [...new Set(definition.fields.flatMap((field) => (field.lookup ? [field.lookup.mapping] : [])))];
+  const optionTables = [...new Set(definition.fields.flatMap((field) => (field.option ? [field.option] : [])))];
+  const lookups: Lookups = {};
+  await Promise.all(
+    optionTables.map(async (table) => {
+      const codes = (await deps.init.erpRecords.changedSince(company, table)).filter(
+        (record) => !record.deleted && typeof record.fields.crmOptionValue === "number",
+      );
+      // Not set up at all: the option field stays out of the synchronization (reconcile.ts fieldsOf).
+      if (codes.length === 0) return;
+      lookups[`option:${table}`] = {
+        toCrm: new Map(codes.map((record) => [record.id, String(record.fields.crmOptionValue)])),
+        toErp: new Map(codes.map((record) => [String(record.fields.crmOptionValue), record.id])),
+      };
+    }),
+  );
+  await Promise.all(
+    names.map(async (mapping) => {
+      const couplings = (await deps.init.couplings.load(company, mapping)).filter((coupling) => !coupling.pending);
+      lookups[mapping] = {
+        toCrm: new Map(couplings.map((coupling) => [coupling.erpId, coupling.crmId.toLowerCase()])),
+        toErp: new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling.erpId])),
+      };
+    }),
+  );
+  return lookups;
+}
+
+/**
+ * Records deferred for a lookup whose target is not coupled: the targets are synchronized first where
+ * their mapping allows (once, not recursively), then the records are planned again.
+ */
+export async function resolveLookupTargets(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<Outcome[]> {
+  const deferred = outcomes.filter((outcome) => outcome.plan.action === "defer");
+  if (deferred.length === 0 || context.depth > 0) return outcomes;
+  const targets = new Map<MappingName, { erpIds: Set<string>; crmIds: Set<string> }>();
+  for (const { plan } of deferred) {
+    for (const missing of (plan as Extract<PairPlan, { action: "defer" }>).missing) {
+      // An option without its mapping waits for the admin, not for another mapping's records.
+      if (missing.option || !missing.mapping) continue;
+      const entry = targets.get(missing.mapping) ?? { erpIds: new Set(), crmIds: new Set() };
+      if (missing.erpCode !== undefined) entry.erpIds.add(missing.erpCode);
+      if (missing.crmId !== undefined) entry.crmIds.add(missing.crmId);
+      targets.set(missing.mapping, entry);
+    }
+  }
+  let synchronized = false;
+  for (const [mapping, ids] of targets) {
+    if (mapping === context.name || !(await deps.init.sync.mapping(context.company, mapping))) continue;
+    try {
+      await deps.syncRecords(
+        context.company,
+        mapping,
+        { erpIds: [...ids.erpIds], crmIds: [...ids.crmIds] },
+        { runId: context.runId, client: context.client, setup: context.setup, depth: context.depth + 1 },
+      );
+      synchronized = true;
+    } catch (error) {
+      // Busy or failing: the records stay deferred and are retried by the next run.
+      if (!(error instanceof MappingBusyError) && !(error instanceof DataverseRequestError)) throw error;
+    }
+  }
+  if (!synchronized) return outcomes;
+  context.lookups = await loadLookups(deps, context.company, context.definition);
+  return outcomes.map((outcome) => (outcome.plan.action === "defer" ? { pair: outcome.pair, plan: planPair(context, outcome.pair) } : outcome));
+}
