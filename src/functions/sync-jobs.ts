@@ -7,7 +7,7 @@ import type { Services } from "../lib/services";
 import { type SyncMessage, syncMessage, syncQueueName } from "../lib/storage/work-queue";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
-import { jobPatch, jobView } from "../lib/sync/job-runner";
+import { jobPatch, jobView } from "../lib/sync/job-view";
 import { jobListSchema, jobViewSchema } from "../lib/http/response-schemas";
 import { readJson } from "../lib/http/respond";
 

@@ -4,7 +4,7 @@ import type { ConnectionView } from "../setup/connection-view";
 import type { MappingDefinition } from "../sync/default-mappings";
 import { deletionConflictResolutions, mappingNames, updateConflictResolutions } from "../sync/default-mappings";
 import { erpTables } from "../model/erp-tables";
-import type { JobView } from "../sync/job-runner";
+import type { JobView } from "../sync/job-view";
 import type { CouplingView, IssueView } from "../sync/sync-admin";
 import type { SyncErrorEntry, SyncLogEntry } from "../storage/sync-log-repository";
 

@@ -7,7 +7,7 @@ import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { MappingDefinition } from "./default-mappings";
-import { jobView } from "./job-runner";
+import { jobView } from "./job-view";
 
 const isoTime = z.iso.datetime({ offset: true, error: "must be an ISO 8601 time, e.g. 2026-11-26T00:00:00Z" });
 
