@@ -99,4 +99,23 @@ describe("change feeds: what a run reads", () => {
     await run(company, "CUSTOMER");
     expect(await couplingOf(company, "CUSTOMER", "LATE")).toBeDefined();
   });
+
+  it("two writers racing on one record: the run sends what the record holds (the last commit), not the later stamp", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "RACE", name: `${company} v0` }]);
+    await run(company, "CUSTOMER");
+    await sleep(2100);
+    await run(company, "CUSTOMER");
+    // B takes the later stamp but commits first; A, with the earlier stamp, commits last and wins the record.
+    const tables = harness.demo.app.services.tables;
+    const b = new ErpRecordRepository(tables, () => new Date(Date.now() + 500));
+    const a = new ErpRecordRepository(tables, () => new Date(Date.now() - 500));
+    await b.upsert(company, "customers", [{ id: "RACE", name: `${company} from B` }]);
+    await a.upsert(company, "customers", [{ id: "RACE", name: `${company} from A` }]);
+    expect((await harness.erp(company, "customers", "RACE"))?.name).toBe(`${company} from A`);
+    await run(company, "CUSTOMER");
+    const coupling = await couplingOf(company, "CUSTOMER", "RACE");
+    expect(harness.crmRow("accounts", coupling!.crmId)?.name, "CRM holds what the ERP holds").toBe(`${company} from A`);
+    expect(await changeRowsOf(company, "RACE")).toHaveLength(1);
+  });
 });

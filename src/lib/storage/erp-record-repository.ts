@@ -162,24 +162,28 @@ export class ErpRecordRepository {
       for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: recordRowsOf(company, table) } })) records.push(fromRow(row));
       return records.sort(byStamp);
     }
-    const latest = new Map<string, VersionedErpRecord>();
+    // Per record, the change row committed last: two writers racing on one record may commit out of stamp order,
+    // and the record row holds the last commit. A change row commits with its record row, so the server's
+    // commit Timestamp of the change row says which state the record holds (the stamp breaks a tie).
+    const latest = new Map<string, { record: VersionedErpRecord; committed: string }>();
     const superseded: ErpRecord[] = [];
     await Promise.all(
       bucketPartitions(`${company}~${table}`).map(async (partition) => {
-        for await (const row of client.listEntities<ErpRow>({ queryOptions: { filter: changeRowsOf(partition, since) } })) {
+        for await (const row of client.listEntities<ErpRow & { timestamp?: string }>({ queryOptions: { filter: changeRowsOf(partition, since) } })) {
           const { etag: _changeRowEtag, ...record } = fromRow(row);
+          const entry = { record, committed: String(row.timestamp ?? "") };
           const seen = latest.get(record.id);
-          if (seen && seen.modifiedAt > record.modifiedAt) superseded.push(record);
+          if (seen && laterCommit(seen, entry)) superseded.push(record);
           else {
-            if (seen) superseded.push(seen);
-            latest.set(record.id, record);
+            if (seen) superseded.push(seen.record);
+            latest.set(record.id, entry);
           }
         }
       }),
     );
     // Housekeeping: a change row with a later one for the same record is never needed again.
     await this.forgetChanges(company, table, superseded);
-    return [...latest.values()].sort(byStamp);
+    return [...latest.values()].map((entry) => entry.record).sort(byStamp);
   }
 
   /** Deletes change rows that later changes replaced (best effort: one already gone is fine). */
@@ -222,6 +226,20 @@ async function submit(client: TableClient, groups: readonly (readonly Action[])[
 function isRace(error: unknown): boolean {
   const status = storageStatus(error);
   return status === 412 || status === 409 || status === 404;
+}
+
+/** Whether `a` committed after `b` (by the server's commit time, at its full precision, then by stamp). */
+function laterCommit(a: { record: ErpRecord; committed: string }, b: { record: ErpRecord; committed: string }): boolean {
+  const at = commitTime(a.committed);
+  const bt = commitTime(b.committed);
+  if (at !== bt) return at > bt;
+  return a.record.modifiedAt > b.record.modifiedAt;
+}
+
+/** `2026-11-26T15:55:04.1234567Z` with the fraction padded to 7 digits, so two times compare as text. */
+function commitTime(timestamp: string): string {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(timestamp);
+  return match ? `${match[1]}.${(match[2] ?? "").padEnd(7, "0")}Z` : timestamp;
 }
 
 function byStamp(a: ErpRecord, b: ErpRecord): number {
