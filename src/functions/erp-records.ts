@@ -1,7 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import * as z from "zod";
 import { erpReadQuery } from "../lib/erp/erp-records-service";
-import { erpSchemas } from "../lib/model/erp-schemas";
+import { erpRecordsPutBody } from "../lib/model/erp-schemas";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, readJson, respond } from "../lib/http/respond";
 import type { Services } from "../lib/services";
@@ -38,7 +37,7 @@ export function erpRecordFunctions(services: () => Services): FunctionDefinition
       summary: "Upsert up to 1000 ERP records",
       handler: upsertErpRecords,
       contract: {
-        body: z.array(z.union(Object.values(erpSchemas))).max(1000),
+        body: erpRecordsPutBody,
         responses: { 200: "{ count, records: [{ id, modifiedAt }] }", 400: "Bad records, named by index", 404: "Unknown table or no setup" },
       },
     },

@@ -1,5 +1,6 @@
 import { app } from "@azure/functions";
 import { loadConfig } from "../lib/config";
+import { shutDownServices } from "../lib/services";
 import { functionDefinitions } from "./definitions";
 
 // The Functions runtime loads this file (package.json "main"); it registers the one list of definitions.
@@ -15,6 +16,10 @@ app.hook.appStart(() => {
     console.error(`Invalid settings: ${error instanceof Error ? error.message : String(error)}`);
   }
 });
+
+// The worker is shutting down (scale-in, deployment): running synchronizations stop at once rather than be cut
+// mid-write; their leases expire and the next run continues from the watermark.
+app.hook.appTerminate(() => shutDownServices("The Functions host is shutting down."));
 
 for (const definition of functionDefinitions) {
   if (definition.trigger === "http") {

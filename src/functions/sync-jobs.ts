@@ -4,7 +4,7 @@ import { scheduleSettingOf } from "../lib/config";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, respond } from "../lib/http/respond";
 import type { Services } from "../lib/services";
-import { type SyncMessage, syncMessage, syncQueueName } from "../lib/storage/work-queue";
+import { syncQueueName } from "../lib/storage/work-queue";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
 import { jobPatch, jobView } from "../lib/sync/job-view";
@@ -64,15 +64,7 @@ export function syncJobFunctions(services: () => Services): FunctionDefinition[]
 
   /** The queue worker: one company's job (or full synchronization) per message. */
   async function syncWorker(message: unknown, context: InvocationContext): Promise<void> {
-    const parsed: SyncMessage = syncMessage.parse(typeof message === "string" ? JSON.parse(message) : message);
-    const { jobs } = services();
-    if (parsed.kind === "full") {
-      await jobs.runFull(parsed.company, parsed.runId);
-      context.log(`full synchronization of ${parsed.company} finished (run ${parsed.runId})`);
-      return;
-    }
-    const outcome = await jobs.runJob(parsed.company, parsed.job, parsed.runId, parsed.now === true);
-    context.log(`${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`);
+    context.log(await services().jobs.handleMessage(message));
   }
 
   return [

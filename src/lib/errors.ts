@@ -34,6 +34,12 @@ export const forbidden = (message: string) => new Refusal("forbidden", message);
 /** Understood, but cannot be carried out as things are (a failed connection test, an order that cannot be made). */
 export const unprocessable = (message: string, extensions: Record<string, unknown> = {}) => new Refusal("unprocessable", message, [], extensions);
 
+/** Rules of input that several use cases state, in one wording. */
+export const inputMessages = {
+  foreignToken: "is not a continuation token this API gave out",
+  nothingToChange: "must change at least one setting",
+};
+
 /** zod issues -> field errors: an unknown field by its own name, a rule on the whole input "body". */
 export function fieldErrorsFromZod(error: z.ZodError, prefix: string[] = []): FieldError[] {
   return error.issues.flatMap((issue) => {

@@ -34,6 +34,8 @@ import { CustomerStatisticsService } from "./statistics/customer-statistics";
 
 /** Everything a handler needs, built once per process from the configuration. */
 export interface Services {
+  /** Aborted when the host shuts down (appTerminate, SIGTERM locally): running synchronizations stop. */
+  shutdown: AbortController;
   config: Config;
   tables: TableStorage;
   secrets: SecretStore;
@@ -154,10 +156,12 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       : undefined;
   const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog });
   const statistics = new CustomerStatisticsService({ setups, connector, couplings, erpRecords: erpRecordStore, logs: syncLog });
-  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders, statistics });
+  const shutdown = new AbortController();
+  const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders, statistics, shutdown: shutdown.signal });
   const syncViews = new SyncViews({ sync, setups, logs: syncLog });
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return {
+    shutdown,
     config,
     tables,
     secrets,
@@ -185,6 +189,11 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
 }
 
 let current: Services | undefined;
+
+/** Stops what the process's services are running (the Functions host is shutting the worker down). */
+export function shutDownServices(reason: string): void {
+  current?.shutdown.abort(new Error(reason));
+}
 
 /**
  * The services of the Functions process, created on first use so a cold start pays only for what it touches.

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
 
   let azurite: RunningAzurite | undefined;
   let simulator: { url: string; host: string; ca: string; close(): Promise<void> } | undefined;
+  let services: ReturnType<typeof createServices> | undefined;
   const stopAll = async () => {
+    services?.shutdown.abort(new Error("The local host is shutting down."));
     await host?.close();
     await simulator?.close();
     await azurite?.stop();
@@ -66,10 +68,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const services = createServices(config, simulator ? { trustedCa: simulator.ca } : {});
+  services = createServices(config, simulator ? { trustedCa: simulator.ca } : {});
+  const running = services;
 
   const schedules = scheduleSettings(config);
-  const definitions = defineFunctions(() => services);
+  const definitions = defineFunctions(() => running);
   host = await startFunctionHost({
     definitions,
     port: Number(options.port),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { SyncRunner } from "../../src/lib/sync/sync-runner";
+import { JobRunner, jobMessages } from "../../src/lib/sync/job-runner";
 import { syncMessages } from "../../src/lib/model/sync-plan";
 import { activeJobMessages } from "../../src/lib/model/active-jobs";
 import { type DemoApp, setUpDemoCompany, startDemoApp } from "../support/demo-app";
@@ -208,6 +209,35 @@ describe("crashes, overlaps and outages", () => {
     await new SyncRunner(runnerInit()).runMapping(company, "CUSTOMER");
     expect(accountsNamed(company)).toHaveLength(40);
     expect(new Set(accountsNamed(company).map((row) => row.name)).size).toBe(40);
+  });
+
+  it("the host shutting down stops a running job without counting a failed attempt; the next run finishes it", async () => {
+    const company = await enabledCompanyWithDefaultSync();
+    await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(40, company) });
+    const services = demo.app.services;
+    const shutdown = new AbortController();
+    const runner = new SyncRunner({ ...runnerInit(), config: { SYNC_BATCH_SIZE: 10, SYNC_MAX_PARALLEL: 1 } });
+    const worker = new JobRunner({
+      sync: services.sync,
+      setups: services.setups,
+      runner,
+      queue: services.queue,
+      config: services.config,
+      shutdown: shutdown.signal,
+    });
+    demo.simulator.latencyMs = 150;
+    try {
+      const running = worker.runJob(company, "CUSTOMER", undefined, true);
+      setTimeout(() => shutdown.abort(new Error("The Functions host is shutting down.")), 300);
+      await running;
+    } finally {
+      demo.simulator.latencyMs = 0;
+    }
+    const job = (await services.sync.job(company, "CUSTOMER"))!.value;
+    expect(job).toMatchObject({ status: "Ready", attempts: 0, lastError: jobMessages.shutDown });
+    expect(accountsNamed(company).length).toBeLessThan(40);
+    await new SyncRunner(runnerInit()).runMapping(company, "CUSTOMER");
+    expect(accountsNamed(company)).toHaveLength(40);
   });
 
   it("logs one structured line per run, with counts, duration and Dataverse requests, for Application Insights", async () => {

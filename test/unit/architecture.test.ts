@@ -14,7 +14,11 @@ const walk = (folder: string) => {
 };
 walk(root);
 
-/** A module's folder: src/lib/<folder>, or the root modules of src/lib by name (errors, config, services, ...). */
+/**
+ * A module's folder: src/lib/<folder>, or the root modules of src/lib by name (errors, config, services, ...).
+ * A sub-folder belongs to its folder: sync/run/ holds the steps of the sync run, which use the mapping
+ * definitions and reconcile.ts of sync/ as the runner does.
+ */
 function folderOf(path: string): string {
   const parts = relative(root, path).split("/");
   if (parts[0] !== "lib") return parts[0]!;
@@ -82,13 +86,22 @@ describe("architecture", () => {
     expect(importsFrom("lib/model").filter((folder) => folder !== "lib/errors.ts")).toEqual([]);
   });
 
-  it("keeps storage an adapter: it implements the model's records and knows no use case", () => {
-    const useCases = ["lib/connection", "lib/erp", "lib/sales-orders", "lib/secrets", "lib/setup", "lib/statistics", "lib/sync"];
-    expect(importsFrom("lib/storage").filter((folder) => useCases.includes(folder))).toEqual([]);
+  it("keeps the adapters below the use cases: storage, Dataverse and secrets know no use case", () => {
+    const useCases = ["lib/connection", "lib/erp", "lib/sales-orders", "lib/setup", "lib/statistics", "lib/sync"];
+    for (const adapter of ["lib/storage", "lib/dataverse", "lib/secrets"]) {
+      expect(
+        importsFrom(adapter).filter((folder) => useCases.includes(folder)),
+        adapter,
+      ).toEqual([]);
+    }
+    // The local secret store keeps its rows through storage's table access, so storage never imports secrets.
+    expect(importsFrom("lib/storage")).not.toContain("lib/secrets");
   });
 
-  it("says in its header why a source file runs past 250 lines", () => {
-    const long = files.filter((file) => readFileSync(file, "utf8").split("\n").length > 250);
+  it("says in its header why a source file runs past 250 lines (the setup page's HTML and CSS too)", () => {
+    const pages: string[] = [];
+    for (const name of readdirSync(join(root, "setup-page"))) if (/\.(html|css)$/.test(name)) pages.push(join(root, "setup-page", name));
+    const long = [...files, ...pages].filter((file) => readFileSync(file, "utf8").split("\n").length > 250);
     const unexplained = long.filter((file) => !/Over 250 lines:/.test(readFileSync(file, "utf8").split("\n").slice(0, 40).join("\n")));
     expect(unexplained.map((file) => relative(root, file))).toEqual([]);
   });

@@ -7,7 +7,7 @@ import type { ConnectionSetup } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
 import type { Notice } from "../setup/setup-input";
 import type { Preconditions, SetupService } from "../setup/setup-service";
-import { requireSetup } from "../model/company";
+import { requireSetup, companyMessages } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import type { CrmConnector } from "./crm-connector";
 import { writeErpWebUrlToCrm } from "./erp-web-url";
@@ -142,7 +142,7 @@ export class AdvancedSettings {
   private async stored(company: string, { ifMatch }: Preconditions) {
     const stored = await requireSetup(this.init.setups, company);
     if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== stored.etag) {
-      throw stale("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
+      throw stale(companyMessages.staleSetup);
     }
     return stored;
   }

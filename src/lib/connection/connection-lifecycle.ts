@@ -25,7 +25,7 @@ export const disableInput = z.strictObject({ reason: z.string().trim().min(1).ma
  */
 export interface SyncJobsControl {
   hasSetup(company: string): Promise<boolean>;
-  installDefault(company: string, options: { confirm?: boolean }): Promise<unknown>;
+  installDefault(company: string, options: { confirm?: boolean }): Promise<{ message: string }>;
   setJobsReady(company: string): Promise<void>;
   setJobsOnHold(company: string): Promise<void>;
   syncSalesOrderJobs(company: string, setup: Pick<ConnectionSetup, "isEnabled" | "salesOrderIntegrationEnabled" | "autoCreateSalesOrders">): Promise<void>;
@@ -100,8 +100,8 @@ export class ConnectionLifecycle {
         });
       }
     } else if (input.data.useDefaultSyncSetup === true) {
-      await this.init.syncSetup.installDefault(company, { confirm: true });
-      notices.push({ code: "default-sync-setup", message: "The default setup for Dynamics 365 for Sales synchronization has completed successfully." });
+      const installed = await this.init.syncSetup.installDefault(company, { confirm: true });
+      notices.push({ code: "default-sync-setup", message: installed.message });
     } else if (input.data.useDefaultSyncSetup === undefined) {
       prompts.push({
         id: "default-sync-setup",

@@ -1,5 +1,6 @@
 import type { DataverseClient } from "../dataverse/dataverse-client";
-import { DataverseRequestError, type FailureStep, describeFailure, failureStep } from "../dataverse/dataverse-errors";
+import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
+import { type FailureStep } from "../model/failure-step";
 import type { CallerPrincipal } from "../caller";
 import type { SecretStoreDescription } from "../secrets/secret-store";
 import type { ConnectionSetup } from "../model/connection-setup";

@@ -4,7 +4,8 @@ import { DelegateBackoff, handleWhen, retry } from "cockatiel";
 import { type BatchOperation, type BatchResult, buildBatch, parseBatchResponse } from "./batch";
 import { ConcurrencyLimit } from "./concurrency-limit";
 import { DataverseRequestError } from "./dataverse-errors";
-import { type HttpsTransport, TransportError, stoppedBy } from "./https-transport";
+import { type HttpsTransport, TransportError } from "./https-transport";
+import { stoppedBy } from "../cancellation";
 
 export type Row = Record<string, unknown>;
 

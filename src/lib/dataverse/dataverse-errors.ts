@@ -1,21 +1,6 @@
+import type { FailureStep } from "../model/failure-step";
 import { TransportError } from "./https-transport";
 import { SignInError } from "./token-provider";
-
-/** Where a Dataverse call failed, in the words the connection test uses (BEHAVIOUR §2). */
-export type FailureStep =
-  | "settings"
-  | "outbound-guard"
-  | "dns"
-  | "tls"
-  | "sign-in"
-  | "permission"
-  | "not-found"
-  | "throttled"
-  | "timeout"
-  | "connection"
-  | "server"
-  | "request"
-  | "unsupported";
 
 /** Dataverse answered with an error ({"error":{"code","message"}}). */
 export class DataverseRequestError extends Error {

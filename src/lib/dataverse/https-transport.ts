@@ -1,5 +1,6 @@
+import { stoppedBy } from "../cancellation";
 import { Agent, request as httpsRequest } from "node:https";
-import { OutboundGuard, OutboundGuardError } from "./outbound-guard";
+import { OutboundGuard, OutboundGuardError, httpsOnly } from "./outbound-guard";
 
 export interface TransportRequest {
   method: string;
@@ -56,7 +57,7 @@ export class HttpsTransport {
       if (error instanceof OutboundGuardError) throw new TransportError("outbound-guard", error.message);
       throw error;
     }
-    if (url.protocol !== "https:") throw new TransportError("outbound-guard", `Only https:// addresses are called; ${url.protocol}// is refused.`);
+    if (url.protocol !== "https:") throw new TransportError("outbound-guard", httpsOnly(url.protocol));
     const timeoutMs = request.timeoutMs ?? this.init.timeoutMs ?? 30_000;
     const { signal } = request;
     if (signal?.aborted) throw stoppedBy(signal);
@@ -112,9 +113,4 @@ function classify(error: unknown, url: URL): TransportError {
   }
   if (code === "ETIMEDOUT") return new TransportError("timeout", `${url.host} did not answer in time (${code}).`, code);
   return new TransportError("connection", `The connection to ${url.host} failed: ${message}`, code);
-}
-
-/** A cancelled request fails with the canceller's reason (not a transport failure, which would be retried). */
-export function stoppedBy(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error("The request was stopped.");
 }

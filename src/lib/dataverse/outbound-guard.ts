@@ -52,7 +52,7 @@ export class OutboundGuard {
   /** Throws OutboundGuardError unless the URL may be called. */
   check(target: string | URL): URL {
     const url = typeof target === "string" ? new URL(target) : target;
-    if (url.protocol !== "https:") throw new OutboundGuardError(`Only https:// addresses are called; ${url.protocol}// is refused.`);
+    if (url.protocol !== "https:") throw new OutboundGuardError(httpsOnly(url.protocol));
     if (this.isExplicitlyAllowed(url)) return url;
     if (!onlineHost.test(url.hostname.toLowerCase())) {
       throw new OutboundGuardError(
@@ -83,4 +83,9 @@ export class OutboundGuard {
       });
     }) as unknown as Lookup;
   }
+}
+
+/** Only https:// is ever called: the one wording, from the guard and from a transport without one. */
+export function httpsOnly(protocol: string): string {
+  return `Only https:// addresses are called; ${protocol}// is refused.`;
 }

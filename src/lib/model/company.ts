@@ -9,6 +9,7 @@ export const companySlug = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const companyMessages = {
   invalidSlug: "must be a lowercase slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters",
   noConnection: (company: string) => `No connection is set up for company "${company}".`,
+  staleSetup: "The connection setup was changed since you read it (stale If-Match). Read it again and retry.",
   /** Anything that has to reach Dynamics 365 Sales (sync admin, sales orders, statistics). */
   notEnabled: "The connection is not enabled, so Dynamics 365 Sales cannot be reached. Enable it first.",
 };

@@ -210,3 +210,9 @@ export interface ErpRecord {
 }
 
 export const maxRecordsPerRequest = 1000;
+
+/** A PUT of ERP records as the API documents it (each record is checked against its own table's schema). */
+export const erpRecordsPutBody = z
+  .array(z.union(Object.values(erpSchemas)))
+  .min(1)
+  .max(maxRecordsPerRequest);

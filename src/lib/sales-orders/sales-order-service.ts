@@ -5,7 +5,7 @@ import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
 import { type ErpFields, erpSchemas } from "../model/erp-schemas";
-import { conflict, fieldErrorsFromZod, invalid, notFound, Refusal } from "../errors";
+import { conflict, fieldErrorsFromZod, invalid, notFound, Refusal, inputMessages } from "../errors";
 import { requireSetup } from "../model/company";
 import type { ConnectionSetup } from "../model/connection-setup";
 import type { CouplingRepository } from "../storage/coupling-repository";
@@ -87,7 +87,7 @@ export class SalesOrderService {
     if (input.data.continuationToken) {
       skipToken = Buffer.from(input.data.continuationToken, "base64url").toString("utf8");
       // Dataverse's paging cookie (<cookie pagenumber=... />); anything else was not given out here.
-      if (!/^<cookie [^>]*\/>$/.test(skipToken)) throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+      if (!/^<cookie [^>]*\/>$/.test(skipToken)) throw invalid([{ path: "continuationToken", message: inputMessages.foreignToken }]);
     }
     let page: { rows: CrmRow[]; skipToken?: string };
     try {
@@ -99,7 +99,7 @@ export class SalesOrderService {
     } catch (error) {
       // A cookie Dataverse does not take (expired, altered) is the caller's token, not a server fault.
       if (skipToken && error instanceof DataverseRequestError && error.status === 400) {
-        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+        throw invalid([{ path: "continuationToken", message: inputMessages.foreignToken }]);
       }
       throw error;
     }

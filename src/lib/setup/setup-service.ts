@@ -159,7 +159,7 @@ function checkPreconditions(existing: Versioned<ConnectionSetup> | undefined, { 
   if (ifMatch === undefined) return;
   if (!existing) throw stale("The connection setup does not exist, so If-Match cannot match.");
   if (ifMatch !== "*" && ifMatch !== existing.etag) {
-    throw stale("The connection setup was changed since you read it (stale If-Match). Read it again and retry.");
+    throw stale(companyMessages.staleSetup);
   }
 }
 

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { inputMessages } from "../errors";
 
 /**
  * A continuation token Table Storage gave out (the Tables SDK's: base64 JSON naming the next partition and row
@@ -10,7 +11,7 @@ export const storageContinuationToken = z
   .string()
   .min(1)
   .max(2000)
-  .refine((token) => tokenPartition(token) !== undefined, "is not a continuation token this API gave out");
+  .refine((token) => tokenPartition(token) !== undefined, inputMessages.foreignToken);
 
 /** The partition a storage continuation token continues in, or undefined when it is not such a token. */
 export function tokenPartition(token: string): string | undefined {

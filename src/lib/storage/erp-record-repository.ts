@@ -1,4 +1,4 @@
-import { mapLimit } from "../map-limit";
+import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
@@ -9,7 +9,6 @@ import { type TableStorage, getRow, storageStatus } from "./table-storage";
 const tableName = "erprecords";
 /** A record is two rows (record and change), and an entity-group transaction holds at most 100 actions. */
 const recordsPerTransaction = 50;
-const pointReadParallelism = 16;
 
 export interface VersionedErpRecord extends ErpRecord {
   /** The record row's ETag; absent when the record was read from the change rows. */

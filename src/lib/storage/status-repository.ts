@@ -1,4 +1,4 @@
-import type { FailureStep } from "../dataverse/dataverse-errors";
+import type { FailureStep } from "../model/failure-step";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "connectionstatus";

@@ -9,14 +9,14 @@ import { requireCompany, requireSetup } from "../model/company";
 import { ConcurrencyError, type SetupRepository } from "../storage/setup-repository";
 import { SyncLogRepository } from "../storage/sync-log-repository";
 import type { SyncRepository } from "../storage/sync-repository";
-import type { WorkQueue } from "../storage/work-queue";
+import { WorkQueue, syncMessage } from "../storage/work-queue";
 import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import type { JobEntry } from "../model/job-entry";
 import type { SalesOrderService } from "../sales-orders/sales-order-service";
 import type { CustomerStatisticsService } from "../statistics/customer-statistics";
 import { emptyCounts } from "../model/sync-plan";
 import type { SyncRunner } from "./sync-runner";
-import { describeCounts } from "./run/run-log";
+import { summaryOf } from "./run/run-log";
 import { MappingBusyError, type RunProgress } from "./run/run-context";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
@@ -25,6 +25,7 @@ export const jobMessages = {
   connectionDisabled: (company: string) =>
     `The connection of company "${company}" is not enabled, so its synchronization jobs cannot run or change state. Enable the connection first.`,
   mappingBusy: "Another synchronization of this mapping was running; the job runs again shortly.",
+  shutDown: "The host shut down during the run; the job continues where it stopped on its next run.",
   statusAfterRun: (status: string) => `The job is running; it becomes ${status} when this run ends.`,
 } as const;
 
@@ -54,6 +55,8 @@ export class JobRunner {
       salesOrders?: Pick<SalesOrderService, "runJob">;
       /** Runs the CUSTOMER STATISTICS job. */
       statistics?: Pick<CustomerStatisticsService, "runJob">;
+      /** Fires when the host shuts down: running synchronizations stop, their Dataverse requests too. */
+      shutdown?: AbortSignal;
     },
   ) {
     this.clock = init.clock ?? (() => new Date());
@@ -167,11 +170,17 @@ export class JobRunner {
       } else {
         const progress = this.progressReporter(company, jobId, runId);
         const run = await this.init.runner
-          .runMapping(company, jobId, { runId, budget: AbortSignal.timeout(budgetMs), setup: setup.value, onProgress: progress.report })
+          .runMapping(company, jobId, {
+            runId,
+            budget: AbortSignal.timeout(budgetMs),
+            ...(this.init.shutdown && { signal: this.init.shutdown }),
+            setup: setup.value,
+            onProgress: progress.report,
+          })
           .finally(progress.stop);
         stoppedEarly = run.stoppedEarly;
         active = run.logs.some((log) => log.inserted + log.modified + log.deleted + log.failed > 0);
-        result = run.logs.map((log) => `${log.direction === "toCrm" ? "to CRM" : "from CRM"}: ${describeCounts(log)}`).join("; ");
+        result = summaryOf(run.logs);
       }
       const finished = this.clock();
       next = (latest) => {
@@ -193,9 +202,10 @@ export class JobRunner {
       };
     } catch (error) {
       const finished = this.clock();
-      const reason = error instanceof MappingBusyError ? jobMessages.mappingBusy : describeFailure(error);
-      if (error instanceof MappingBusyError || failureStep(error) === "throttled") {
-        // Dataverse asking to wait, or another run of the mapping: not a failure, no attempt counted.
+      const shutDown = this.init.shutdown?.aborted === true;
+      const reason = error instanceof MappingBusyError ? jobMessages.mappingBusy : shutDown ? jobMessages.shutDown : describeFailure(error);
+      if (error instanceof MappingBusyError || shutDown || failureStep(error) === "throttled") {
+        // Dataverse asking to wait, another run of the mapping, or the host going away: not a failure, no attempt counted.
         const wait = error instanceof DataverseRequestError && error.retryAfterMs ? error.retryAfterMs : claimed.rerunDelaySeconds * 1000;
         next = (latest) => ({
           ...withoutLease(latest),
@@ -227,6 +237,17 @@ export class JobRunner {
    * not hold them for good), every mapping runs in dependency order with uncoupled records, waiting for a
    * running job of the same mapping to finish first, then the entries are released.
    */
+  /** One message of the work queue (checked first: a malformed one is refused, and goes to the poison queue). */
+  async handleMessage(message: unknown): Promise<string> {
+    const parsed = syncMessage.parse(typeof message === "string" ? JSON.parse(message) : message);
+    if (parsed.kind === "full") {
+      await this.runFull(parsed.company, parsed.runId);
+      return `full synchronization of ${parsed.company} finished (run ${parsed.runId})`;
+    }
+    const outcome = await this.runJob(parsed.company, parsed.job, parsed.runId, parsed.now === true);
+    return `${parsed.job} for ${parsed.company}: ${outcome} (run ${parsed.runId})`;
+  }
+
   async runFull(company: string, runId: string): Promise<void> {
     const setup = await this.init.setups.get(company);
     if (!setup?.value.isEnabled) return;
@@ -236,7 +257,14 @@ export class JobRunner {
       const order = [...defaultMappings].sort((a, b) => a.dependencyOrder - b.dependencyOrder).map((mapping) => mapping.name);
       const stored = new Set((await this.init.sync.mappings(company)).map(({ value }) => value.name));
       for (const name of order) {
-        if (stored.has(name)) await this.init.runner.runMapping(company, name, { runId, full: true, setup: setup.value, waitForLeaseMs: 15 * 60_000 });
+        if (stored.has(name))
+          await this.init.runner.runMapping(company, name, {
+            runId,
+            full: true,
+            setup: setup.value,
+            waitForLeaseMs: 15 * 60_000,
+            ...(this.init.shutdown && { signal: this.init.shutdown }),
+          });
       }
     } finally {
       await this.updateJobs(company, (job) => (job.heldByFullSync === runId ? withoutHold(job) : job));

@@ -1,4 +1,5 @@
 // A job entry as the admin changes and sees it: the settings a PATCH may change, and the displayed state.
+import { inputMessages } from "../errors";
 import * as z from "zod";
 import type { JobEntry } from "../model/job-entry";
 import { timerNameOf } from "./default-mappings";
@@ -20,7 +21,7 @@ export const jobPatch = z
       .max(10080, "must be at most 10080 (a week)")
       .optional(),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
+  .refine((patch) => Object.keys(patch).length > 0, { message: inputMessages.nothingToChange });
 
 /** Held by a full synchronization that has not ended nor expired. */
 export function isHeld(job: JobEntry, now: Date): boolean {

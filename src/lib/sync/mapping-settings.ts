@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { erpSchemas } from "../model/erp-schemas";
-import type { FieldError } from "../errors";
+import { FieldError, inputMessages } from "../errors";
 import {
   type Direction,
   type ErpCondition,
@@ -68,7 +68,7 @@ export const mappingPatch = z
     maxAttempts: z.number().int("must be a whole number").min(1, "must be at least 1").max(100, "must be at most 100").optional(),
     fields: z.array(fieldPatch).max(50, "must change at most 50 fields").optional(),
   })
-  .refine((patch) => Object.keys(patch).length > 0, { message: "must change at least one setting" });
+  .refine((patch) => Object.keys(patch).length > 0, { message: inputMessages.nothingToChange });
 export type MappingPatch = z.infer<typeof mappingPatch>;
 
 /** Applies a validated patch to a mapping; the errors name the field and the rule (nothing is applied then). */

@@ -1,6 +1,6 @@
 // Over 250 lines: couplings, conflicts, skipped records and mapping settings; the next step splits couplings from issues.
 import * as z from "zod";
-import { conflict, fieldErrorsFromZod, invalid, notFound, stale } from "../errors";
+import { conflict, fieldErrorsFromZod, invalid, notFound, stale, inputMessages } from "../errors";
 import { companyMessages, requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import { ConcurrencyError } from "../storage/setup-repository";
@@ -108,7 +108,7 @@ export class SyncAdmin {
         after = JSON.parse(Buffer.from(continuationToken, "base64url").toString("utf8")) as [number, string];
         if (!Array.isArray(after) || typeof after[0] !== "number" || typeof after[1] !== "string") throw new Error("shape");
       } catch {
-        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out" }]);
+        throw invalid([{ path: "continuationToken", message: inputMessages.foreignToken }]);
       }
     }
     const issues = await this.init.issues.list(company);
@@ -278,8 +278,7 @@ export class SyncAdmin {
     if (continuationToken) {
       const after = Buffer.from(continuationToken, "base64url").toString("utf8");
       start = issues.findIndex((issue) => `${issue.lastAt}|${issue.id}` === after) + 1;
-      if (start === 0)
-        throw invalid([{ path: "continuationToken", message: "is not a continuation token this API gave out (or its record was resolved meanwhile)" }]);
+      if (start === 0) throw invalid([{ path: "continuationToken", message: `${inputMessages.foreignToken} (or its record was resolved meanwhile)` }]);
     }
     const page = issues.slice(start, start + top);
     const last = page.at(-1);

@@ -3,10 +3,10 @@ import type { StoredMapping } from "../model/job-entry";
 import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
-import { advancedWatermarks, readChanges } from "./run/change-feeds";
+import { advancedWatermarks, erpSafePoint, readChanges } from "./run/change-feeds";
 import { loadLookups } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
-import { crmDeletions, pairsOf, pairsOfChanges } from "./run/record-pairs";
+import { crmDeletions, pairsOfChanges, pairsOfSelection } from "./run/record-pairs";
 import { logRunRecord, summaryOf, writeLogs } from "./run/run-log";
 import type { MappingRunOptions, MappingRunResult, RecordSelection, RunContext, RunDeps, SyncRunnerInit } from "./run/run-context";
 import { processWaves } from "./run/waves";
@@ -70,7 +70,8 @@ export class SyncRunner {
         targeted: true,
       };
       const started = this.deps.clock();
-      const pairs = await pairsOf(this.deps, context, selection);
+      const pairs = await pairsOfSelection(this.deps, context, selection);
+      await completePairs(this.deps, context, pairs, true);
       if (selection.direction) {
         // One way, as if newly coupled: every field that differs takes the chosen side's value.
         context.definition = { ...context.definition, direction: selection.direction };
@@ -80,7 +81,7 @@ export class SyncRunner {
           pair.coupling = rest;
         }
       }
-      await processWaves(this.deps, context, pairs, lease, undefined);
+      await processWaves(this.deps, context, pairs, lease, options);
       const logs = await writeLogs(this.deps, context, started, false);
       return { mapping: name, runId, logs, stoppedEarly: false };
     } finally {
@@ -95,7 +96,8 @@ export class SyncRunner {
     const state = lease.state;
 
     await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
-    const feeds = await readChanges(deps, context, state, options.full === true);
+    context.erpSafePoint = erpSafePoint(deps.clock());
+    const feeds = await readChanges(deps, context, state);
     if (feeds.quiet && state.crmDeltaLink && feeds.delta) {
       const logs = await writeLogs(deps, context, started, false);
       // Changes read again within the lag, all processed before: once the lag has passed, the watermark moves past them.

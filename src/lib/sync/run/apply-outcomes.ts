@@ -2,12 +2,11 @@
 import type { Coupling } from "../../model/coupling";
 import { type SyncIssue, issueKey } from "../../model/sync-issue";
 import type { PairPlan } from "../reconcile";
-import type { Outcome, Pair, RunContext, RunDeps } from "./run-context";
+import { Outcome, Pair, RunContext, RunDeps, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
-import { idsOf } from "./record-pairs";
 
-export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
+export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
   const { company, name, definition } = context;
   const couplingUpdates = new Map<string, Coupling>();
   const couplingRemovals: string[] = [];
@@ -16,12 +15,11 @@ export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcom
   const replaced: { id: string; modifiedAt: string }[] = [];
   const now = deps.clock().toISOString();
   const direction = (pair: Pair): "toCrm" | "fromCrm" => (pair.source === "erp" ? "toCrm" : "fromCrm");
-  const sourceIds = idsOf;
   const resolved = (pair: Pair) => {
     if (pair.issue) issueRemovals.push({ side: pair.issue.side, sourceId: pair.issue.sourceId });
   };
   const report = (pair: Pair, kind: SyncIssue["kind"], reason: string, extra: Partial<SyncIssue> = {}, towards?: "toCrm" | "fromCrm") => {
-    const ids = sourceIds(pair);
+    const ids = idsOf(pair);
     const dir = towards ?? direction(pair);
     const attempts = (pair.issue?.attempts ?? 0) + (kind === "failed" ? 1 : 0);
     const finalKind = kind === "failed" && attempts >= definition.maxAttempts ? "skipped" : kind;
@@ -99,7 +97,7 @@ export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcom
     const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? deps.newId()).toLowerCase();
     write.plan.toCrm![definition.crmKey] = crmId;
     write.crmId = crmId;
-    const erpId = sourceIds(write.pair).erpId!;
+    const erpId = idsOf(write.pair).erpId!;
     if (!write.pair.coupling?.pending || write.pair.coupling.crmId !== crmId) pending.push({ erpId, crmId, pending: true });
   }
   if (pending.length > 0) await deps.init.couplings.save(company, name, pending);
@@ -141,7 +139,7 @@ export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcom
   for (const write of writes) {
     if (!write.crmOk) continue;
     const { pair, plan } = write;
-    const ids = sourceIds(pair);
+    const ids = idsOf(pair);
     const erpId = write.erpId ?? ids.erpId!;
     const crmId = (write.crmId ?? ids.crmId!).toLowerCase();
     // A new ERP record that could not be written makes no coupling; the CRM row is tried again.
@@ -187,6 +185,6 @@ export async function apply(deps: RunDeps, context: RunContext, outcomes: Outcom
   await deps.init.issues.remove(company, name, dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))));
 }
 
-export function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
+function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
   return [...new Map(keys.map((key) => [`${key.side}~${key.sourceId}`, key])).values()];
 }

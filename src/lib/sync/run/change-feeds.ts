@@ -26,11 +26,8 @@ export interface ChangeFeeds {
  * Reads the ERP records changed after the ERP watermark, the CRM rows modified after the CRM watermark, CRM
  * deletions (the delta link), the retry list and the lag lists, all at once.
  */
-export async function readChanges(deps: RunDeps, context: RunContext, state: StoredMapping, full: boolean): Promise<ChangeFeeds> {
-  const { company, name, definition, client } = context;
-  // ERP stamps come from this service's clocks: what is older than the lag when the read starts has committed,
-  // so the ERP watermark never passes that point, and is read from as it is.
-  context.erpSafePoint = `${new Date(deps.clock().getTime() - watermarkLagMs).toISOString()}-000000`;
+export async function readChanges(deps: RunDeps, context: RunContext, state: StoredMapping): Promise<ChangeFeeds> {
+  const { company, name, definition, client, full } = context;
   const erpSince = full ? undefined : state.erpWatermark;
   // CRM stamps come from Dataverse's clock: rows are read again from the lag before the watermark.
   const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
@@ -62,6 +59,14 @@ export async function readChanges(deps: RunDeps, context: RunContext, state: Sto
   const quiet =
     erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
   return { erpFeed, crmFeed, delta, issues, lagSeen, erpChanges, crmRows, quiet };
+}
+
+/**
+ * ERP stamps come from this service's clocks: what is older than the lag when the read starts has committed, so
+ * the ERP watermark never passes this point (and is read from as it is).
+ */
+export function erpSafePoint(now: Date): string {
+  return `${new Date(now.getTime() - watermarkLagMs).toISOString()}-000000`;
 }
 
 /** Where the watermarks move once every change read is done, and what the next run reads again but need not process. */

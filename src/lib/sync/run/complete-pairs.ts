@@ -2,7 +2,8 @@
 import { mapLimit } from "../../map-limit";
 import type { VersionedErpRecord } from "../../storage/erp-record-repository";
 import { type CrmRow, crmColumns, erpIdFor } from "../reconcile";
-import { type Pair, type RunContext, type RunDeps, pointReadParallelism } from "./run-context";
+import { type Pair, type RunContext, type RunDeps } from "./run-context";
+import { pointReadParallelism } from "../../map-limit";
 
 /**
  * Fills in what each pair still needs: the ERP record of a CRM change, the CRM row of a retried record
@@ -26,7 +27,7 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
     .map((pair) => pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined))
     .filter((id): id is string => id !== undefined);
   if (crmIds.length > 0) {
-    const rows = await crmRowsByIds(deps, context, crmIds, false);
+    const rows = await crmRowsByIds(context, crmIds, false);
     for (const pair of needCrm) {
       const crmId = (pair.coupling?.crmId ?? pair.key.slice(2)).toLowerCase();
       const row = rows.get(crmId);
@@ -38,7 +39,6 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
   const pendingPairs = pairs.filter((pair) => pair.coupling?.pending && (pair.crm === undefined || pair.crm === "unchanged"));
   if (pendingPairs.length > 0) {
     const rows = await crmRowsByIds(
-      deps,
       context,
       pendingPairs.map((pair) => pair.coupling!.crmId),
       false,
@@ -98,7 +98,7 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
   });
 }
 
-export async function crmRowsByIds(deps: RunDeps, context: RunContext, crmIds: string[], withFilter: boolean): Promise<Map<string, CrmRow>> {
+export async function crmRowsByIds(context: RunContext, crmIds: string[], withFilter: boolean): Promise<Map<string, CrmRow>> {
   const { definition, client } = context;
   const rows = await client.retrieveByIds(definition.crmEntitySet, definition.crmKey, crmIds, {
     select: crmColumns(definition),

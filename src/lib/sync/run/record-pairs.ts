@@ -1,13 +1,13 @@
 // Record pairs: one per record a run works on, from the feeds or from the records a user named.
 import type { Coupling } from "../../model/coupling";
-import { type SyncIssue, retriedKinds } from "../../model/sync-issue";
+import { retriedKinds } from "../../model/sync-issue";
 import { type CrmRow, crmRowUnchanged } from "../reconcile";
-import type { Pair, RecordSelection, RunContext, RunDeps } from "./run-context";
+import { Pair, RecordSelection, RunContext, RunDeps, issueOf } from "./run-context";
 import type { ChangeFeeds } from "./change-feeds";
-import { completePairs, crmRowsByIds } from "./complete-pairs";
+import { crmRowsByIds } from "./complete-pairs";
 
 /** Pairs for named records: ERP records by id, CRM rows by id (within the mapping's CRM filter). */
-export async function pairsOf(deps: RunDeps, context: RunContext, selection: RecordSelection): Promise<Pair[]> {
+export async function pairsOfSelection(deps: RunDeps, context: RunContext, selection: RecordSelection): Promise<Pair[]> {
   const pairs = new Map<string, Pair>();
   for (const erpId of selection.erpIds ?? []) {
     const coupling = context.byErp.get(erpId);
@@ -18,8 +18,8 @@ export async function pairsOf(deps: RunDeps, context: RunContext, selection: Rec
   const coupledIds = crmIds.filter((id) => context.byCrm.has(id));
   const uncoupledIds = crmIds.filter((id) => !context.byCrm.has(id));
   const rows = new Map<string, CrmRow>([
-    ...(coupledIds.length > 0 ? await crmRowsByIds(deps, context, coupledIds, false) : []),
-    ...(uncoupledIds.length > 0 ? await crmRowsByIds(deps, context, uncoupledIds, true) : []),
+    ...(coupledIds.length > 0 ? await crmRowsByIds(context, coupledIds, false) : []),
+    ...(uncoupledIds.length > 0 ? await crmRowsByIds(context, uncoupledIds, true) : []),
   ]);
   for (const crmId of crmIds) {
     const coupling = context.byCrm.get(crmId);
@@ -33,26 +33,7 @@ export async function pairsOf(deps: RunDeps, context: RunContext, selection: Rec
   const issues = new Map((await deps.init.issues.list(context.company, context.name)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
   for (const pair of pairs.values()) pair.issue ??= issueOf(pair, issues);
   const list = [...pairs.values()];
-  await completePairs(deps, context, list, true);
   return list;
-}
-
-/** The ids a pair is known by: its ERP id (coupled, or an ERP record) or else its CRM id, and the side that names it. */
-export function idsOf(pair: Pair): { erpId?: string; crmId?: string; side: SyncIssue["side"]; sourceId: string } {
-  const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
-  const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
-  return {
-    ...(erpId !== undefined && { erpId }),
-    ...(crmId !== undefined && { crmId }),
-    side: erpId !== undefined ? "erp" : "crm",
-    sourceId: (erpId ?? crmId)!,
-  };
-}
-
-/** The retry-list row of a pair, found by its ERP id or its CRM id (`side:id` keys). */
-export function issueOf(pair: Pair, issues: Map<string, SyncIssue>): SyncIssue | undefined {
-  const { erpId, crmId } = idsOf(pair);
-  return (erpId !== undefined ? issues.get(`erp:${erpId}`) : undefined) ?? (crmId !== undefined ? issues.get(`crm:${crmId.toLowerCase()}`) : undefined);
 }
 
 /** CRM rows of coupled records that are gone: from the delta link, or (the first time) absent from the full list. */

@@ -95,7 +95,6 @@ export const crmPageSize = 5000;
 /** Changes are read again from this far before the watermark: stamps of concurrent writers may commit out of order. */
 export const watermarkLagMs = 2000;
 export const leaseMs = 10 * 60_000;
-export const pointReadParallelism = 16;
 
 /** One record pair of a run: what each side is known to be, and where the pair came from. */
 export interface Pair {
@@ -143,4 +142,22 @@ export interface RunDeps {
   clock: () => Date;
   newId: () => string;
   syncRecords: (company: string, name: string, selection: RecordSelection, options?: MappingRunOptions & { depth?: number }) => Promise<MappingRunResult>;
+}
+
+/** The ids a pair is known by: its ERP id (coupled, or an ERP record) or else its CRM id, and the side that names it. */
+export function idsOf(pair: Pair): { erpId?: string; crmId?: string; side: SyncIssue["side"]; sourceId: string } {
+  const erpId = pair.coupling?.erpId ?? (pair.key.startsWith("e:") ? pair.key.slice(2) : undefined);
+  const crmId = pair.coupling?.crmId ?? (pair.key.startsWith("c:") ? pair.key.slice(2) : undefined);
+  return {
+    ...(erpId !== undefined && { erpId }),
+    ...(crmId !== undefined && { crmId }),
+    side: erpId !== undefined ? "erp" : "crm",
+    sourceId: (erpId ?? crmId)!,
+  };
+}
+
+/** The retry-list row of a pair, found by its ERP id or its CRM id (`side:id` keys). */
+export function issueOf(pair: Pair, issues: Map<string, SyncIssue>): SyncIssue | undefined {
+  const { erpId, crmId } = idsOf(pair);
+  return (erpId !== undefined ? issues.get(`erp:${erpId}`) : undefined) ?? (crmId !== undefined ? issues.get(`crm:${crmId.toLowerCase()}`) : undefined);
 }

@@ -62,7 +62,7 @@ export async function writeCrm<T extends { plan: Extract<PairPlan, { action: "wr
 }
 
 /** Errors that belong to rows (bad data, a deleted row) rather than to the service. */
-export function isRowError(error: unknown): boolean {
+function isRowError(error: unknown): boolean {
   return (
     error instanceof DataverseRequestError && error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 403 && error.status !== 429
   );
