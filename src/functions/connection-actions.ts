@@ -1,7 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import { settingsInput } from "../lib/connection/advanced-settings";
 import { disableInput, enableInput } from "../lib/connection/connection-lifecycle";
-import { readConnectionStatus } from "../lib/connection/connection-status";
 import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, preconditions, readJson, respond } from "../lib/http/respond";
@@ -51,8 +50,7 @@ export function connectionActionFunctions(services: () => Services): FunctionDef
 
   async function connectionStatus(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
     return respond(context, async () => {
-      const { setups, status, sync, secrets } = services();
-      return json(200, await readConnectionStatus(request.params.company ?? "", { setups, status, sync, secretStore: secrets.description }));
+      return json(200, await services().connectionStatus(request.params.company ?? ""));
     });
   }
 

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
-import { crmQueryInput, readCrmData } from "../lib/connection/crm-data";
+import { crmQueryInput } from "../lib/connection/crm-data";
 import { identifyCaller } from "../lib/http/caller-principal";
 import type { FunctionDefinition } from "../lib/http/function-definition";
 import { json, respond } from "../lib/http/respond";
@@ -9,16 +9,9 @@ export function crmDataFunctions(services: () => Services): FunctionDefinition[]
   /** CRM rows for the calling ERP user (App Service authentication), impersonated when users must map. */
   async function getCrmData(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
     return respond(context, async () => {
-      const { setups, connector } = services();
-      const query = Object.fromEntries(request.query.entries());
-      const result = await readCrmData(
-        request.params.company ?? "",
-        request.params.entitySet ?? "",
-        query,
-        await identifyCaller(request, services().callerTokens),
-        { setups, connector },
-      );
-      return json(200, result);
+      const { company = "", entitySet = "" } = request.params;
+      const caller = await identifyCaller(request, services().callerTokens);
+      return json(200, await services().crmData(company, entitySet, Object.fromEntries(request.query.entries()), caller));
     });
   }
 

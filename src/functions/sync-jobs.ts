@@ -7,7 +7,7 @@ import type { Services } from "../lib/services";
 import { syncQueueName } from "../lib/storage/work-queue";
 import { defaultMappings, statisticsJobId, timerNameOf } from "../lib/sync/default-mappings";
 import { salesOrderJobIds } from "../lib/sync/sync-setup-service";
-import { jobPatch, jobView } from "../lib/sync/job-view";
+import { jobPatch } from "../lib/sync/job-view";
 import { jobListSchema, jobViewSchema } from "../lib/http/response-schemas";
 import { readJson } from "../lib/http/respond";
 
@@ -34,7 +34,7 @@ export function syncJobFunctions(services: () => Services): FunctionDefinition[]
             { location: `/api/companies/${company}/sync/log?runId=${runId}` },
           );
         }
-        return json(200, jobView(await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"), new Date()));
+        return json(200, await jobs.setStatus(company, job, action === "hold" ? "On Hold" : "Ready"));
       });
   }
 
@@ -42,7 +42,7 @@ export function syncJobFunctions(services: () => Services): FunctionDefinition[]
     return respond(context, async () => {
       const company = request.params.company ?? "";
       const job = await services().jobs.update(company, request.params.job ?? "", await readJson(request));
-      return json(200, jobView(job, new Date()));
+      return json(200, job);
     });
   }
 

@@ -7,11 +7,13 @@ import type { Services } from "../lib/services";
 export function syncSetupFunctions(services: () => Services): FunctionDefinition[] {
   async function useDefaultSyncSetup(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
     return respond(context, async () => {
-      const { syncSetup, setup } = services();
-      const company = request.params.company ?? "";
-      const result = await syncSetup.installDefault(company, await readJson(request));
-      const view = await setup.read(company);
-      return json(200, { message: result.message, mappings: result.mappings, jobs: result.jobs.length, activeScheduledSyncJobs: view.activeScheduledSyncJobs });
+      const result = await services().syncSetup.installDefault(request.params.company ?? "", await readJson(request));
+      return json(200, {
+        message: result.message,
+        mappings: result.mappings,
+        jobs: result.jobs.length,
+        activeScheduledSyncJobs: result.activeScheduledSyncJobs,
+      });
     });
   }
 

@@ -1,3 +1,5 @@
+import { readCrmData } from "./connection/crm-data";
+import { readConnectionStatus } from "./connection/connection-status";
 import type { TableServiceClientOptions } from "@azure/data-tables";
 import type { TokenCredential } from "@azure/identity";
 import { type Config, loadConfig } from "./config";
@@ -55,6 +57,10 @@ export interface Services {
   syncIssues: SyncIssueRepository;
   syncAdmin: SyncAdmin;
   salesOrders: SalesOrderService;
+  /** The connection's status page (BEHAVIOUR §3): setup, last test, version, jobs, last sync, secret store. */
+  connectionStatus: (company: string) => ReturnType<typeof readConnectionStatus>;
+  /** CRM rows for the calling ERP user, impersonated when users must map to CRM users. */
+  crmData: (company: string, entitySet: string, query: Record<string, string>, caller: Parameters<typeof readCrmData>[3]) => ReturnType<typeof readCrmData>;
   /** Validates ERP users' bearer tokens when CALLER_TOKEN_TENANT_ID and CALLER_TOKEN_AUDIENCE are set. */
   callerTokens: CallerTokenVerifier | undefined;
   queue: WorkQueue;
@@ -162,6 +168,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const syncAdmin = new SyncAdmin({ sync, setups, issues: syncIssues, runner, couplings, erpRecords: erpRecordStore, connector });
   return {
     shutdown,
+    connectionStatus: (company) => readConnectionStatus(company, { setups, status, sync, secretStore: secrets.description }),
+    crmData: (company, entitySet, query, caller) => readCrmData(company, entitySet, query, caller, { setups, connector }),
     config,
     tables,
     secrets,

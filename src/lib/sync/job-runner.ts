@@ -1,6 +1,6 @@
 // Over 250 lines: claiming, running, rescheduling and the full synchronization's hold share the lease rules (the
 // entry's view and PATCH rules are job-view.ts).
-import { jobPatch, isHeld, idleState } from "./job-view";
+import { type JobView, idleState, isHeld, jobPatch, jobView } from "./job-view";
 import { randomUUID } from "node:crypto";
 import type { Config } from "../config";
 import { DataverseRequestError, describeFailure, failureStep } from "../dataverse/dataverse-errors";
@@ -79,7 +79,12 @@ export class JobRunner {
     return runId;
   }
 
-  async setStatus(company: string, jobId: string, status: "On Hold" | "Ready"): Promise<JobEntry> {
+  /** Hold or Ready, as the admin sees the entry afterwards. */
+  async setStatus(company: string, jobId: string, status: "On Hold" | "Ready"): Promise<JobView> {
+    return jobView(await this.changeStatus(company, jobId, status), this.clock());
+  }
+
+  private async changeStatus(company: string, jobId: string, status: "On Hold" | "Ready"): Promise<JobEntry> {
     await this.requireEnabled(company);
     for (;;) {
       const stored = await this.requireJob(company, jobId);
@@ -103,7 +108,12 @@ export class JobRunner {
    * Changes an entry's schedule settings (BC's Job Queue Entry card): minutes between runs, maximum attempts,
    * earliest start (the next run). A running entry keeps its lease; the settings apply from its next run.
    */
-  async update(company: string, jobId: string, body: unknown): Promise<JobEntry> {
+  /** A PATCH of the entry's settings (job-view.ts says what may change), as the admin sees the entry afterwards. */
+  async update(company: string, jobId: string, body: unknown): Promise<JobView> {
+    return jobView(await this.changeSettings(company, jobId, body), this.clock());
+  }
+
+  private async changeSettings(company: string, jobId: string, body: unknown): Promise<JobEntry> {
     const input = jobPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     for (;;) {

@@ -1,3 +1,4 @@
+import { type ActiveScheduledSyncJobs, countedStatuses, describeActiveJobs } from "../model/active-jobs";
 import * as z from "zod";
 import { randomUUID } from "node:crypto";
 import { conflict, invalid, fieldErrorsFromZod } from "../errors";
@@ -45,7 +46,11 @@ export const defaultSetupInput = z.strictObject({ confirm: z.boolean().optional(
 export class SyncSetupService {
   constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; clock?: () => Date }) {}
 
-  async installDefault(company: string, input: unknown = {}): Promise<{ message: string; mappings: number; jobs: JobEntry[] }> {
+  /** "Use Default Synchronization Setup": every mapping and job entry anew; answers the new "X of Y". */
+  async installDefault(
+    company: string,
+    input: unknown = {},
+  ): Promise<{ message: string; mappings: number; jobs: JobEntry[]; activeScheduledSyncJobs: ActiveScheduledSyncJobs }> {
     const parsed = defaultSetupInput.safeParse(input ?? {});
     if (!parsed.success) throw invalid(fieldErrorsFromZod(parsed.error));
     const options = parsed.data;
@@ -54,7 +59,9 @@ export class SyncSetupService {
     const owner = randomUUID();
     if (!(await this.init.sync.tryLock(company, "default-setup", owner, 60_000))) throw conflict(syncSetupMessages.inProgress);
     try {
-      return await this.install(company, setup.value.isEnabled, options);
+      const installed = await this.install(company, setup.value.isEnabled, options);
+      const statuses = countedStatuses(installed.jobs, setup.value.integrationSolutionImported, this.init.clock?.() ?? new Date());
+      return { ...installed, activeScheduledSyncJobs: describeActiveJobs(statuses, setup.value.isEnabled) };
     } finally {
       await this.init.sync.unlock(company, "default-setup", owner);
     }
