@@ -3,7 +3,7 @@ import type { StoredMapping } from "../model/job-entry";
 import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
-import { advancedWatermarks, erpSafePoint, readChanges } from "./run/change-feeds";
+import { type ChangeFeeds, advancedWatermarks, erpSafePoint, readChanges, stampsOf } from "./run/change-feeds";
 import { loadLookups } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
 import { crmDeletions, pairsOfChanges, pairsOfSelection } from "./run/record-pairs";
@@ -97,11 +97,12 @@ export class SyncRunner {
 
     await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
     context.erpSafePoint = erpSafePoint(deps.clock());
-    const feeds = await readChanges(deps, context, state);
+    let feeds: ChangeFeeds | undefined = await readChanges(deps, context, state);
+    const stamps = stampsOf(context, feeds);
     if (feeds.quiet && state.crmDeltaLink && feeds.delta) {
       const logs = await writeLogs(deps, context, started, false);
       // Changes read again within the lag, all processed before: once the lag has passed, the watermark moves past them.
-      const { erpWatermark, seen } = advancedWatermarks(context, state, feeds);
+      const { erpWatermark, seen } = advancedWatermarks(context, state, stamps);
       const moved = erpWatermark !== state.erpWatermark;
       if (moved) await deps.init.sync.saveLagSeen(company, name, { erp: seen.erp, crm: feeds.lagSeen.crm });
       await lease.save({
@@ -120,12 +121,14 @@ export class SyncRunner {
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
     const pairs = await pairsOfChanges(context, feeds, crmDeletions(context, tracked));
+    // From here the pairs hold what is left to do, and the stamps where the watermarks go: the records read go.
+    feeds = undefined;
     await completePairs(deps, context, pairs);
 
     await options.onProgress?.({ phase: "synchronizing", recordsDone: 0, recordsTotal: pairs.length });
     const { stoppedEarly } = await processWaves(deps, context, pairs, lease, options);
     if (!stoppedEarly) {
-      const { erpWatermark, crmWatermark, seen } = advancedWatermarks(context, state, feeds);
+      const { erpWatermark, crmWatermark, seen } = advancedWatermarks(context, state, stamps);
       await deps.init.sync.saveLagSeen(company, name, seen);
       await lease.save({
         ...(erpWatermark && { erpWatermark }),

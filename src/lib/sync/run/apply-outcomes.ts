@@ -78,8 +78,6 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
       case "removeCoupling": {
         const coupling = pair.coupling!;
         couplingRemovals.push(coupling.erpId);
-        context.byErp.delete(coupling.erpId);
-        context.byCrm.delete(coupling.crmId.toLowerCase());
         context.counts[pair.crm === "deleted" ? "fromCrm" : "toCrm"].deleted++;
         resolved(pair);
         break;
@@ -163,9 +161,8 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
       before.crmId.toLowerCase() !== crmId ||
       before.erpModifiedAt !== erpModifiedAt ||
       JSON.stringify(before.synced) !== JSON.stringify(synced);
+    // Saved, not kept: a run pairs its records before its first wave, so nothing reads the couplings of a done wave.
     if (changed) couplingUpdates.set(erpId, coupling);
-    context.byErp.set(erpId, coupling);
-    context.byCrm.set(crmId, coupling);
     if (write.erpOk) resolved(pair);
     const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
     if (plan.createCrm) context.counts.toCrm.inserted++;

@@ -69,17 +69,28 @@ export function erpSafePoint(now: Date): string {
   return `${new Date(now.getTime() - watermarkLagMs).toISOString()}-000000`;
 }
 
+/** What the watermarks need of the feeds: each entry's key and stamp, in feed order (far smaller than the records). */
+export interface FeedStamps {
+  erp: { id: string; modifiedAt: string }[];
+  crm: { id: string; modifiedon: string }[];
+}
+
+export function stampsOf(context: RunContext, feeds: Pick<ChangeFeeds, "erpFeed" | "crmFeed">): FeedStamps {
+  return {
+    erp: feeds.erpFeed.map(({ id, modifiedAt }) => ({ id, modifiedAt })),
+    crm: feeds.crmFeed.map((row) => ({ id: String(row[context.definition.crmKey]).toLowerCase(), modifiedon: String(row.modifiedon) })),
+  };
+}
+
 /** Where the watermarks move once every change read is done, and what the next run reads again but need not process. */
-export function advancedWatermarks(context: RunContext, state: StoredMapping, feeds: Pick<ChangeFeeds, "erpFeed" | "crmFeed">) {
-  const { erpFeed, crmFeed } = feeds;
-  const lastErp = erpFeed.at(-1)?.modifiedAt;
+export function advancedWatermarks(context: RunContext, state: StoredMapping, stamps: FeedStamps) {
+  const lastErp = stamps.erp.at(-1)?.modifiedAt;
   const erpWatermark = lastErp ? maxStamp(state.erpWatermark, minStamp(lastErp, context.erpSafePoint)) : state.erpWatermark;
-  const lastCrm = crmFeed.at(-1)?.modifiedon;
-  const crmWatermark = typeof lastCrm === "string" ? lastCrm : state.crmWatermark;
+  const crmWatermark = stamps.crm.at(-1)?.modifiedon ?? state.crmWatermark;
   const seen: LagSeen = {
-    erp: erpWatermark ? erpFeed.filter((change) => change.modifiedAt > erpWatermark).map(erpEntry) : [],
+    erp: erpWatermark ? stamps.erp.filter((change) => change.modifiedAt > erpWatermark).map(erpEntry) : [],
     crm: crmWatermark
-      ? crmFeed.filter((row) => Date.parse(String(row.modifiedon)) > Date.parse(crmWatermark) - watermarkLagMs).map((row) => crmEntry(context, row))
+      ? stamps.crm.filter((row) => Date.parse(row.modifiedon) > Date.parse(crmWatermark) - watermarkLagMs).map((row) => `${row.id}@${row.modifiedon}`)
       : [],
   };
   return { erpWatermark, crmWatermark, seen };
@@ -93,7 +104,7 @@ function maxStamp(a: string | undefined, b: string): string {
   return a !== undefined && a > b ? a : b;
 }
 
-function erpEntry(change: VersionedErpRecord): string {
+function erpEntry(change: { id: string; modifiedAt: string }): string {
   return `${change.id}@${change.modifiedAt}`;
 }
 

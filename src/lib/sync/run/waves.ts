@@ -27,7 +27,12 @@ export async function processWaves(
     let outcomes = wave.map((pair) => ({ pair, plan: planPair(context, pair) }));
     outcomes = await resolveLookupTargets(deps, context, outcomes);
     await applyOutcomes(deps, context, outcomes);
-    for (const pair of wave) done.add(pair);
+    for (const pair of wave) {
+      done.add(pair);
+      // What the wave read of each side is written and no longer needed: a large run holds only its pairs' keys.
+      delete pair.erp;
+      delete pair.crm;
+    }
     await options.onProgress?.({ phase: "synchronizing", recordsDone: Math.min(start + waveSize, pairs.length), recordsTotal: pairs.length });
     const before = prefix;
     while (prefix < stamped.length && done.has(stamped[prefix]!)) prefix++;
