@@ -2,7 +2,7 @@
 import { mapLimit } from "../../map-limit";
 import type { VersionedErpRecord } from "../../storage/erp-record-repository";
 import { type CrmRow, crmColumns, erpIdFor } from "../reconcile";
-import { type Pair, type RunContext, type RunDeps } from "./run-context";
+import type { Pair, RunContext, RunDeps } from "./run-context";
 import { pointReadParallelism } from "../../map-limit";
 
 /**

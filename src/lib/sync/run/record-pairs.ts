@@ -2,7 +2,7 @@
 import type { Coupling } from "../../model/coupling";
 import { retriedKinds } from "../../model/sync-issue";
 import { type CrmRow, crmRowUnchanged } from "../reconcile";
-import { Pair, RecordSelection, RunContext, RunDeps, issueOf } from "./run-context";
+import { type Pair, type RecordSelection, type RunContext, type RunDeps, issueOf } from "./run-context";
 import type { ChangeFeeds } from "./change-feeds";
 import { crmRowsByIds } from "./complete-pairs";
 
@@ -32,8 +32,7 @@ export async function pairsOfSelection(deps: RunDeps, context: RunContext, selec
   }
   const issues = new Map((await deps.init.issues.list(context.company, context.name)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
   for (const pair of pairs.values()) pair.issue ??= issueOf(pair, issues);
-  const list = [...pairs.values()];
-  return list;
+  return [...pairs.values()];
 }
 
 /** CRM rows of coupled records that are gone: from the delta link, or (the first time) absent from the full list. */
