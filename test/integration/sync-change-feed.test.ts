@@ -118,4 +118,22 @@ describe("change feeds: what a run reads", () => {
     expect(harness.crmRow("accounts", coupling!.crmId)?.name, "CRM holds what the ERP holds").toBe(`${company} from A`);
     expect(await changeRowsOf(company, "RACE")).toHaveLength(1);
   });
+
+  it("keeps the lag lists of a bulk load within the 1 MiB an Azure entity may hold, dropping the oldest entries first", async () => {
+    const tables = harness.demo.app.services.tables;
+    const sync = harness.demo.app.services.sync;
+    const company = await enabledCompany();
+    const entry = (side: string, index: number) => `${side}-${String(index).padStart(6, "0")}-8c1f3e0a-4d5b-4c7e-9a2f-1b3c5d7e9f11@2026-11-26T10:00:00Z`;
+    const erp = Array.from({ length: 12_000 }, (_, index) => entry("e", index));
+    const crm = Array.from({ length: 12_000 }, (_, index) => entry("c", index));
+    await sync.saveLagSeen(company, "CUSTOMER", { erp, crm });
+    const row = await (await tables.table("synclag")).getEntity<Record<string, unknown>>(company, "CUSTOMER");
+    const bytes = Object.values(row).reduce<number>((sum, value) => sum + (typeof value === "string" ? value.length * 2 : 8), 0);
+    expect(bytes, "UTF-16 bytes of the stored row").toBeLessThan(1024 * 1024);
+    const read = await sync.lagSeen(company, "CUSTOMER");
+    expect(read.erp.length).toBeGreaterThan(3000);
+    expect(read.erp.at(-1)).toBe(erp.at(-1));
+    expect(erp.slice(-read.erp.length)).toEqual(read.erp);
+    expect(crm.slice(-read.crm.length)).toEqual(read.crm);
+  });
 });

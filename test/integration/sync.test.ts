@@ -413,6 +413,36 @@ describe("ERP records API", () => {
     expect((await demo.app.call("PUT", `/api/companies/${company}/erp/customers`, { body: customers(1001, "X") })).status).toBe(400);
   });
 
+  it("refuses a record too large for one table property (a sales order of 100 long lines) with 400, and keeps large orders it can store", async () => {
+    const company = await setUpDemoCompany(demo);
+    // Every field within its own limit, the whole order past what one table property holds.
+    const line = (index: number, description: string) => ({
+      lineNo: index + 1,
+      type: "Resource",
+      no: `R${String(index).padStart(19, "0")}`,
+      description,
+      quantity: 1234567.123456789,
+      unitPrice: 922337203685477,
+      lineDiscountPercent: 12.345678901234567,
+      lineDiscountAmount: 922337203685477,
+      unitOfMeasure: "HOURSHOURS",
+    });
+    const order = (lines: number, description: string) => ({
+      id: `SO-${lines}`,
+      customerNo: "10000",
+      orderDate: "2026-11-26",
+      lines: Array.from({ length: lines }, (_, index) => line(index, description)),
+    });
+    const tooLarge = await demo.app.call("PUT", `/api/companies/${company}/erp/salesOrders`, { body: [order(100, "é".repeat(100))] });
+    expect(tooLarge.status).toBe(400);
+    expect(tooLarge.json.errors[0]).toMatchObject({ path: "[0]" });
+    expect(tooLarge.json.errors[0].message).toMatch(/is too large to store: \d+ characters as JSON, at most 30000/);
+    // Orders of 60 long lines are within the limit and are stored.
+    const large = Array.from({ length: 50 }, (_, index) => ({ ...order(60, "d".repeat(100)), id: `SO-L${index}` }));
+    expect((await demo.app.call("PUT", `/api/companies/${company}/erp/salesOrders`, { body: large })).status).toBe(200);
+    expect((await demo.app.call("GET", `/api/companies/${company}/erp/salesOrders?top=100`)).json.value).toHaveLength(50);
+  });
+
   it("reads changes since a time in pages with a continuation token", async () => {
     const company = await setUpDemoCompany(demo);
     const first = await demo.app.call("PUT", `/api/companies/${company}/erp/items`, {

@@ -5,7 +5,7 @@ import { storageContinuationToken } from "../storage/continuation-token";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import { type ErpTable, erpTables } from "../model/erp-tables";
-import { type ErpFields, erpSchemas, maxRecordsPerRequest } from "../model/erp-schemas";
+import { type ErpFields, erpSchemas, maxRecordCharacters, maxRecordsPerRequest } from "../model/erp-schemas";
 
 export const erpReadQuery = z.object({
   modifiedSince: z.string().min(1).max(40).optional(),
@@ -41,6 +41,11 @@ export class ErpRecordsService {
         return;
       }
       const record = parsed.data as ErpFields;
+      const size = JSON.stringify(record).length;
+      if (size > maxRecordCharacters) {
+        errors.push({ path: `[${index}]`, message: `is too large to store: ${size} characters as JSON, at most ${maxRecordCharacters}` });
+        return;
+      }
       const first = seen.get(record.id);
       if (first !== undefined) errors.push({ path: `[${index}].id`, message: `repeats the id of record [${first}]` });
       seen.set(record.id, index);

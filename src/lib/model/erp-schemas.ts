@@ -211,6 +211,12 @@ export interface ErpRecord {
 
 export const maxRecordsPerRequest = 1000;
 
+/**
+ * A record is stored as one JSON text property, which Azure Tables caps at 64 KiB (32,768 UTF-16 characters):
+ * a larger record (a sales order of 100 long lines can be) is refused up front instead of failing in storage.
+ */
+export const maxRecordCharacters = 30_000;
+
 /** A PUT of ERP records as the API documents it (each record is checked against its own table's schema). */
 export const erpRecordsPutBody = z
   .array(z.union(Object.values(erpSchemas)))

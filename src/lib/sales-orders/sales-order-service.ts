@@ -4,7 +4,7 @@ import * as z from "zod";
 import type { CrmConnector } from "../connection/crm-connector";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import { DataverseRequestError } from "../dataverse/dataverse-errors";
-import { type ErpFields, erpSchemas } from "../model/erp-schemas";
+import { type ErpFields, erpSchemas, maxRecordCharacters } from "../model/erp-schemas";
 import { conflict, fieldErrorsFromZod, invalid, notFound, Refusal, inputMessages } from "../errors";
 import { requireSetup } from "../model/company";
 import type { ConnectionSetup } from "../model/connection-setup";
@@ -242,8 +242,11 @@ export class SalesOrderService {
       );
     // The order must be one the ERP itself would take (quantities, prices, at most 100 lines).
     const valid = erpSchemas.salesOrders.safeParse(made.order);
-    if (!valid.success) {
-      const problems = valid.error.issues.map((issue) => salesOrderMessages.invalidLine(number, `${issue.path.join(".")} ${issue.message}`));
+    const size = JSON.stringify(made.order).length;
+    if (!valid.success || size > maxRecordCharacters) {
+      const problems = valid.success
+        ? [salesOrderMessages.invalidLine(number, `the order is too large to store: ${size} characters as JSON, at most ${maxRecordCharacters}`)]
+        : valid.error.issues.map((issue) => salesOrderMessages.invalidLine(number, `${issue.path.join(".")} ${issue.message}`));
       throw new Refusal(
         "unprocessable",
         problems.join(" "),

@@ -2,13 +2,15 @@ import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
-import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow } from "./erp-record-rows";
+import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow, laterCommit } from "./erp-record-rows";
 import { bucketPartitions, bucketRangeFilter, deleteWhere } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
-/** A record is two rows (record and change), and an entity-group transaction holds at most 100 actions. */
+/** A record is two rows (record and change), and an entity-group transaction holds at most 100 actions... */
 const recordsPerTransaction = 50;
+/** ... and at most 4 MiB of payload: a batch stays well below it (large sales orders are the large records). */
+const maxTransactionBytes = 3 * 1024 * 1024;
 
 export interface VersionedErpRecord extends ErpRecord {
   /** The record row's ETag; absent when the record was read from the change rows. */
@@ -212,7 +214,19 @@ function transactionsOf<T extends readonly Action[]>(groups: T[]): T[][] {
   }
   const transactions: T[][] = [];
   for (const list of byPartition.values()) {
-    for (let start = 0; start < list.length; start += recordsPerTransaction) transactions.push(list.slice(start, start + recordsPerTransaction));
+    let current: T[] = [];
+    let bytes = 0;
+    for (const group of list) {
+      const size = group.reduce((sum, action) => sum + Buffer.byteLength(action[1].fieldsJson) + 512, 0);
+      if (current.length > 0 && (current.length >= recordsPerTransaction || bytes + size > maxTransactionBytes)) {
+        transactions.push(current);
+        current = [];
+        bytes = 0;
+      }
+      current.push(group);
+      bytes += size;
+    }
+    if (current.length > 0) transactions.push(current);
   }
   return transactions;
 }
@@ -225,20 +239,6 @@ async function submit(client: TableClient, groups: readonly (readonly Action[])[
 function isRace(error: unknown): boolean {
   const status = storageStatus(error);
   return status === 412 || status === 409 || status === 404;
-}
-
-/** Whether `a` committed after `b` (by the server's commit time, at its full precision, then by stamp). */
-function laterCommit(a: { record: ErpRecord; committed: string }, b: { record: ErpRecord; committed: string }): boolean {
-  const at = commitTime(a.committed);
-  const bt = commitTime(b.committed);
-  if (at !== bt) return at > bt;
-  return a.record.modifiedAt > b.record.modifiedAt;
-}
-
-/** `2026-11-26T15:55:04.1234567Z` with the fraction padded to 7 digits, so two times compare as text. */
-function commitTime(timestamp: string): string {
-  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(timestamp);
-  return match ? `${match[1]}.${(match[2] ?? "").padEnd(7, "0")}Z` : timestamp;
 }
 
 function byStamp(a: ErpRecord, b: ErpRecord): number {

@@ -76,3 +76,17 @@ export function fromRow(row: ErpRow): ErpRecord & { etag: string } {
 function escape(value: string): string {
   return value.replace(/'/g, "''");
 }
+
+/** Whether `a` committed after `b` (by the server's commit time, at its full precision, then by stamp). */
+export function laterCommit(a: { record: ErpRecord; committed: string }, b: { record: ErpRecord; committed: string }): boolean {
+  const at = commitTime(a.committed);
+  const bt = commitTime(b.committed);
+  if (at !== bt) return at > bt;
+  return a.record.modifiedAt > b.record.modifiedAt;
+}
+
+/** `2026-11-26T15:55:04.1234567Z` with the fraction padded to 7 digits, so two times compare as text. */
+function commitTime(timestamp: string): string {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?Z$/.exec(timestamp);
+  return match ? `${match[1]}.${(match[2] ?? "").padEnd(7, "0")}Z` : timestamp;
+}

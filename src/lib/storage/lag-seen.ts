@@ -13,7 +13,8 @@ export interface LagSeen {
 }
 
 const charsPerProperty = 30_000;
-const maxChars = 900_000;
+/** Azure stores strings as UTF-16: 480,000 characters are 960,000 bytes, under the 1 MiB an entity may hold. */
+export const lagSeenMaxChars = 480_000;
 
 export async function readLagSeen(table: TableClient, company: string, mapping: string): Promise<LagSeen> {
   const row = await getRow<Record<string, unknown>>(table, company, rowKeyOf(mapping));
@@ -21,8 +22,8 @@ export async function readLagSeen(table: TableClient, company: string, mapping: 
 }
 
 export async function writeLagSeen(table: TableClient, company: string, mapping: string, seen: LagSeen): Promise<void> {
-  const erp = fitting(seen.erp, maxChars / 2);
-  const crm = fitting(seen.crm, maxChars - erp.join("\n").length);
+  const erp = fitting(seen.erp, lagSeenMaxChars / 2);
+  const crm = fitting(seen.crm, lagSeenMaxChars - erp.join("\n").length);
   const entity: Record<string, unknown> & { partitionKey: string; rowKey: string } = { partitionKey: company, rowKey: rowKeyOf(mapping) };
   Object.assign(entity, properties("erp", erp), properties("crm", crm));
   await table.upsertEntity(entity, "Replace");
