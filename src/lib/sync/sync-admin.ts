@@ -98,7 +98,7 @@ export class SyncAdmin {
   async listCouplings(company: string, query: unknown): Promise<{ value: CouplingView[]; continuationToken?: string }> {
     const input = couplingQuery.safeParse(query);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
-    await this.requireSetup(company);
+    await requireSetup(this.init.setups, company);
     const { mapping, status, erpId, crmId, top, continuationToken } = input.data;
     const stored = (await this.init.sync.mappings(company)).map(({ value }) => value.name);
     const names = defaultMappings.map((definition) => definition.name as string).filter((name) => stored.includes(name) && (!mapping || name === mapping));
@@ -268,7 +268,7 @@ export class SyncAdmin {
   async list(company: string, query: unknown, fixedKind?: SyncIssue["kind"]): Promise<{ value: IssueView[]; continuationToken?: string }> {
     const input = issueQuery.safeParse(query);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
-    await this.requireSetup(company);
+    await requireSetup(this.init.setups, company);
     const { kind = fixedKind, mapping, runId, top, continuationToken } = input.data;
     if (fixedKind && kind !== fixedKind) throw invalid([{ path: "kind", message: `must be "${fixedKind}" here` }]);
     const issues = (await this.init.issues.list(company, mapping))
@@ -323,7 +323,7 @@ export class SyncAdmin {
   async updateMapping(company: string, name: string, body: unknown, ifMatch: string | undefined): Promise<{ mapping: MappingDefinition; etag: string }> {
     const input = mappingPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
-    await this.requireSetup(company);
+    await requireSetup(this.init.setups, company);
     const conditional = ifMatch !== undefined && ifMatch !== "*";
     let filterTried = false;
     // Without a version to check, the change applies to what is stored now: a run saving its watermark
@@ -361,12 +361,8 @@ export class SyncAdmin {
     }
   }
 
-  private async requireSetup(company: string): Promise<void> {
-    await requireSetup(this.init.setups, company);
-  }
-
   private async requireIssue(company: string, id: string): Promise<SyncIssue> {
-    await this.requireSetup(company);
+    await requireSetup(this.init.setups, company);
     const key = parseIssueKey(id);
     const issue = key && (await this.init.issues.get(company, key.mapping, key.side, key.sourceId));
     if (!issue) throw notFound(syncAdminMessages.noSuchIssue(id));

@@ -4,7 +4,7 @@ import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
 import { type ChangeFeeds, advancedWatermarks, erpSafePoint, readChanges, stampsOf } from "./run/change-feeds";
-import { loadLookups } from "./run/lookups";
+import { loadCouplings } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
 import { crmDeletions, pairsOfChanges, pairsOfSelection } from "./run/record-pairs";
 import { logRunRecord, summaryOf, writeLogs } from "./run/run-log";
@@ -36,8 +36,7 @@ export class SyncRunner {
     const runId = options.runId ?? randomUUID();
     const lease = await acquireLease(this.deps, `${this.owner}/${runId}`, company, name, options.waitForLeaseMs ?? 0);
     try {
-      // Couplings are read only when there is something to do: a run with no changes costs the same at any size.
-      const context = await this.context(company, name, runId, lease.state, { ...options, withoutCouplings: true });
+      const context = await this.context(company, name, runId, lease.state, options);
       const measured = {
         full: options.full === true,
         startedAt: Date.now(),
@@ -69,6 +68,7 @@ export class SyncRunner {
         ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)),
         targeted: true,
       };
+      await loadCouplings(this.deps, context);
       const started = this.deps.clock();
       const pairs = await pairsOfSelection(this.deps, context, selection);
       await completePairs(this.deps, context, pairs, true);
@@ -114,10 +114,7 @@ export class SyncRunner {
       return { mapping: name, runId, logs, stoppedEarly: false };
     }
 
-    const [couplings, lookups] = await Promise.all([deps.init.couplings.load(company, name), loadLookups(deps, company, definition)]);
-    context.byErp = new Map(couplings.map((coupling) => [coupling.erpId, coupling]));
-    context.byCrm = new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling]));
-    context.lookups = lookups;
+    await loadCouplings(deps, context);
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
     const pairs = await pairsOfChanges(context, feeds, crmDeletions(context, tracked));
@@ -147,7 +144,7 @@ export class SyncRunner {
     name: string,
     runId: string,
     state: StoredMapping,
-    options: MappingRunOptions & { withoutCouplings?: boolean },
+    options: MappingRunOptions,
     resolution?: UpdateConflictResolution,
     depth = 0,
   ): Promise<RunContext> {
@@ -157,9 +154,6 @@ export class SyncRunner {
     if (!setup) throw new Error(`Company ${company} has no connection setup.`);
     const connected = options.client ?? (await init.connector.client(setup));
     const client = options.signal ? connected.withSignal(options.signal) : connected;
-    const [couplings, lookups] = options.withoutCouplings
-      ? [[], {}]
-      : await Promise.all([init.couplings.load(company, name), loadLookups(this.deps, company, definition)]);
     return {
       company,
       name,
@@ -167,9 +161,10 @@ export class SyncRunner {
       definition: withResolutionDefaults(definition),
       client,
       setup,
-      byErp: new Map(couplings.map((coupling) => [coupling.erpId, coupling])),
-      byCrm: new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling])),
-      lookups,
+      // Filled by loadCouplings: a run with no changes never reads them, so it costs the same at any size.
+      byErp: new Map(),
+      byCrm: new Map(),
+      lookups: {},
       counts: { toCrm: emptyCounts(), fromCrm: emptyCounts() },
       errors: { toCrm: [], fromCrm: [] },
       full: options.full === true,

@@ -5,6 +5,17 @@ import type { Lookups, PairPlan } from "../reconcile";
 import { MappingBusyError, type Outcome, type RunContext, type RunDeps } from "./run-context";
 import { planPair } from "./plan-pair";
 
+/** The mapping's couplings, by ERP id and by CRM id, and its lookups: read once a run has something to do. */
+export async function loadCouplings(deps: RunDeps, context: RunContext): Promise<void> {
+  const [couplings, lookups] = await Promise.all([
+    deps.init.couplings.load(context.company, context.name),
+    loadLookups(deps, context.company, context.definition),
+  ]);
+  context.byErp = new Map(couplings.map((coupling) => [coupling.erpId, coupling]));
+  context.byCrm = new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling]));
+  context.lookups = lookups;
+}
+
 export async function loadLookups(deps: RunDeps, company: string, definition: MappingDefinition): Promise<Lookups> {
   const names = [...new Set(definition.fields.flatMap((field) => (field.lookup ? [field.lookup.mapping] : [])))];
   const optionTables = [...new Set(definition.fields.flatMap((field) => (field.option ? [field.option] : [])))];
