@@ -40,16 +40,21 @@ describe("regressions found in an independent review of the sync", () => {
     expect((await harness.demo.app.services.syncIssues.list(company, "CUSTOMER")).map((issue) => issue.kind)).toEqual(["deferred"]);
     await put(company, "customers", [{ id: "B", name: `${company} B` }]); // stamp t1
     await sleep(2500);
-    await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t2 > t1 + 2 s
-    // The run's time budget runs out after its first wave (A, from the retry list, with stamp t2).
+    await put(company, "customers", [{ id: "C", name: `${company} C` }]); // stamp t2 > t1 + 2 s
+    await sleep(2500);
+    await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t3 > t2 + 2 s
+    // The run's time budget runs out once its first wave (A, from the retry list, with stamp t3) is written;
+    // the second wave (B) is already under way, the third (C) never starts.
     const budget = new AbortController();
     const options: MappingRunOptions = { budget: budget.signal };
     const result = await runnerWith(() => budget.abort()).runMapping(company, "CUSTOMER", options);
     expect(result.stoppedEarly).toBe(true);
+    expect(await couplingOf(company, "CUSTOMER", "C"), "C is left for the next run").toBeUndefined();
     // "the next run continues from there"
     await run(company, "CUSTOMER");
     await run(company, "CUSTOMER");
     expect(await couplingOf(company, "CUSTOMER", "B"), "B was never sent to CRM, and is not reported").toBeDefined();
+    expect(await couplingOf(company, "CUSTOMER", "C"), "C was never sent to CRM, and is not reported").toBeDefined();
   });
 
   it("a crash after the CRM create of a unit group: the rerun finishes the coupling instead of sending a create-only column again", async () => {
