@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { JobRunner } from "../../src/lib/sync/job-runner";
 import { useSyncHarness } from "../support/sync-harness";
 
@@ -272,5 +273,50 @@ describe("match-based coupling", () => {
     const bad = await call("POST", `/api/companies/${company}/sync/mappings/CUSTOMER/match`, { fields: ["colour"] });
     expect(bad.status).toBe(400);
     expect(bad.json.errors[0].path).toBe("fields[0]");
+  });
+});
+
+describe("CRM ids chosen before a wave's creates (the wave's manifest)", () => {
+  const repository = () => new CouplingRepository(harness.demo.app.services.tables);
+  const pendingOf = async (company: string) => (await repository().load(company, "CUSTOMER")).filter((coupling) => coupling.pending);
+
+  it("read as pending couplings until the wave settles, and a coupling written later wins", async () => {
+    const company = await enabledCompany();
+    const couplings = repository();
+    await couplings.save(company, "CUSTOMER", [{ erpId: "OLD", crmId: "11111111-0000-4000-8000-000000000001", pending: false }]);
+    const ids = Array.from({ length: 7000 }, (_, index) => ({ erpId: `C${index}`, crmId: randomUUID() }));
+    const manifest = await couplings.savePending(company, "CUSTOMER", [...ids, { erpId: "OLD", crmId: "22222222-0000-4000-8000-000000000002" }]);
+    expect(manifest.rowKeys, "7,001 entries take two rows").toHaveLength(2);
+    const read = await couplings.load(company, "CUSTOMER");
+    expect(read.filter((coupling) => coupling.pending)).toHaveLength(7001);
+    expect(read.find((coupling) => coupling.erpId === "OLD")?.crmId, "the manifest is newer than OLD's coupling").toBe("22222222-0000-4000-8000-000000000002");
+    await couplings.save(company, "CUSTOMER", [{ erpId: "C1", crmId: ids[1]!.crmId, pending: false }]);
+    await couplings.save(company, "CUSTOMER", [{ erpId: "C2", crmId: "33333333-0000-4000-8000-000000000003", pending: false }]);
+    const after = new Map((await couplings.load(company, "CUSTOMER")).map((coupling) => [coupling.erpId, coupling]));
+    expect(after.get("C1")).toMatchObject({ crmId: ids[1]!.crmId, pending: false });
+    expect(after.get("C2"), "coupled by hand after the manifest").toMatchObject({ crmId: "33333333-0000-4000-8000-000000000003", pending: false });
+    // The wave is done: what got no coupling stays pending (its row may exist), the rest of the manifest goes.
+    await couplings.settlePending(company, "CUSTOMER", manifest, [ids[3]!]);
+    expect((await pendingOf(company)).map((coupling) => coupling.erpId)).toEqual(["C3"]);
+  });
+
+  it("a manifest a crashed run left becomes pending couplings once, even with two workers recovering it at once", async () => {
+    const company = await enabledCompany();
+    await repository().savePending(company, "CUSTOMER", [
+      { erpId: "A", crmId: randomUUID() },
+      { erpId: "B", crmId: randomUUID() },
+    ]);
+    await Promise.all([repository().recoverPending(company, "CUSTOMER"), repository().recoverPending(company, "CUSTOMER")]);
+    expect((await pendingOf(company)).map((coupling) => coupling.erpId).sort()).toEqual(["A", "B"]);
+    // Uncoupling by hand is not undone by the manifest: it was settled first.
+    await repository().remove(company, "CUSTOMER", ["A"]);
+    expect((await pendingOf(company)).map((coupling) => coupling.erpId)).toEqual(["B"]);
+  });
+
+  it("uncoupling a record is not undone by a manifest left behind", async () => {
+    const company = await enabledCompany();
+    await repository().savePending(company, "CUSTOMER", [{ erpId: "A", crmId: randomUUID() }]);
+    await repository().remove(company, "CUSTOMER", ["A"]);
+    expect(await pendingOf(company)).toEqual([]);
   });
 });

@@ -88,17 +88,16 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
     }
   }
 
-  // CRM creates get their id before the write, recorded as a pending coupling: a rerun after a crash upserts the same row.
-  const pending: Coupling[] = [];
+  // CRM creates get their id before the write, recorded in the wave's manifest: a rerun after a crash upserts the same row.
+  const creates: Pick<Coupling, "erpId" | "crmId">[] = [];
   for (const write of writes) {
     if (!write.plan.createCrm) continue;
     const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? deps.newId()).toLowerCase();
     write.plan.toCrm![definition.crmKey] = crmId;
     write.crmId = crmId;
-    const erpId = idsOf(write.pair).erpId!;
-    if (!write.pair.coupling?.pending || write.pair.coupling.crmId !== crmId) pending.push({ erpId, crmId, pending: true });
+    creates.push({ erpId: idsOf(write.pair).erpId!, crmId });
   }
-  if (pending.length > 0) await deps.init.couplings.save(company, name, pending);
+  const manifest = creates.length > 0 ? await deps.init.couplings.savePending(company, name, creates) : undefined;
 
   const crmFailures = await writeCrm(
     deps,
@@ -134,6 +133,7 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
     }
   }
 
+  const coupled = new Set<string>();
   for (const write of writes) {
     if (!write.crmOk) continue;
     const { pair, plan } = write;
@@ -163,6 +163,7 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
       JSON.stringify(before.synced) !== JSON.stringify(synced);
     // Saved, not kept: a run pairs its records before its first wave, so nothing reads the couplings of a done wave.
     if (changed) couplingUpdates.set(erpId, coupling);
+    coupled.add(erpId);
     if (write.erpOk) resolved(pair);
     const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
     if (plan.createCrm) context.counts.toCrm.inserted++;
@@ -175,6 +176,13 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
   }
 
   await deps.init.couplings.save(company, name, [...couplingUpdates.values()]);
+  if (manifest)
+    await deps.init.couplings.settlePending(
+      company,
+      name,
+      manifest,
+      creates.filter((create) => !coupled.has(create.erpId)),
+    );
   await deps.init.erpRecords.forgetChanges(company, definition.erpTable, replaced);
   if (couplingRemovals.length > 0) await deps.init.couplings.remove(company, name, couplingRemovals);
   const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));

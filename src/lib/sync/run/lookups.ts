@@ -7,6 +7,8 @@ import { planPair } from "./plan-pair";
 
 /** The mapping's couplings, by ERP id and by CRM id, and its lookups: read once a run has something to do. */
 export async function loadCouplings(deps: RunDeps, context: RunContext): Promise<void> {
+  // The run holds the mapping's lease: a manifest found now was left by a run that crashed.
+  await deps.init.couplings.recoverPending(context.company, context.name);
   const [couplings, lookups] = await Promise.all([
     deps.init.couplings.load(context.company, context.name),
     loadLookups(deps, context.company, context.definition),
