@@ -10,6 +10,8 @@ export interface RunningAzurite {
   tablePort: number;
   queuePort: number;
   blobPort: number;
+  /** The Azurite process (the benchmark reads its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ export async function startAzurite(options: { location?: string; timeoutMs?: num
     tablePort: ports.table!,
     queuePort: ports.queue!,
     blobPort: ports.blob!,
+    pid: child.pid!,
     stop: stopChild,
   };
 }
