@@ -3,14 +3,10 @@ import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
 import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow, laterCommit } from "./erp-record-rows";
-import { bucketPartitions, bucketRangeFilter, deleteWhere } from "./partition-buckets";
+import { bucketPartitions, bucketRangeFilter, deleteWhere, transactionsOf } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
-/** A record is two rows (record and change), and an entity-group transaction holds at most 100 actions... */
-const recordsPerTransaction = 50;
-/** ... and at most 4 MiB of payload: a batch stays well below it (large sales orders are the large records). */
-const maxTransactionBytes = 3 * 1024 * 1024;
 
 export interface VersionedErpRecord extends ErpRecord {
   /** The record row's ETag; absent when the record was read from the change rows. */
@@ -201,34 +197,6 @@ export class ErpRecordRepository {
   async removeCompany(company: string): Promise<void> {
     await deleteWhere(await this.tables.table(tableName), bucketRangeFilter(company));
   }
-}
-
-/** Groups each record's actions into transactions: one partition each, a record's rows never split. */
-function transactionsOf<T extends readonly Action[]>(groups: T[]): T[][] {
-  const byPartition = new Map<string, T[]>();
-  for (const group of groups) {
-    const partition = group[0]![1].partitionKey;
-    const list = byPartition.get(partition) ?? [];
-    list.push(group);
-    byPartition.set(partition, list);
-  }
-  const transactions: T[][] = [];
-  for (const list of byPartition.values()) {
-    let current: T[] = [];
-    let bytes = 0;
-    for (const group of list) {
-      const size = group.reduce((sum, action) => sum + Buffer.byteLength(action[1].fieldsJson) + 512, 0);
-      if (current.length > 0 && (current.length >= recordsPerTransaction || bytes + size > maxTransactionBytes)) {
-        transactions.push(current);
-        current = [];
-        bytes = 0;
-      }
-      current.push(group);
-      bytes += size;
-    }
-    if (current.length > 0) transactions.push(current);
-  }
-  return transactions;
 }
 
 async function submit(client: TableClient, groups: readonly (readonly Action[])[]): Promise<void> {

@@ -27,26 +27,58 @@ export function bucketRangeFilter(base: string): string {
   return `PartitionKey ge '${escaped}~' and PartitionKey lt '${escaped}~~'`;
 }
 
-/** Splits entity-group actions into transactions: one partition each, at most 100 actions. */
-export function transactionsOf<T extends readonly [string, { partitionKey: string }, ...unknown[]]>(actions: readonly T[]): T[][] {
-  const byPartition = new Map<string, T[]>();
-  for (const action of actions) {
-    const list = byPartition.get(action[1].partitionKey) ?? [];
-    list.push(action);
-    byPartition.set(action[1].partitionKey, list);
+type EntityAction = readonly [string, { partitionKey: string; rowKey?: string }, ...unknown[]];
+
+/** An entity-group transaction holds at most 100 actions and 4 MiB of payload (kept to 3 MiB: the framing adds some). */
+const maxActionsPerTransaction = 100;
+const maxTransactionBytes = 3 * 1024 * 1024;
+
+/**
+ * Splits groups of actions into entity-group transactions within Azure's limits: one partition each, and a
+ * group (an ERP record with its change row) never split across two.
+ */
+export function transactionsOf<G extends readonly EntityAction[]>(groups: readonly G[]): G[][] {
+  const byPartition = new Map<string, G[]>();
+  for (const group of groups) {
+    const partition = group[0]![1].partitionKey;
+    const list = byPartition.get(partition) ?? [];
+    list.push(group);
+    byPartition.set(partition, list);
   }
-  const transactions: T[][] = [];
+  const transactions: G[][] = [];
   for (const list of byPartition.values()) {
-    for (let start = 0; start < list.length; start += 100) transactions.push(list.slice(start, start + 100));
+    let current: G[] = [];
+    let actions = 0;
+    let bytes = 0;
+    for (const group of list) {
+      const size = group.reduce((sum, action) => sum + payloadBytes(action[1]), 0);
+      if (current.length > 0 && (actions + group.length > maxActionsPerTransaction || bytes + size > maxTransactionBytes)) {
+        transactions.push(current);
+        current = [];
+        actions = 0;
+        bytes = 0;
+      }
+      current.push(group);
+      actions += group.length;
+      bytes += size;
+    }
+    if (current.length > 0) transactions.push(current);
   }
   return transactions;
 }
 
-type EntityAction = readonly [string, { partitionKey: string; rowKey?: string }, ...unknown[]];
+/** An entity's share of a transaction's payload: its strings as UTF-8, and room for names, types and headers. */
+function payloadBytes(entity: object): number {
+  let bytes = 512;
+  for (const value of Object.values(entity)) bytes += 64 + (typeof value === "string" ? Buffer.byteLength(value) : 0);
+  return bytes;
+}
 
 /** Submits actions as entity-group transactions; partitions are independent, so they go out together. */
 export async function submitTransactions(table: TableClient, actions: readonly EntityAction[]): Promise<void> {
-  await Promise.all(transactionsOf(actions).map((transaction) => table.submitTransaction(transaction as unknown as TableTransaction["actions"])));
+  await Promise.all(
+    transactionsOf(actions.map((action) => [action])).map((groups) => table.submitTransaction(groups.flat() as unknown as TableTransaction["actions"])),
+  );
 }
 
 /** Deletes every row the filter selects (e.g. all partitions of one company), in transactions. */
