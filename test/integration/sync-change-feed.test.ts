@@ -86,6 +86,29 @@ describe("change feeds: what a run reads", () => {
     expect((await harness.erp(company, "customers", "C00001"))?.phoneNo).toBe("+47 555 0101");
   });
 
+  it("forgets replaced change rows in transactions, one row already gone (another run met it) included", async () => {
+    const company = await enabledCompany();
+    const store = new ErpRecordRepository(harness.demo.app.services.tables);
+    const stamps: string[] = [];
+    for (const version of ["v1", "v2", "v3", "v4"]) {
+      const [stored] = await store.upsert(company, "customers", [{ id: "X", name: `${company} ${version}` }]);
+      stamps.push(stored!.modifiedAt);
+    }
+    expect(await changeRowsOf(company, "X")).toHaveLength(4);
+    await store.forgetChanges(company, "customers", [{ id: "X", modifiedAt: stamps[0]! }]);
+    const replaced = stamps.slice(0, 3).map((modifiedAt) => ({ id: "X", modifiedAt }));
+    await new ErpRecordRepository(harness.demo.app.services.tables).forgetChanges(company, "customers", replaced);
+    expect(await changeRowsOf(company, "X"), "only the change row of v4 is left").toHaveLength(1);
+    const many = Array.from({ length: 90 }, (_, index) => ({ id: `M${index}`, name: `${company} M${index}` }));
+    const first = await store.upsert(company, "customers", many);
+    await store.upsert(company, "customers", many);
+    const storage = harness.demo.app.storage;
+    const before = storage.requests.length;
+    await store.forgetChanges(company, "customers", first);
+    expect(storage.requests.length - before, "one transaction per partition, not one request per row").toBeLessThanOrEqual(16);
+    expect((await store.changedSince(company, "customers")).filter((record) => record.id.startsWith("M"))).toHaveLength(90);
+  });
+
   it("an ERP change that commits up to the lag late, with a stamp before the last run's read, is still synchronized", async () => {
     const company = await enabledCompany();
     await put(company, "customers", customers(company, 2));

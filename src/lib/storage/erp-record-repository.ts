@@ -187,10 +187,22 @@ export class ErpRecordRepository {
   async forgetChanges(company: string, table: ErpTable, changes: Pick<ErpRecord, "id" | "modifiedAt">[]): Promise<void> {
     if (changes.length === 0) return;
     const client = await this.tables.table(tableName);
-    await mapLimit(changes, pointReadParallelism, async (change) => {
-      await client.deleteEntity(partitionOf(company, table, change.id), changeRowKey(change.modifiedAt, change.id)).catch((error: unknown) => {
+    const deletes = changes.map((change) => [
+      ["delete", { partitionKey: partitionOf(company, table, change.id), rowKey: changeRowKey(change.modifiedAt, change.id) }] as const,
+    ]);
+    // In transactions (a few requests for a wave); one already gone (another run met it first) fails its
+    // transaction, whose rows are then deleted one by one.
+    await mapLimit(transactionsOf(deletes), pointReadParallelism, async (transaction) => {
+      try {
+        await client.submitTransaction(transaction.flat() as unknown as TableTransaction["actions"]);
+      } catch (error) {
         if (storageStatus(error) !== 404) throw error;
-      });
+        for (const [, key] of transaction.flat()) {
+          await client.deleteEntity(key.partitionKey, key.rowKey).catch((single: unknown) => {
+            if (storageStatus(single) !== 404) throw single;
+          });
+        }
+      }
     });
   }
 
