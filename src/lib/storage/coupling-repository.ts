@@ -174,7 +174,16 @@ function baseOf(company: string, mapping: string): string {
   return `${company}~${mapping}`;
 }
 
+/** Fails to compile when Coupling gains a field that withoutUndefined does not store. */
+const everyFieldStored: Exclude<keyof Coupling, "erpId" | "crmId" | "pending" | "synced" | "erpModifiedAt" | "crmModifiedOn"> extends never ? true : never =
+  true;
+void everyFieldStored;
+
+/** A coupling's columns, written field by field (no entries and spreads: a large run saves one per record). */
 function withoutUndefined(coupling: Coupling): Record<string, unknown> {
-  const { erpId: _erpId, synced, ...rest } = coupling;
-  return { ...Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined)), ...(synced && { syncedJson: JSON.stringify(synced) }) };
+  const columns: Record<string, unknown> = { crmId: coupling.crmId, pending: coupling.pending };
+  if (coupling.erpModifiedAt !== undefined) columns.erpModifiedAt = coupling.erpModifiedAt;
+  if (coupling.crmModifiedOn !== undefined) columns.crmModifiedOn = coupling.crmModifiedOn;
+  if (coupling.synced) columns.syncedJson = JSON.stringify(coupling.synced);
+  return columns;
 }
