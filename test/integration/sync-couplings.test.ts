@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { TableClient } from "@azure/data-tables";
 import { describe, expect, it } from "vitest";
 import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { JobRunner } from "../../src/lib/sync/job-runner";
@@ -311,6 +312,35 @@ describe("CRM ids chosen before a wave's creates (the wave's manifest)", () => {
     // Uncoupling by hand is not undone by the manifest: it was settled first.
     await repository().remove(company, "CUSTOMER", ["A"]);
     expect((await pendingOf(company)).map((coupling) => coupling.erpId)).toEqual(["B"]);
+  });
+
+  it("uncoupling another record while a wave's creates are in flight leaves that wave's manifest alone", async () => {
+    const company = await enabledCompany();
+    const couplings = repository();
+    await couplings.save(company, "CUSTOMER", [{ erpId: "GONE", crmId: randomUUID(), pending: false }]);
+    const x = { erpId: "X", crmId: randomUUID() };
+    const manifest = await couplings.savePending(company, "CUSTOMER", [x]);
+    await couplings.remove(company, "CUSTOMER", ["GONE"]);
+    const rows = TableClient.fromConnectionString(process.env.AzureWebJobsStorage!, "couplings", { allowInsecureConnection: true });
+    const stored: string[] = [];
+    const filter = `PartitionKey ge '${company}~CUSTOMER~' and PartitionKey lt '${company}~CUSTOMER~~'`;
+    for await (const row of rows.listEntities({ queryOptions: { filter } })) stored.push(String(row.rowKey));
+    expect(stored, "no pending row was written over the wave's record (its final coupling may be on its way)").toEqual([]);
+    expect((await pendingOf(company)).map((coupling) => coupling.erpId)).toEqual(["X"]);
+    await couplings.save(company, "CUSTOMER", [{ ...x, pending: false, synced: { name: "X" } }]);
+    await couplings.settlePending(company, "CUSTOMER", manifest, []);
+    expect((await couplings.load(company, "CUSTOMER")).find((coupling) => coupling.erpId === "X")).toMatchObject({ pending: false, synced: { name: "X" } });
+  });
+
+  it("recovering a manifest keeps a coupling written after it", async () => {
+    const company = await enabledCompany();
+    const couplings = repository();
+    await couplings.savePending(company, "CUSTOMER", [{ erpId: "Y", crmId: randomUUID() }]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const byHand = "44444444-0000-4000-8000-000000000004";
+    await couplings.save(company, "CUSTOMER", [{ erpId: "Y", crmId: byHand, pending: false, synced: { name: "Y" } }]);
+    await couplings.recoverPending(company, "CUSTOMER");
+    expect((await couplings.load(company, "CUSTOMER")).find((coupling) => coupling.erpId === "Y")).toMatchObject({ crmId: byHand, pending: false });
   });
 
   it("uncoupling a record is not undone by a manifest left behind", async () => {

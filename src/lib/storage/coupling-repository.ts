@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
-import { bucketRangeFilter, bucketedPartition, deleteWhere, submitTransactions } from "./partition-buckets";
-import type { TableStorage } from "./table-storage";
+import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import { type TableStorage, getRow, storageStatus } from "./table-storage";
+import { type Manifest, manifestColumns, manifestEntries, manifestEntriesPerRow, manifestPartition, pendingEntries } from "./coupling-manifest";
 
 const tableName = "couplings";
 
@@ -9,10 +11,6 @@ const tableName = "couplings";
 export interface PendingManifest {
   rowKeys: string[];
 }
-
-/** Entries per manifest row: 2,000 entries of a 20-character ERP id and a GUID are about 130,000 characters. */
-const manifestEntriesPerRow = 6_000;
-const charsPerProperty = 30_000;
 
 /**
  * ERP id <-> CRM id per company and mapping, with what was last synchronized. One partition per mapping,
@@ -30,25 +28,19 @@ export class CouplingRepository {
 
   async load(company: string, mapping: string): Promise<Coupling[]> {
     const table = await this.tables.table(tableName);
-    const [rows, manifests] = await Promise.all([
-      (async () => {
-        const couplings: { coupling: Coupling; writtenAt: number }[] = [];
-        for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: bucketRangeFilter(baseOf(company, mapping)) } })) {
-          couplings.push({ coupling: couplingOf(row), writtenAt: Date.parse(String(row.timestamp)) });
-        }
-        return couplings;
-      })(),
-      this.manifests(company, mapping),
-    ]);
-    if (manifests.length === 0) return rows.map((row) => row.coupling);
-    const byErp = new Map(rows.map((row) => [row.coupling.erpId, row]));
-    for (const manifest of manifests.sort((a, b) => a.writtenAt - b.writtenAt)) {
-      for (const [erpId, crmId] of manifest.entries) {
-        const row = byErp.get(erpId);
-        // A coupling written after the manifest (the wave finished, or an admin coupled the record) is newer.
-        if (row && (row.coupling.crmId.toLowerCase() === crmId || row.writtenAt >= manifest.writtenAt)) continue;
-        byErp.set(erpId, { coupling: { erpId, crmId, pending: true }, writtenAt: manifest.writtenAt });
-      }
+    // Manifests first: a wave saves its couplings before it deletes its manifest, so a record being created is
+    // always in one of the two reads.
+    const manifests = await this.manifests(company, mapping);
+    const byErp = new Map<string, { coupling: Coupling; writtenAt: number }>();
+    for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: bucketRangeFilter(baseOf(company, mapping)) } })) {
+      const coupling = couplingOf(row);
+      byErp.set(coupling.erpId, { coupling, writtenAt: Date.parse(String(row.timestamp)) });
+    }
+    for (const [erpId, entry] of pendingEntries(manifests)) {
+      const row = byErp.get(erpId);
+      // A coupling written after the manifest (the wave finished, or an admin coupled the record) is newer.
+      if (row && (row.coupling.crmId.toLowerCase() === entry.crmId || row.writtenAt >= entry.writtenAt)) continue;
+      byErp.set(erpId, { coupling: { erpId, crmId: entry.crmId, pending: true }, writtenAt: entry.writtenAt });
     }
     return [...byErp.values()].map((row) => row.coupling);
   }
@@ -59,10 +51,8 @@ export class CouplingRepository {
     const stamp = new Date().toISOString();
     const rows: Record<string, unknown>[] = [];
     for (let start = 0; start < entries.length; start += manifestEntriesPerRow) {
-      const text = JSON.stringify(entries.slice(start, start + manifestEntriesPerRow).map((entry) => [entry.erpId, entry.crmId.toLowerCase()]));
-      const row: Record<string, unknown> = { partitionKey, rowKey: `${stamp}~${randomUUID()}`, parts: Math.ceil(text.length / charsPerProperty) };
-      for (let part = 0; part * charsPerProperty < text.length; part++) row[`p${part}`] = text.slice(part * charsPerProperty, (part + 1) * charsPerProperty);
-      rows.push(row);
+      const chunk = entries.slice(start, start + manifestEntriesPerRow).map((entry): [string, string] => [entry.erpId, entry.crmId.toLowerCase()]);
+      rows.push({ partitionKey, rowKey: `${stamp}~${randomUUID()}`, ...manifestColumns(chunk) });
     }
     if (rows.length > 0)
       await submitTransactions(
@@ -87,14 +77,23 @@ export class CouplingRepository {
   }
 
   /**
-   * Manifests a crashed run left behind become pending couplings, for a run (holding the mapping's lease) to
-   * start from: one row per record, only after a crash.
+   * Manifests a crashed run left behind become pending couplings, for a run (holding the mapping's lease, so no
+   * wave of its own is in flight) to start from: one row per record, only after a crash. A coupling written
+   * since the manifest is kept as it is.
    */
   async recoverPending(company: string, mapping: string): Promise<void> {
     const manifests = await this.manifests(company, mapping);
     if (manifests.length === 0) return;
-    const pending = (await this.load(company, mapping)).filter((coupling) => coupling.pending);
-    await this.save(company, mapping, pending);
+    const table = await this.tables.table(tableName);
+    const base = baseOf(company, mapping);
+    await mapLimit([...pendingEntries(manifests)], pointReadParallelism, async ([erpId, entry]) => {
+      const key = { partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) };
+      const pending = { ...key, crmId: entry.crmId, pending: true };
+      const row = await getRow<Record<string, unknown>>(table, key.partitionKey, key.rowKey);
+      if (!row) return void (await table.createEntity(pending).catch(unlessStatus(409)));
+      if (String(row.crmId).toLowerCase() === entry.crmId || Date.parse(String(row.timestamp)) >= entry.writtenAt) return;
+      await table.updateEntity(pending, "Replace", { etag: row.etag }).catch(unlessStatus(412));
+    });
     await this.deleteManifests(
       company,
       mapping,
@@ -118,9 +117,12 @@ export class CouplingRepository {
 
   async remove(company: string, mapping: string, erpIds: string[]): Promise<void> {
     const base = baseOf(company, mapping);
-    // A manifest a crashed run left must not bring back a coupling removed since (rare: only after a crash).
-    await this.recoverPending(company, mapping);
-    await this.transact(erpIds.map((erpId) => ["delete", { partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) }] as const));
+    // Forgiving: a record only a manifest names has no row yet.
+    await deleteRows(
+      await this.tables.table(tableName),
+      erpIds.map((erpId) => ({ partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) })),
+    );
+    await this.dropFromManifests(company, mapping, new Set(erpIds));
   }
 
   async removeCompany(company: string): Promise<void> {
@@ -131,26 +133,61 @@ export class CouplingRepository {
     if (actions.length > 0) await submitTransactions(await this.tables.table(tableName), actions);
   }
 
-  private async manifests(company: string, mapping: string): Promise<{ rowKey: string; writtenAt: number; entries: [string, string][] }[]> {
+  private async manifests(company: string, mapping: string): Promise<Manifest[]> {
     const table = await this.tables.table(tableName);
-    const manifests: { rowKey: string; writtenAt: number; entries: [string, string][] }[] = [];
+    const manifests: Manifest[] = [];
     const partition = manifestPartition(company, mapping).replace(/'/g, "''");
     for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partition}'` } })) {
-      const text = Array.from({ length: Number(row.parts) }, (_, part) => String(row[`p${part}`] ?? "")).join("");
-      manifests.push({ rowKey: String(row.rowKey), writtenAt: Date.parse(String(row.timestamp)), entries: JSON.parse(text) as [string, string][] });
+      manifests.push({
+        rowKey: String(row.rowKey),
+        etag: String(row.etag),
+        writtenAt: Date.parse(String(row.timestamp)),
+        entries: manifestEntries(row),
+      });
     }
     return manifests;
+  }
+
+  /**
+   * An uncoupled record leaves the manifests too, so a manifest a crashed run left never brings its coupling
+   * back. Rewritten only if unchanged since read (a wave may be deleting it); tried again if it changed.
+   */
+  private async dropFromManifests(company: string, mapping: string, erpIds: Set<string>): Promise<void> {
+    const table = await this.tables.table(tableName);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const naming = (await this.manifests(company, mapping)).filter((manifest) => manifest.entries.some(([erpId]) => erpIds.has(erpId)));
+      if (naming.length === 0) return;
+      const outcomes = await Promise.all(
+        naming.map(async (manifest) => {
+          const kept = manifest.entries.filter(([erpId]) => !erpIds.has(erpId));
+          const partitionKey = manifestPartition(company, mapping);
+          try {
+            if (kept.length === 0) await table.deleteEntity(partitionKey, manifest.rowKey, { etag: manifest.etag });
+            else await table.updateEntity({ partitionKey, rowKey: manifest.rowKey, ...manifestColumns(kept) }, "Replace", { etag: manifest.etag });
+            return true;
+          } catch (error) {
+            if (storageStatus(error) === 404) return true;
+            if (storageStatus(error) === 412) return false;
+            throw error;
+          }
+        }),
+      );
+      if (outcomes.every(Boolean)) return;
+    }
   }
 
   private async deleteManifests(company: string, mapping: string, rowKeys: string[]): Promise<void> {
     const table = await this.tables.table(tableName);
     const partitionKey = manifestPartition(company, mapping);
     // One at a time and forgiving: another reader may have recovered (and deleted) the same manifest.
-    for (const rowKey of rowKeys)
-      await table.deleteEntity(partitionKey, rowKey).catch((error: { statusCode?: number }) => {
-        if (error.statusCode !== 404) throw error;
-      });
+    for (const rowKey of rowKeys) await table.deleteEntity(partitionKey, rowKey).catch(unlessStatus(404));
   }
+}
+
+function unlessStatus(status: number): (error: unknown) => void {
+  return (error) => {
+    if (storageStatus(error) !== status) throw error;
+  };
 }
 
 function couplingOf(row: Record<string, unknown>): Coupling {
@@ -162,11 +199,6 @@ function couplingOf(row: Record<string, unknown>): Coupling {
     ...(typeof row.crmModifiedOn === "string" && { crmModifiedOn: row.crmModifiedOn }),
     ...(typeof row.syncedJson === "string" && { synced: JSON.parse(row.syncedJson) as Coupling["synced"] }),
   };
-}
-
-/** Sorts before `<company>~<mapping>~`, so the couplings' range reads never see it (removeCompany's range does). */
-function manifestPartition(company: string, mapping: string): string {
-  return `${baseOf(company, mapping)}!pending`;
 }
 
 /** Couplings of one company and mapping live in the partitions `<company>~<mapping>~<bucket>`. */

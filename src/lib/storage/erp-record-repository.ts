@@ -3,7 +3,7 @@ import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
 import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow, laterCommit } from "./erp-record-rows";
-import { bucketPartitions, bucketRangeFilter, deleteWhere, transactionsOf } from "./partition-buckets";
+import { bucketPartitions, bucketRangeFilter, deleteRows, deleteWhere, transactionsOf } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 
 const tableName = "erprecords";
@@ -186,24 +186,10 @@ export class ErpRecordRepository {
   /** Deletes change rows that later changes replaced (best effort: one already gone is fine). */
   async forgetChanges(company: string, table: ErpTable, changes: Pick<ErpRecord, "id" | "modifiedAt">[]): Promise<void> {
     if (changes.length === 0) return;
-    const client = await this.tables.table(tableName);
-    const deletes = changes.map((change) => [
-      ["delete", { partitionKey: partitionOf(company, table, change.id), rowKey: changeRowKey(change.modifiedAt, change.id) }] as const,
-    ]);
-    // In transactions (a few requests for a wave); one already gone (another run met it first) fails its
-    // transaction, whose rows are then deleted one by one.
-    await mapLimit(transactionsOf(deletes), pointReadParallelism, async (transaction) => {
-      try {
-        await client.submitTransaction(transaction.flat() as unknown as TableTransaction["actions"]);
-      } catch (error) {
-        if (storageStatus(error) !== 404) throw error;
-        for (const [, key] of transaction.flat()) {
-          await client.deleteEntity(key.partitionKey, key.rowKey).catch((single: unknown) => {
-            if (storageStatus(single) !== 404) throw single;
-          });
-        }
-      }
-    });
+    await deleteRows(
+      await this.tables.table(tableName),
+      changes.map((change) => ({ partitionKey: partitionOf(company, table, change.id), rowKey: changeRowKey(change.modifiedAt, change.id) })),
+    );
   }
 
   async removeCompany(company: string): Promise<void> {

@@ -1,4 +1,6 @@
 import type { TableClient, TableTransaction } from "@azure/data-tables";
+import { mapLimit, pointReadParallelism } from "../map-limit";
+import { storageStatus } from "./table-storage";
 
 /**
  * Large per-company sets (ERP records, couplings) are spread over a fixed number of partitions chosen by a
@@ -93,4 +95,24 @@ export async function deleteWhere(table: TableClient, filter: string): Promise<v
 /** Every partition of a base, one per bucket. */
 export function bucketPartitions(base: string): string[] {
   return Array.from({ length: bucketCount }, (_, bucket) => `${base}~${bucket.toString(16).padStart(2, "0")}`);
+}
+
+/**
+ * Deletes rows in transactions; one already gone (another run or reader met it first) fails its transaction,
+ * whose rows are then deleted one by one.
+ */
+export async function deleteRows(table: TableClient, keys: readonly { partitionKey: string; rowKey: string }[]): Promise<void> {
+  const deletes = keys.map((key) => [["delete", key] as const]);
+  await mapLimit(transactionsOf(deletes), pointReadParallelism, async (transaction) => {
+    try {
+      await table.submitTransaction(transaction.flat() as unknown as TableTransaction["actions"]);
+    } catch (error) {
+      if (storageStatus(error) !== 404) throw error;
+      for (const [, key] of transaction.flat()) {
+        await table.deleteEntity(key.partitionKey, key.rowKey).catch((single: unknown) => {
+          if (storageStatus(single) !== 404) throw single;
+        });
+      }
+    }
+  });
 }
