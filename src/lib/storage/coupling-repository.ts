@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
 import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
-import { type TableStorage, getRow, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 import { type Manifest, manifestColumns, manifestEntries, manifestEntriesPerRow, manifestPartition, pendingEntries } from "./coupling-manifest";
 
 const tableName = "couplings";
@@ -177,17 +177,13 @@ export class CouplingRepository {
   }
 
   private async deleteManifests(company: string, mapping: string, rowKeys: string[]): Promise<void> {
-    const table = await this.tables.table(tableName);
+    // Forgiving: another reader may have recovered (and deleted) the same manifest.
     const partitionKey = manifestPartition(company, mapping);
-    // One at a time and forgiving: another reader may have recovered (and deleted) the same manifest.
-    for (const rowKey of rowKeys) await table.deleteEntity(partitionKey, rowKey).catch(unlessStatus(404));
+    await deleteRows(
+      await this.tables.table(tableName),
+      rowKeys.map((rowKey) => ({ partitionKey, rowKey })),
+    );
   }
-}
-
-function unlessStatus(status: number): (error: unknown) => void {
-  return (error) => {
-    if (storageStatus(error) !== status) throw error;
-  };
 }
 
 function couplingOf(row: Record<string, unknown>): Coupling {

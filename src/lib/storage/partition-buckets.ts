@@ -1,6 +1,6 @@
 import type { TableClient, TableTransaction } from "@azure/data-tables";
 import { mapLimit, pointReadParallelism } from "../map-limit";
-import { storageStatus } from "./table-storage";
+import { storageStatus, unlessStatus } from "./table-storage";
 
 /**
  * Large per-company sets (ERP records, couplings) are spread over a fixed number of partitions chosen by a
@@ -108,11 +108,7 @@ export async function deleteRows(table: TableClient, keys: readonly { partitionK
       await table.submitTransaction(transaction.flat() as unknown as TableTransaction["actions"]);
     } catch (error) {
       if (storageStatus(error) !== 404) throw error;
-      for (const [, key] of transaction.flat()) {
-        await table.deleteEntity(key.partitionKey, key.rowKey).catch((single: unknown) => {
-          if (storageStatus(single) !== 404) throw single;
-        });
-      }
+      for (const [, key] of transaction.flat()) await table.deleteEntity(key.partitionKey, key.rowKey).catch(unlessStatus(404));
     }
   });
 }

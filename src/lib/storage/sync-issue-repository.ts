@@ -1,7 +1,7 @@
 import type { SyncIssue } from "../model/sync-issue";
 import { issueKey } from "../model/sync-issue";
-import { deleteWhere, submitTransactions } from "./partition-buckets";
-import { type TableStorage, getRow, storageStatus } from "./table-storage";
+import { deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import { type TableStorage, getRow } from "./table-storage";
 
 const tableName = "syncissues";
 
@@ -39,21 +39,10 @@ export class SyncIssueRepository {
   /** Removes the rows of these records; a record with no row is already fine. */
   async remove(company: string, mapping: string, keys: { side: SyncIssue["side"]; sourceId: string }[]): Promise<void> {
     if (keys.length === 0) return;
-    const table = await this.tables.table(tableName);
-    try {
-      await submitTransactions(
-        table,
-        keys.map((key) => ["delete", { partitionKey: partitionOf(company, mapping), rowKey: rowKeyOf(key.side, key.sourceId) }] as const),
-      );
-    } catch (error) {
-      if (storageStatus(error) !== 404) throw error;
-      // A transaction fails whole when one row is missing: delete one by one, missing ones skipped.
-      for (const key of keys) {
-        await table.deleteEntity(partitionOf(company, mapping), rowKeyOf(key.side, key.sourceId)).catch((single: unknown) => {
-          if (storageStatus(single) !== 404) throw single;
-        });
-      }
-    }
+    await deleteRows(
+      await this.tables.table(tableName),
+      keys.map((key) => ({ partitionKey: partitionOf(company, mapping), rowKey: rowKeyOf(key.side, key.sourceId) })),
+    );
   }
 
   async removeCompany(company: string): Promise<void> {

@@ -77,3 +77,10 @@ export async function getRow<T extends object>(table: TableClient, partitionKey:
 export function storageStatus(error: unknown): number | undefined {
   return typeof error === "object" && error !== null && "statusCode" in error ? Number(error.statusCode) : undefined;
 }
+
+/** A catch handler that lets one status through (e.g. 404 for a row another writer already deleted). */
+export function unlessStatus(status: number): (error: unknown) => void {
+  return (error) => {
+    if (storageStatus(error) !== status) throw error;
+  };
+}
