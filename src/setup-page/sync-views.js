@@ -55,7 +55,9 @@ function jobActions(job) {
 function jobStatusText(job) {
   if (job.status === "In Process" && job.progress) {
     const { phase, recordsDone, recordsTotal } = job.progress;
-    return `In Process: ${phase}${recordsTotal !== undefined ? `, ${recordsDone} of ${recordsTotal} records` : ""}`;
+    // While the ERP feed is still being read the total is not known yet: the records done so far are.
+    const records = recordsTotal !== undefined ? `, ${recordsDone} of ${recordsTotal} records` : recordsDone > 0 ? `, ${recordsDone} records done` : "";
+    return `In Process: ${phase}${records}`;
   }
   if (job.requestedStatus) return `${job.status} (${job.requestedStatus} when this run ends)`;
   if (job.sleeping) return `${job.status} (sleeping: no changes for ${job.inactivityTimeoutMinutes} min)`;

@@ -256,6 +256,17 @@ describe.skipIf(!haveChromium)("the synchronization views of the setup page", ()
       "CONTACT",
       JSON.stringify({ runId: "r1", phase: "synchronizing", recordsDone: 120, recordsTotal: 300, updatedAt: new Date().toISOString() }),
     );
+    // A run still reading its ERP feed knows the records done, not yet the total.
+    const items = (await services.sync.job(company, "ITEM-PRODUCT"))!;
+    await services.sync.saveJob(
+      { ...items.value, status: "In Process", leaseOwner: "elsewhere", leaseExpiresAt: new Date(Date.now() + 600_000).toISOString() },
+      items.etag,
+    );
+    await services.sync.saveProgress(
+      company,
+      "ITEM-PRODUCT",
+      JSON.stringify({ runId: "r2", phase: "synchronizing", recordsDone: 800, updatedAt: new Date().toISOString() }),
+    );
 
     const { page, errors } = await openPage(company);
     const actionsOf = (job: string) => page.locator(`#jobs tr[data-job="${job}"] button`).allTextContents();
@@ -263,7 +274,8 @@ describe.skipIf(!haveChromium)("the synchronization views of the setup page", ()
     expect(await actionsOf("CURRENCY")).toEqual(["Hold", "Run now"]);
     expect(await actionsOf("CONTACT")).toEqual(["Hold"]);
     expect(await page.locator('#jobs tr[data-job="CONTACT"]').textContent()).toContain("In Process: synchronizing, 120 of 300 records");
-    expect(await page.locator("#last-test").textContent()).toMatch(/^Last test .*: succeeded\. The connection test was successful/);
+    expect(await page.locator('#jobs tr[data-job="ITEM-PRODUCT"]').textContent()).toContain("In Process: synchronizing, 800 records done");
+    await expect.poll(() => page.locator("#last-test").textContent()).toMatch(/^Last test .*: succeeded\. The connection test was successful/);
 
     await page.getByRole("button", { name: "Ready: CUSTOMER", exact: true }).click();
     await expect.poll(() => actionsOf("CUSTOMER")).toEqual(["Hold", "Run now"]);

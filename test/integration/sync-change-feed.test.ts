@@ -1,7 +1,9 @@
 // What a run reads: the ERP change rows, the lag lists, and nothing more when nothing changed.
 import { TableClient } from "@azure/data-tables";
 import { describe, expect, it } from "vitest";
+import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
 import { ErpRecordRepository } from "../../src/lib/storage/erp-record-repository";
+import { SyncRunner } from "../../src/lib/sync/sync-runner";
 import { useSyncHarness } from "../support/sync-harness";
 
 const harness = useSyncHarness();
@@ -37,7 +39,84 @@ async function changeRowsOf(company: string, id: string): Promise<string[]> {
   return keys;
 }
 
+/** A runner writing `batch` records per wave, counting the ERP changes it has read when it first saves couplings. */
+function smallWaveRunner(batch: number) {
+  const s = harness.demo.app.services;
+  const seen = { read: 0, readAtFirstSave: undefined as number | undefined };
+  const erpRecords = Object.create(s.erpRecordStore) as ErpRecordRepository;
+  erpRecords.changes = async function* (...args) {
+    for await (const change of s.erpRecordStore.changes(...args)) {
+      seen.read++;
+      yield change;
+    }
+  };
+  const real = new CouplingRepository(s.tables);
+  const couplings = Object.create(real) as CouplingRepository;
+  couplings.save = async (...args) => {
+    seen.readAtFirstSave ??= seen.read;
+    await real.save(...args);
+  };
+  const runner = new SyncRunner({
+    sync: s.sync,
+    couplings,
+    erpRecords,
+    logs: s.syncLog,
+    issues: s.syncIssues,
+    connector: s.connector,
+    setups: s.setups,
+    config: { SYNC_BATCH_SIZE: batch, SYNC_MAX_PARALLEL: 1 },
+  });
+  return { runner, seen };
+}
+
+const accountsNamed = (prefix: string) => harness.demo.simulator.store.rows("accounts").filter((row) => String(row.name).startsWith(prefix));
+
 describe("change feeds: what a run reads", () => {
+  it("reads the ERP feed as it goes: the first wave is written before the feed is read through, and every record arrives", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", customers(company, 600));
+    const { runner, seen } = smallWaveRunner(20);
+    await runner.runMapping(company, "CUSTOMER");
+    expect(seen.read).toBe(600);
+    // Two waves under way, one prepared and one being cut: never the whole feed.
+    expect(seen.readAtFirstSave).toBeLessThanOrEqual(4 * 20 + 1);
+    expect(accountsNamed(`${company} customer `)).toHaveLength(600);
+    const couplings = await new CouplingRepository(harness.demo.app.services.tables).load(company, "CUSTOMER");
+    expect(couplings.filter((coupling) => !coupling.pending)).toHaveLength(600);
+  });
+
+  it("a record changed again after an earlier wave of the run wrote it is written again as its row holds it, once, with one change row left", async () => {
+    const company = await enabledCompany();
+    // Before the first run: X's first change, then Y's, then X's second (X's older change row is still there).
+    await put(company, "customers", [{ id: "X", name: `${company} X v1` }]);
+    await put(company, "customers", [{ id: "Y", name: `${company} Y` }]);
+    await put(company, "customers", [{ id: "X", name: `${company} X v2` }]);
+    expect(await changeRowsOf(company, "X")).toHaveLength(2);
+    // One record per wave: X (v1), then Y, then X's later change, after X's wave wrote its coupling.
+    await smallWaveRunner(1).runner.runMapping(company, "CUSTOMER");
+    expect(accountsNamed(`${company} X`).map((row) => row.name)).toEqual([`${company} X v2`]);
+    expect(await changeRowsOf(company, "X")).toHaveLength(1);
+    const coupling = await couplingOf(company, "CUSTOMER", "X");
+    expect(coupling?.erpModifiedAt).toBe((await harness.demo.app.services.erpRecordStore.get(company, "customers", "X"))?.modifiedAt);
+    // The next runs find nothing more to send for X.
+    await run(company, "CUSTOMER");
+    await sleep(2100);
+    const quiet = await run(company, "CUSTOMER");
+    expect(quiet.logs.reduce((sum, log) => sum + log.modified + log.inserted + log.failed, 0)).toBe(0);
+  });
+
+  it("two writers racing on one record, their changes in different waves: CRM gets what the record holds", async () => {
+    const company = await enabledCompany();
+    const tables = harness.demo.app.services.tables;
+    // B takes the later stamp but commits first; A, with the earlier stamp, commits last and wins the record.
+    await new ErpRecordRepository(tables, () => new Date(Date.now() + 500)).upsert(company, "customers", [{ id: "RACE", name: `${company} from B` }]);
+    await new ErpRecordRepository(tables, () => new Date(Date.now() - 500)).upsert(company, "customers", [{ id: "RACE", name: `${company} from A` }]);
+    await smallWaveRunner(1).runner.runMapping(company, "CUSTOMER");
+    const coupling = await couplingOf(company, "CUSTOMER", "RACE");
+    expect(harness.crmRow("accounts", coupling!.crmId)?.name, "CRM holds what the ERP holds").toBe(`${company} from A`);
+    expect(await changeRowsOf(company, "RACE")).toHaveLength(1);
+  });
+
   it("a run with no changes makes the same storage requests for 20 customers as for 1,000, and loads no couplings", async () => {
     const figures = [];
     for (const count of [20, 1000]) {

@@ -32,18 +32,18 @@ function runnerWith(hook: () => void, batch = 1, before?: () => void) {
 }
 
 describe("regressions found in an independent review of the sync", () => {
-  it("a record retried first does not move the ERP watermark past changes of later waves", async () => {
+  it("a retried record does not move the ERP watermark past changes of waves that never started", async () => {
     const company = await enabledCompany();
     // A is deferred: its salesperson XX is not coupled (SALESPEOPLE couples coupled records only).
     await put(company, "customers", [{ id: "A", name: `${company} A`, salespersonCode: "XX" }]);
     await run(company, "CUSTOMER");
     expect((await harness.demo.app.services.syncIssues.list(company, "CUSTOMER")).map((issue) => issue.kind)).toEqual(["deferred"]);
-    await put(company, "customers", [{ id: "B", name: `${company} B` }]); // stamp t1
+    await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t1
     await sleep(2500);
-    await put(company, "customers", [{ id: "C", name: `${company} C` }]); // stamp t2 > t1 + 2 s
+    await put(company, "customers", [{ id: "B", name: `${company} B` }]); // stamp t2 > t1 + 2 s
     await sleep(2500);
-    await put(company, "customers", [{ id: "A", name: `${company} A2`, salespersonCode: "XX" }]); // stamp t3 > t2 + 2 s
-    // The run's time budget runs out once its first wave (A, from the retry list, with stamp t3) is written;
+    await put(company, "customers", [{ id: "C", name: `${company} C` }]); // stamp t3 > t2 + 2 s
+    // The run's time budget runs out once its first wave (A, on the retry list and changed again) is written;
     // the second wave (B) is already under way, the third (C) never starts.
     const budget = new AbortController();
     const options: MappingRunOptions = { budget: budget.signal };

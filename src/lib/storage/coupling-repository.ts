@@ -45,6 +45,16 @@ export class CouplingRepository {
     return [...byErp.values()].map((row) => row.coupling);
   }
 
+  /** One record's coupling row (a point read; a record only a manifest names has none yet). */
+  async get(company: string, mapping: string, erpId: string): Promise<Coupling | undefined> {
+    const row = await getRow<Record<string, unknown>>(
+      await this.tables.table(tableName),
+      bucketedPartition(baseOf(company, mapping), erpId),
+      encodeURIComponent(erpId),
+    );
+    return row && couplingOf(row);
+  }
+
   /** Records the CRM ids chosen for a wave's creates, before the creates are sent. */
   async savePending(company: string, mapping: string, entries: Pick<Coupling, "erpId" | "crmId">[]): Promise<PendingManifest> {
     const partitionKey = manifestPartition(company, mapping);

@@ -2,15 +2,34 @@ import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { TableClient, TableTransaction } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
-import { type ErpRow, changeRowKey, changeRowsOf, encodeId, fromRow, partitionOf, recordRowsOf, toChangeRow, toRow, laterCommit } from "./erp-record-rows";
+import {
+  type ErpRow,
+  changeRowKey,
+  changeRowsAfter,
+  changeRowsOf,
+  encodeId,
+  fromRow,
+  partitionOf,
+  recordRowsOf,
+  toChangeRow,
+  toRow,
+  laterCommit,
+} from "./erp-record-rows";
 import { bucketPartitions, bucketRangeFilter, deleteRows, deleteWhere, transactionsOf } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
+import { mergeSortedPages } from "./merged-pages";
 
 const tableName = "erprecords";
 
 export interface VersionedErpRecord extends ErpRecord {
   /** The record row's ETag; absent when the record was read from the change rows. */
   etag?: string;
+}
+
+/** A change read from the change feed, with the server's commit time of its row. */
+export interface ErpChange {
+  record: VersionedErpRecord;
+  committed: string;
 }
 
 export interface SyncWrite {
@@ -181,6 +200,25 @@ export class ErpRecordRepository {
     // Housekeeping: a change row with a later one for the same record is never needed again.
     await this.forgetChanges(company, table, superseded);
     return [...latest.values()].map((entry) => entry.record).sort(byStamp);
+  }
+
+  /**
+   * The changes after `since` (all, without it), oldest stamp first, streamed: each bucket's change rows are read a
+   * page at a time and merged, so a reader holds a few pages. A record changed more than once whose older change rows
+   * are not yet forgotten comes once per change (`committed` tells which of two racing writes the row holds). No ETag.
+   */
+  async *changes(company: string, table: ErpTable, since?: string, pageSize = 500): AsyncGenerator<ErpChange> {
+    const client = await this.tables.table(tableName);
+    const sources = bucketPartitions(`${company}~${table}`).map((partition) =>
+      client
+        .listEntities<ErpRow & { timestamp?: string }>({ queryOptions: { filter: changeRowsAfter(partition, since) } })
+        .byPage({ maxPageSize: pageSize })
+        [Symbol.asyncIterator](),
+    );
+    for await (const row of mergeSortedPages(sources, (a, b) => a.modifiedAt < b.modifiedAt)) {
+      const { etag: _changeRowEtag, ...record } = fromRow(row);
+      yield { record, committed: String(row.timestamp ?? "") };
+    }
   }
 
   /** Deletes change rows that later changes replaced (best effort: one already gone is fine). */

@@ -53,6 +53,13 @@ export function changeRowsOf(partitionKey: string, since: string): string {
   return `PartitionKey eq '${escape(partitionKey)}' and RowKey ge '${escape(`${changePrefix}${since}~`)}' and RowKey lt '!d'`;
 }
 
+/** The change rows of one partition after a stamp, or all of them without one. */
+export function changeRowsAfter(partitionKey: string, since: string | undefined): string {
+  return since === undefined
+    ? `PartitionKey eq '${escape(partitionKey)}' and RowKey ge '${changePrefix}' and RowKey lt '!d'`
+    : changeRowsOf(partitionKey, since);
+}
+
 export function toRow(company: string, table: ErpTable, record: ErpRecord): ErpRow {
   return {
     partitionKey: partitionOf(company, table, record.id),

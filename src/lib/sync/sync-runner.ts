@@ -3,21 +3,22 @@ import type { StoredMapping } from "../model/job-entry";
 import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
-import { type ChangeFeeds, advancedWatermarks, erpSafePoint, readChanges, stampsOf } from "./run/change-feeds";
+import { type ChangeFeeds, advancedWatermarks, crmStampsOf, erpSafePoint, readChanges } from "./run/change-feeds";
 import { loadCouplings } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
-import { crmDeletions, pairsOfChanges, pairsOfSelection } from "./run/record-pairs";
+import { crmDeletions, heldBackIssues, pairsBesideErpFeed, pairsOfSelection } from "./run/record-pairs";
+import { wavesOfChanges } from "./run/feed-waves";
 import { logRunRecord, summaryOf, writeLogs } from "./run/run-log";
 import type { MappingRunOptions, MappingRunResult, RecordSelection, RunContext, RunDeps, SyncRunnerInit } from "./run/run-context";
-import { processWaves } from "./run/waves";
+import { processWaves, waveSizeOf, wavesOf } from "./run/waves";
 
 /**
- * Runs one mapping (BEHAVIOUR §6), as a short sequence of steps in run/: read the change feeds, pair the
- * records (retry list, deletions, ERP and CRM changes), complete what each pair lacks, then plan and write
- * wave by wave (reconcile.ts plans a pair field by field; to-crm.ts and to-erp.ts write in bulk;
- * apply-outcomes.ts keeps couplings, the retry list and counts), move the watermarks and write the log. A pair
- * leaves the retry list only when both sides are reconciled, so a watermark never passes a change that was not
- * applied or reported.
+ * Runs one mapping (BEHAVIOUR §6), as a short sequence of steps in run/: open the ERP feed and read the CRM
+ * changes, deletions and retry list, pair what is beside the ERP feed, then plan and write wave by wave as the
+ * ERP feed is read (feed-waves.ts cuts and completes the waves; reconcile.ts plans a pair field by field; to-crm.ts
+ * and to-erp.ts write in bulk; apply-outcomes.ts keeps couplings, the retry list and counts), move the watermarks
+ * and write the log. A pair leaves the retry list only when both sides are reconciled, so a watermark never
+ * passes a change that was not applied or reported.
  */
 export class SyncRunner {
   private readonly deps: RunDeps;
@@ -81,7 +82,7 @@ export class SyncRunner {
           pair.coupling = rest;
         }
       }
-      await processWaves(this.deps, context, pairs, lease, options);
+      await processWaves(this.deps, context, wavesOf(pairs, waveSizeOf(this.deps)), lease, options);
       const logs = await writeLogs(this.deps, context, started, false);
       return { mapping: name, runId, logs, stoppedEarly: false };
     } finally {
@@ -98,11 +99,12 @@ export class SyncRunner {
     await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
     context.erpSafePoint = erpSafePoint(deps.clock());
     let feeds: ChangeFeeds | undefined = await readChanges(deps, context, state);
-    const stamps = stampsOf(context, feeds);
+    const { erp } = feeds;
+    const crmStamps = crmStampsOf(context, feeds.crmFeed);
     if (feeds.quiet && state.crmDeltaLink && feeds.delta) {
       const logs = await writeLogs(deps, context, started, false);
       // Changes read again within the lag, all processed before: once the lag has passed, the watermark moves past them.
-      const { erpWatermark, seen } = advancedWatermarks(context, state, stamps);
+      const { erpWatermark, seen } = advancedWatermarks(context, state, erp, crmStamps);
       const moved = erpWatermark !== state.erpWatermark;
       if (moved) await deps.init.sync.saveLagSeen(company, name, { erp: seen.erp, crm: feeds.lagSeen.crm });
       await lease.save({
@@ -117,15 +119,21 @@ export class SyncRunner {
     await loadCouplings(deps, context);
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
-    const pairs = await pairsOfChanges(context, feeds, crmDeletions(context, tracked));
-    // From here the pairs hold what is left to do, and the stamps where the watermarks go: the records read go.
+    const beside = await pairsBesideErpFeed(context, feeds, crmDeletions(context, tracked));
+    const heldBack = heldBackIssues(feeds.issues);
+    // From here the pairs beside the feed hold the CRM rows, and the stamps where the CRM watermark goes: the rows read go.
     feeds = undefined;
-    await completePairs(deps, context, pairs);
 
-    await options.onProgress?.({ phase: "synchronizing", recordsDone: 0, recordsTotal: pairs.length });
-    const { stoppedEarly } = await processWaves(deps, context, pairs, lease, options);
+    await options.onProgress?.({ phase: "synchronizing", recordsDone: 0 });
+    const { stoppedEarly, recordsDone } = await processWaves(
+      deps,
+      context,
+      wavesOfChanges(deps, context, erp, beside, heldBack, waveSizeOf(deps)),
+      lease,
+      options,
+    );
     if (!stoppedEarly) {
-      const { erpWatermark, crmWatermark, seen } = advancedWatermarks(context, state, stamps);
+      const { erpWatermark, crmWatermark, seen } = advancedWatermarks(context, state, erp, crmStamps);
       await deps.init.sync.saveLagSeen(company, name, seen);
       await lease.save({
         ...(erpWatermark && { erpWatermark }),
@@ -133,7 +141,7 @@ export class SyncRunner {
         ...(tracked && { crmDeltaLink: tracked.deltaLink }),
       });
     }
-    await options.onProgress?.({ phase: "writing the log", recordsDone: pairs.length, recordsTotal: pairs.length });
+    await options.onProgress?.({ phase: "writing the log", recordsDone, recordsTotal: recordsDone });
     const logs = await writeLogs(deps, context, started, stoppedEarly);
     await lease.save({ lastSyncAt: deps.clock().toISOString(), lastSyncResult: summaryOf(logs) });
     return { mapping: name, runId, logs, stoppedEarly };

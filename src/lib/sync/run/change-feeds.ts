@@ -1,38 +1,37 @@
 // The change feeds a run reads, and where its watermarks move once it is done.
 import { DataverseRequestError } from "../../dataverse/dataverse-errors";
-import type { VersionedErpRecord } from "../../storage/erp-record-repository";
 import type { LagSeen } from "../../storage/lag-seen";
 import { type SyncIssue, retriedKinds } from "../../model/sync-issue";
 import type { StoredMapping } from "../../model/job-entry";
 import { type CrmRow, crmColumns } from "../reconcile";
 import { type RunContext, type RunDeps, crmPageSize, watermarkLagMs } from "./run-context";
+import { ErpFeed, erpEntry } from "./erp-feed";
 
-/** What a run read: both feeds, CRM deletions, the retry list, and what of the feeds is new to this run. */
+/** What a run reads: the ERP feed (read as the run goes), CRM changes and deletions, the retry list, the lag lists. */
 export interface ChangeFeeds {
-  erpFeed: VersionedErpRecord[];
+  erp: ErpFeed;
   crmFeed: CrmRow[];
   /** Change tracking since the last run; undefined on the first run or when Dataverse refused the link. */
   delta: Awaited<ReturnType<RunContext["client"]["trackChanges"]>> | undefined;
   issues: SyncIssue[];
   lagSeen: LagSeen;
-  /** The feeds less what the last run processed within the lag. */
-  erpChanges: VersionedErpRecord[];
+  /** The CRM feed less what the last run processed within the lag. */
   crmRows: CrmRow[];
   /** Nothing to do: no new change, no deletion, nothing on the retry list. */
   quiet: boolean;
 }
 
 /**
- * Reads the ERP records changed after the ERP watermark, the CRM rows modified after the CRM watermark, CRM
- * deletions (the delta link), the retry list and the lag lists, all at once.
+ * Opens the ERP feed (changes after the ERP watermark, read as the run goes) and reads the CRM rows modified after the CRM
+ * watermark, CRM deletions (the delta link), the retry list and the lag lists, all at once. Needs
+ * `context.erpSafePoint`.
  */
 export async function readChanges(deps: RunDeps, context: RunContext, state: StoredMapping): Promise<ChangeFeeds> {
   const { company, name, definition, client, full } = context;
   const erpSince = full ? undefined : state.erpWatermark;
   // CRM stamps come from Dataverse's clock: rows are read again from the lag before the watermark.
   const crmSince = full || !state.crmWatermark ? undefined : new Date(Date.parse(state.crmWatermark) - watermarkLagMs).toISOString();
-  const [erpFeed, crmFeed, delta, issues, lagSeen] = await Promise.all([
-    deps.init.erpRecords.changedSince(company, definition.erpTable, erpSince),
+  const [crmFeed, delta, issues, lagSeen] = await Promise.all([
     definition.direction === "toCrm"
       ? Promise.resolve([] as CrmRow[])
       : client.retrieveMultiple(definition.crmEntitySet, {
@@ -52,13 +51,15 @@ export async function readChanges(deps: RunDeps, context: RunContext, state: Sto
     full ? { erp: [], crm: [] } : deps.init.sync.lagSeen(company, name),
   ]);
   // Entries read again only because of the lag, and already processed by the last run, are left out.
-  const seenErp = new Set(lagSeen.erp);
+  const erp = new ErpFeed(deps.init.erpRecords.changes(company, definition.erpTable, erpSince), new Set(lagSeen.erp), context.erpSafePoint!);
   const seenCrm = new Set(lagSeen.crm);
-  const erpChanges = erpFeed.filter((change) => !seenErp.has(erpEntry(change)));
   const crmRows = crmFeed.filter((row) => !seenCrm.has(crmEntry(context, row)));
   const quiet =
-    erpChanges.length === 0 && crmRows.length === 0 && (!delta || delta.deleted.length === 0) && !issues.some((issue) => retriedKinds.includes(issue.kind));
-  return { erpFeed, crmFeed, delta, issues, lagSeen, erpChanges, crmRows, quiet };
+    (await erp.peek()) === undefined &&
+    crmRows.length === 0 &&
+    (!delta || delta.deleted.length === 0) &&
+    !issues.some((issue) => retriedKinds.includes(issue.kind));
+  return { erp, crmFeed, delta, issues, lagSeen, crmRows, quiet };
 }
 
 /**
@@ -69,28 +70,22 @@ export function erpSafePoint(now: Date): string {
   return `${new Date(now.getTime() - watermarkLagMs).toISOString()}-000000`;
 }
 
-/** What the watermarks need of the feeds: each entry's key and stamp, in feed order (far smaller than the records). */
-export interface FeedStamps {
-  erp: { id: string; modifiedAt: string }[];
-  crm: { id: string; modifiedon: string }[];
-}
+/** What the CRM watermark needs of the CRM feed: each row's key and stamp, in feed order (far smaller than the rows). */
+export type CrmStamps = { id: string; modifiedon: string }[];
 
-export function stampsOf(context: RunContext, feeds: Pick<ChangeFeeds, "erpFeed" | "crmFeed">): FeedStamps {
-  return {
-    erp: feeds.erpFeed.map(({ id, modifiedAt }) => ({ id, modifiedAt })),
-    crm: feeds.crmFeed.map((row) => ({ id: String(row[context.definition.crmKey]).toLowerCase(), modifiedon: String(row.modifiedon) })),
-  };
+export function crmStampsOf(context: RunContext, crmFeed: CrmRow[]): CrmStamps {
+  return crmFeed.map((row) => ({ id: String(row[context.definition.crmKey]).toLowerCase(), modifiedon: String(row.modifiedon) }));
 }
 
 /** Where the watermarks move once every change read is done, and what the next run reads again but need not process. */
-export function advancedWatermarks(context: RunContext, state: StoredMapping, stamps: FeedStamps) {
-  const lastErp = stamps.erp.at(-1)?.modifiedAt;
+export function advancedWatermarks(context: RunContext, state: StoredMapping, erp: Pick<ErpFeed, "lastStamp" | "pastSafePoint">, crm: CrmStamps) {
+  const lastErp = erp.lastStamp;
   const erpWatermark = lastErp ? maxStamp(state.erpWatermark, minStamp(lastErp, context.erpSafePoint)) : state.erpWatermark;
-  const crmWatermark = stamps.crm.at(-1)?.modifiedon ?? state.crmWatermark;
+  const crmWatermark = crm.at(-1)?.modifiedon ?? state.crmWatermark;
   const seen: LagSeen = {
-    erp: erpWatermark ? stamps.erp.filter((change) => change.modifiedAt > erpWatermark).map(erpEntry) : [],
+    erp: erpWatermark ? erp.pastSafePoint.filter((change) => change.modifiedAt > erpWatermark).map(erpEntry) : [],
     crm: crmWatermark
-      ? stamps.crm.filter((row) => Date.parse(row.modifiedon) > Date.parse(crmWatermark) - watermarkLagMs).map((row) => `${row.id}@${row.modifiedon}`)
+      ? crm.filter((row) => Date.parse(row.modifiedon) > Date.parse(crmWatermark) - watermarkLagMs).map((row) => `${row.id}@${row.modifiedon}`)
       : [],
   };
   return { erpWatermark, crmWatermark, seen };
@@ -102,10 +97,6 @@ export function minStamp(a: string, b: string | undefined): string {
 
 function maxStamp(a: string | undefined, b: string): string {
   return a !== undefined && a > b ? a : b;
-}
-
-function erpEntry(change: { id: string; modifiedAt: string }): string {
-  return `${change.id}@${change.modifiedAt}`;
 }
 
 function crmEntry(context: RunContext, row: CrmRow): string {

@@ -9,7 +9,13 @@ import { pointReadParallelism } from "../../map-limit";
  * Fills in what each pair still needs: the ERP record of a CRM change, the CRM row of a retried record
  * (fetched fresh, in bulk), the ERP record a new CRM row matches (same email, same number).
  */
-export async function completePairs(deps: RunDeps, context: RunContext, pairs: Pair[], fetchCrm = false): Promise<void> {
+export async function completePairs(
+  deps: RunDeps,
+  context: RunContext,
+  pairs: Pair[],
+  fetchCrm = false,
+  coupledByRun?: (erpId: string) => Promise<boolean>,
+): Promise<void> {
   const { definition } = context;
   const needErp = pairs.filter((pair) => pair.erp === undefined && (pair.coupling || pair.key.startsWith("e:")));
   await mapLimit(needErp, pointReadParallelism, async (pair) => {
@@ -21,6 +27,7 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
       pair.crm === undefined &&
       (pair.issue ||
         fetchCrm ||
+        (pair.freshCrm && pair.coupling) ||
         (pair.coupling && definition.deletionConflictResolution === "restoreRecords" && pair.erp !== undefined && pair.erp !== "missing" && pair.erp.deleted)),
   );
   const crmIds = needCrm
@@ -56,13 +63,15 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
   // An uncoupled CRM row first looks for its ERP record: the same match value, or the id a rerun would give it.
   const uncoupledCrm = pairs.filter((pair) => !pair.coupling && pair.key.startsWith("c:") && pair.crm && typeof pair.crm === "object");
   if (uncoupledCrm.length === 0 || definition.direction === "toCrm") return;
-  const coupledErpIds = new Set(context.byErp.keys());
+  // Taken: coupled before the run, matched just now, or coupled by this run's waves (coupledByRun).
+  const matched = new Set<string>();
+  const taken = async (erpId: string) => context.byErp.has(erpId) || matched.has(erpId) || (await coupledByRun?.(erpId)) === true;
   let byMatch: Map<string, VersionedErpRecord> | undefined;
   if (definition.matchOn && definition.matchOn.erp !== "id") {
     byMatch = new Map();
     for (const record of await deps.init.erpRecords.changedSince(context.company, definition.erpTable, undefined)) {
       const value = record.fields[definition.matchOn.erp];
-      if (!record.deleted && !coupledErpIds.has(record.id) && typeof value === "string" && value !== "") byMatch.set(value.toLowerCase(), record);
+      if (!record.deleted && !context.byErp.has(record.id) && typeof value === "string" && value !== "") byMatch.set(value.toLowerCase(), record);
     }
   }
   await mapLimit(uncoupledCrm, pointReadParallelism, async (pair) => {
@@ -79,7 +88,7 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
         (candidate): candidate is string => candidate !== undefined,
       );
       for (const candidate of candidates) {
-        if (coupledErpIds.has(candidate)) continue;
+        if (await taken(candidate)) continue;
         const found = await deps.init.erpRecords.get(context.company, definition.erpTable, candidate);
         if (found && !found.deleted) {
           record = found;
@@ -89,8 +98,8 @@ export async function completePairs(deps: RunDeps, context: RunContext, pairs: P
         if (found?.deleted && candidate === candidates[0]) pair.erp = found;
       }
     }
-    if (record && !coupledErpIds.has(record.id)) {
-      coupledErpIds.add(record.id);
+    if (record && !(await taken(record.id)) && !matched.has(record.id)) {
+      matched.add(record.id);
       // A match is a new coupling with no common past: the mapping's main direction settles differences.
       pair.coupling = { erpId: record.id, crmId, pending: false };
       pair.erp = record;

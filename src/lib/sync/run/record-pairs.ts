@@ -1,6 +1,6 @@
 // Record pairs: one per record a run works on, from the feeds or from the records a user named.
 import type { Coupling } from "../../model/coupling";
-import { retriedKinds } from "../../model/sync-issue";
+import { type SyncIssue, retriedKinds } from "../../model/sync-issue";
 import { type CrmRow, crmRowUnchanged } from "../reconcile";
 import { type Pair, type RecordSelection, type RunContext, type RunDeps, issueOf } from "./run-context";
 import type { ChangeFeeds } from "./change-feeds";
@@ -47,10 +47,10 @@ export function crmDeletions(context: RunContext, tracked: ChangeFeeds["delta"])
 }
 
 /**
- * The run's record pairs, one per coupled or would-be-coupled record: the retry list first, then deletions,
- * then the ERP feed in stamp order, then CRM rows in modifiedon order.
+ * The record pairs a run has beside the ERP feed, by key: the retry list first, then CRM deletions, then CRM rows in
+ * modifiedon order. A record the ERP feed also brings is taken into that pair as the feed goes by.
  */
-export async function pairsOfChanges(context: RunContext, feeds: ChangeFeeds, deletedCrm: Set<string>): Promise<Pair[]> {
+export async function pairsBesideErpFeed(context: RunContext, feeds: ChangeFeeds, deletedCrm: Set<string>): Promise<Map<string, Pair>> {
   const { definition } = context;
   const pairs = new Map<string, Pair>();
   const pairFor = (coupling: Coupling | undefined, erpId: string | undefined, crmId: string | undefined, source: Pair["source"]): Pair => {
@@ -63,7 +63,7 @@ export async function pairsOfChanges(context: RunContext, feeds: ChangeFeeds, de
     return pair;
   };
   const { issues } = feeds;
-  const heldBack = new Map(issues.filter((issue) => !retriedKinds.includes(issue.kind)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
+  const heldBack = heldBackIssues(issues);
   for (const issue of issues) {
     if (!retriedKinds.includes(issue.kind)) continue;
     const coupling = issue.side === "erp" ? context.byErp.get(issue.sourceId) : context.byCrm.get(issue.sourceId);
@@ -76,11 +76,6 @@ export async function pairsOfChanges(context: RunContext, feeds: ChangeFeeds, de
     pair.issue = issue;
   }
   for (const crmId of deletedCrm) pairFor(context.byCrm.get(crmId), undefined, crmId, "crm").crm = "deleted";
-  for (const change of feeds.erpChanges) {
-    const pair = pairFor(context.byErp.get(change.id), change.id, undefined, "erp");
-    pair.erp = change;
-    pair.erpStamp = change.modifiedAt;
-  }
   const integrationUserId = (context.setup.connectionUserId ?? (await context.client.whoAmI()).UserId).toLowerCase();
   for (const row of feeds.crmRows) {
     const crmId = String(row[definition.crmKey]).toLowerCase();
@@ -103,5 +98,10 @@ export async function pairsOfChanges(context: RunContext, feeds: ChangeFeeds, de
   }
   // Skipped records and open conflicts seen in the feeds keep their row (a skipped one is not even tried).
   for (const pair of pairs.values()) pair.issue ??= issueOf(pair, heldBack);
-  return [...pairs.values()];
+  return pairs;
+}
+
+/** Skipped records and open conflicts, by `side:id`: not retried, but a record seen in the feeds keeps its row. */
+export function heldBackIssues(issues: SyncIssue[]): Map<string, SyncIssue> {
+  return new Map(issues.filter((issue) => !retriedKinds.includes(issue.kind)).map((issue) => [`${issue.side}:${issue.sourceId}`, issue]));
 }

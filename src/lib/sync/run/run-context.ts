@@ -105,8 +105,10 @@ export interface Pair {
   /** The side the change was seen on, for the log's direction. */
   source: "erp" | "crm";
   issue?: SyncIssue;
-  /** The record's position in the ERP change feed (the watermark moves past it once it is done). */
+  /** The stamp of the ERP state the pair holds, read from the change feed: its coupling records it once written. */
   erpStamp?: string;
+  /** An earlier wave of the run wrote the record: its CRM row is read again rather than taken as unchanged. */
+  freshCrm?: boolean;
 }
 
 export interface Outcome {

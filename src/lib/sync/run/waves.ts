@@ -1,4 +1,4 @@
-// Plans and writes the pairs wave by wave, moving the ERP watermark past each fully done prefix of the feed.
+// Plans and writes a run's waves as they come, moving the ERP watermark past each fully done stretch of the feed.
 import { stoppedBy } from "../../cancellation";
 import { planPair } from "./plan-pair";
 import type { Lease } from "./mapping-lease";
@@ -14,47 +14,75 @@ import { resolveLookupTargets } from "./lookups";
  */
 export const wavesInFlight = 2;
 
+/** Pairs written together, and the stamp of the last ERP change they cover (passed-over changes included). */
+export interface Wave {
+  pairs: Pair[];
+  feedStamp?: string;
+}
+
+/**
+ * Where a run's waves come from, prepared one ahead while others are written. `drain` waits for every wave
+ * under way: a source that meets a record an earlier wave is writing waits for it before reading its coupling.
+ */
+export type WaveSource = (drain: () => Promise<void>) => AsyncGenerator<Wave>;
+
+/** How many pairs a wave holds: one bulk request per parallel slot. */
+export function waveSizeOf(deps: RunDeps): number {
+  return deps.init.config.SYNC_BATCH_SIZE * Math.max(1, deps.init.config.SYNC_MAX_PARALLEL);
+}
+
+/** Named records, already paired: waves in order. */
+export function wavesOf(pairs: Pair[], size: number): WaveSource {
+  return async function* () {
+    for (let start = 0; start < pairs.length; start += size) yield { pairs: pairs.slice(start, start + size) };
+  };
+}
+
 export async function processWaves(
   deps: RunDeps,
   context: RunContext,
-  pairs: Pair[],
+  source: WaveSource,
   lease: Lease,
   options: MappingRunOptions,
-): Promise<{ stoppedEarly: boolean }> {
-  const waveSize = deps.init.config.SYNC_BATCH_SIZE * Math.max(1, deps.init.config.SYNC_MAX_PARALLEL);
-  // The ERP watermark may move only past a prefix of the feed (in stamp order) that is entirely done:
-  // retried records come first, and waves finish in any order.
-  const stamped = pairs.filter((pair) => pair.erpStamp !== undefined).sort((a, b) => (a.erpStamp! < b.erpStamp! ? -1 : a.erpStamp! > b.erpStamp! ? 1 : 0));
-  const done = new Set<Pair>();
-  let prefix = 0;
+): Promise<{ stoppedEarly: boolean; recordsDone: number }> {
+  const running = new Set<Promise<void>>();
+  const waves = source(async () => void (await Promise.all(running)));
+  // Waves in feed order whose stretch of the feed the watermark has not passed yet: it moves past done ones only.
+  const unpassed: { wave: Wave; done: boolean }[] = [];
+  let recordsDone = 0;
+  let recordsStarted = 0;
+  let sourceDone = false;
   // Lookup targets are synchronized by one wave at a time (they hold another mapping's lease), and the lease
   // is saved by one wave at a time (its ETag changes with each save).
   const oneAtATime = serialized();
 
-  const runWave = async (wave: Pair[]) => {
-    const planned: Outcome[] = wave.map((pair) => ({ pair, plan: planPair(context, pair) }));
-    const outcomes = await oneAtATime(() => resolveLookupTargets(deps, context, planned));
-    await applyOutcomes(deps, context, outcomes);
-    for (const pair of wave) {
-      done.add(pair);
-      // What the wave read of each side is written and no longer needed: a large run holds only its pairs' keys.
-      delete pair.erp;
-      delete pair.crm;
+  const runWave = async (entry: { wave: Wave; done: boolean }) => {
+    const { pairs } = entry.wave;
+    if (pairs.length > 0) {
+      const planned: Outcome[] = pairs.map((pair) => ({ pair, plan: planPair(context, pair) }));
+      const outcomes = await oneAtATime(() => resolveLookupTargets(deps, context, planned));
+      await applyOutcomes(deps, context, outcomes);
+      for (const pair of pairs) {
+        // What the wave read of each side is written and no longer needed: a large run holds only its waves.
+        delete pair.erp;
+        delete pair.crm;
+      }
     }
+    entry.done = true;
+    recordsDone += pairs.length;
     await oneAtATime(async () => {
-      await options.onProgress?.({ phase: "synchronizing", recordsDone: done.size, recordsTotal: pairs.length });
-      const before = prefix;
-      while (prefix < stamped.length && done.has(stamped[prefix]!)) prefix++;
-      if (!context.full && !context.targeted && prefix > before && done.size < pairs.length)
-        await lease.save({ erpWatermark: minStamp(stamped[prefix - 1]!.erpStamp!, context.erpSafePoint) });
+      await options.onProgress?.({ phase: "synchronizing", recordsDone, ...(sourceDone && { recordsTotal: recordsStarted }) });
+      let passed: string | undefined;
+      while (unpassed[0]?.done) passed = unpassed.shift()!.wave.feedStamp ?? passed;
+      if (!context.full && !context.targeted && passed !== undefined) await lease.save({ erpWatermark: minStamp(passed, context.erpSafePoint) });
       else await lease.renew();
     });
   };
 
-  const running = new Set<Promise<void>>();
   let failure: { error: unknown } | undefined;
   let stoppedEarly = false;
-  for (let start = 0; start < pairs.length; start += waveSize) {
+  let upcoming = prepared(waves);
+  for (;;) {
     if (running.size >= wavesInFlight) await Promise.race(running);
     if (failure) break;
     if (options.signal?.aborted) {
@@ -65,15 +93,41 @@ export async function processWaves(
       stoppedEarly = true;
       break;
     }
-    const wave = runWave(pairs.slice(start, start + waveSize))
+    let next: IteratorResult<Wave>;
+    try {
+      next = await upcoming;
+    } catch (error) {
+      failure = { error };
+      break;
+    }
+    if (next.done) {
+      sourceDone = true;
+      break;
+    }
+    upcoming = prepared(waves);
+    const entry = { wave: next.value, done: false };
+    unpassed.push(entry);
+    recordsStarted += entry.wave.pairs.length;
+    const wave = runWave(entry)
       .catch((error: unknown) => void (failure ??= { error }))
       .finally(() => running.delete(wave));
     running.add(wave);
   }
-  // A failed or stopped run still lets the wave in flight finish its writes (and record them) before it ends.
+  // A failed or stopped run still lets the waves under way finish their writes (and record them) before it ends.
   await Promise.all(running);
+  if (!sourceDone) {
+    await upcoming.catch(() => undefined);
+    await waves.return(undefined);
+  }
   if (failure) throw failure.error;
-  return { stoppedEarly };
+  return { stoppedEarly, recordsDone };
+}
+
+/** The source's next wave, being prepared; marked handled, as a run that stops first never awaits it. */
+function prepared(waves: AsyncGenerator<Wave>): Promise<IteratorResult<Wave>> {
+  const next = waves.next();
+  next.catch(() => undefined);
+  return next;
 }
 
 /** Runs the given steps one after another, in the order they were asked for. */
