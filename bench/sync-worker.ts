@@ -3,6 +3,7 @@
  * its CPU and peak memory are its own run's. Reads its target from BENCH_TARGET (JSON), signs in, prints `READY`,
  * runs the CUSTOMER mapping of BENCH_COMPANY when a line arrives on stdin, and prints `RESULT {json}`.
  */
+import { PerformanceObserver, constants } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { requestCounter } from "../test/support/request-counter";
 import { type BenchTarget, benchServices } from "./bench-services";
@@ -15,6 +16,8 @@ export interface WorkerResult {
   cpuMicros: number;
   /** The process's peak resident set (the kernel's high-water mark), startup included. */
   maxRssKiB: number;
+  /** The most heap still in use right after a full garbage collection during the run: what the run holds. */
+  liveHeapKiB: number;
   tableOperations: number;
 }
 
@@ -33,10 +36,19 @@ async function main(): Promise<void> {
   await go;
   lines.close();
   storage.reset();
+  // Read after each full collection (no collection is forced): the heap then holds only what is still referenced.
+  let liveHeap = 0;
+  const collections = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      if ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)
+        liveHeap = Math.max(liveHeap, process.memoryUsage().heapUsed);
+  });
+  collections.observe({ entryTypes: ["gc"] });
   const cpu = process.cpuUsage();
   const startedAt = Date.now();
   const result = await services.runner.runMapping(company, "CUSTOMER");
   const endedAt = Date.now();
+  collections.disconnect();
   const used = process.cpuUsage(cpu);
   const report: WorkerResult = {
     failed: result.logs.reduce((sum, log) => sum + log.failed, 0),
@@ -44,6 +56,7 @@ async function main(): Promise<void> {
     endedAt,
     cpuMicros: used.user + used.system,
     maxRssKiB: process.resourceUsage().maxRSS,
+    liveHeapKiB: Math.round(liveHeap / 1024),
     tableOperations: storage.requests.length,
   };
   // Services keep connections open: the worker ends once its line is out.

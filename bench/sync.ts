@@ -137,6 +137,7 @@ interface RunCost {
   seconds: number;
   cpuMicros: number;
   peakRssMiB: number;
+  liveHeapMiB: number;
   tableOperations: number;
 }
 
@@ -147,6 +148,7 @@ function costOf(results: WorkerResult[]): RunCost {
     seconds: (Math.max(...results.map((result) => result.endedAt)) - Math.min(...results.map((result) => result.startedAt))) / 1000,
     cpuMicros: results.reduce((sum, result) => sum + result.cpuMicros, 0),
     peakRssMiB: Math.round(Math.max(...results.map((result) => result.maxRssKiB)) / 1024),
+    liveHeapMiB: Math.round(Math.max(...results.map((result) => result.liveHeapKiB)) / 1024),
     tableOperations: results.reduce((sum, result) => sum + result.tableOperations, 0),
   };
 }
@@ -162,6 +164,7 @@ interface RunFigures {
   cpuMicrosPerRecord: number;
   azuriteCpuMicrosPerRecord: number;
   peakRssMiB: number;
+  liveHeapMiB: number;
   failed: number;
 }
 
@@ -197,6 +200,7 @@ async function main(): Promise<void> {
         cpuMicrosPerRecord: records > 0 ? cost.cpuMicros / records : 0,
         azuriteCpuMicrosPerRecord: records > 0 ? (processCpuMicros(azurite.pid) - azuriteCpu) / records : 0,
         peakRssMiB: cost.peakRssMiB,
+        liveHeapMiB: cost.liveHeapMiB,
         failed: cost.failed,
       };
       results.push(figures);
@@ -300,6 +304,7 @@ async function main(): Promise<void> {
       "CPU us/record": figures.records > 0 ? Math.round(figures.cpuMicrosPerRecord) : "-",
       "Azurite CPU us/record": figures.records > 0 ? Math.round(figures.azuriteCpuMicrosPerRecord) : "-",
       "peak RSS MiB": figures.peakRssMiB,
+      "live heap MiB": figures.liveHeapMiB > 0 ? figures.liveHeapMiB : "-",
       "429s": figures.throttled,
       failed: figures.failed,
     }));
@@ -312,6 +317,7 @@ async function main(): Promise<void> {
       "CPU us/record": "-",
       "Azurite CPU us/record": "-",
       "peak RSS MiB": 0,
+      "live heap MiB": "-",
       "429s": otherStats.throttled,
       failed: other.failed,
     });
@@ -343,8 +349,8 @@ async function main(): Promise<void> {
     const markdown = [
       `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; bound ${Math.round(bound)} records/s (concurrency ${Math.round(byConcurrency)}, requests ${Math.round(byRequests)}, execution time ${Math.round(byExecution)}).`,
       "",
-      "| run | records/s | of bound | requests/record | table ops/record | CPU µs/record | Azurite CPU µs/record | peak RSS MiB | 429s | failed |",
-      "|---|---|---|---|---|---|---|---|---|---|",
+      "| run | records/s | of bound | requests/record | table ops/record | CPU µs/record | Azurite CPU µs/record | peak RSS MiB | live heap MiB | 429s | failed |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
       ...table.map((row) => `| ${Object.values(row).join(" | ")} |`),
       "",
       ...checks.map(([target, met]) => `- ${met ? "PASS" : "FAIL"} ${target}`),

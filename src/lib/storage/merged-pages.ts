@@ -8,7 +8,8 @@ export async function* mergeSortedPages<T>(sources: AsyncIterator<T[]>[], before
     for (;;) {
       let first: PageReader<T> | undefined;
       for (const reader of readers) {
-        const head = await reader.head();
+        // Only a reader at the end of its page waits (for its next page): the others' heads are at hand.
+        const head = reader.atHand() ? reader.current() : await reader.head();
         if (head !== undefined && (first === undefined || before(head, first.current()))) first = reader;
       }
       if (!first) return;
@@ -51,6 +52,10 @@ class PageReader<T> {
       this.upcoming = this.read();
     }
     return this.page[this.at];
+  }
+
+  atHand(): boolean {
+    return this.at < this.page.length;
   }
 
   current(): T {
