@@ -88,11 +88,19 @@ async function runWorkers(target: BenchTarget, companies: string[], beforeGo: ()
       stdio: ["pipe", "pipe", "inherit"],
     });
     const lines = createInterface({ input: child.stdout! });
-    const ready = new Promise<void>((resolve) => lines.on("line", (line) => line === "READY" && resolve()));
-    const result = new Promise<WorkerResult>((resolve, reject) => {
-      lines.on("line", (line) => line.startsWith("RESULT ") && resolve(JSON.parse(line.slice("RESULT ".length)) as WorkerResult));
-      child.on("exit", (code) => reject(new Error(`The worker for ${company} exited with ${code} before its result.`)));
-    });
+    // A worker that ends early fails both, so the benchmark stops (and its finally stops Azurite and the simulator).
+    const exited = new Promise<never>((_resolve, reject) =>
+      child.on("exit", (code) => reject(new Error(`The worker for ${company} exited with ${code} before its result.`))),
+    );
+    exited.catch(() => undefined);
+    const ready = Promise.race([new Promise<void>((resolve) => lines.on("line", (line) => line === "READY" && resolve())), exited]);
+    const result = Promise.race([
+      new Promise<WorkerResult>((resolve) =>
+        lines.on("line", (line) => line.startsWith("RESULT ") && resolve(JSON.parse(line.slice("RESULT ".length)) as WorkerResult)),
+      ),
+      exited,
+    ]);
+    result.catch(() => undefined);
     return { child, ready, result };
   });
   await Promise.all(workers.map((worker) => worker.ready));

@@ -39,13 +39,16 @@ async function changeRowsOf(company: string, id: string): Promise<string[]> {
   return keys;
 }
 
-/** A runner writing `batch` records per wave, counting the ERP changes it has read when it first saves couplings. */
-function smallWaveRunner(batch: number) {
+/**
+ * A runner writing `batch` records per wave, counting the ERP changes it has read when it first saves couplings;
+ * `pageSize` is the feed's page per bucket, `onSave` runs before each coupling save (it may throw).
+ */
+function smallWaveRunner(batch: number, options: { pageSize?: number; onSave?: (saves: number, erpIds: string[]) => Promise<void> } = {}) {
   const s = harness.demo.app.services;
-  const seen = { read: 0, readAtFirstSave: undefined as number | undefined };
+  const seen = { read: 0, readAtFirstSave: undefined as number | undefined, saves: 0 };
   const erpRecords = Object.create(s.erpRecordStore) as ErpRecordRepository;
-  erpRecords.changes = async function* (...args) {
-    for await (const change of s.erpRecordStore.changes(...args)) {
+  erpRecords.changes = async function* (company, table, since) {
+    for await (const change of s.erpRecordStore.changes(company, table, since, options.pageSize)) {
       seen.read++;
       yield change;
     }
@@ -54,6 +57,10 @@ function smallWaveRunner(batch: number) {
   const couplings = Object.create(real) as CouplingRepository;
   couplings.save = async (...args) => {
     seen.readAtFirstSave ??= seen.read;
+    await options.onSave?.(
+      ++seen.saves,
+      args[2].map((coupling) => coupling.erpId),
+    );
     await real.save(...args);
   };
   const runner = new SyncRunner({
@@ -103,6 +110,48 @@ describe("change feeds: what a run reads", () => {
     await sleep(2100);
     const quiet = await run(company, "CUSTOMER");
     expect(quiet.logs.reduce((sum, log) => sum + log.modified + log.inserted + log.failed, 0)).toBe(0);
+  });
+
+  it("an ERP change saved during a run, to a record edited in CRM after the run read CRM, is a conflict, not an overwrite", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "X", name: `${company} X` }]);
+    await run(company, "CUSTOMER");
+    await sleep(2100);
+    await run(company, "CUSTOMER");
+    const crmId = (await couplingOf(company, "CUSTOMER", "X"))!.crmId;
+    // Enough changes that the feed is still being read (a row per page) when the first wave is written.
+    await put(company, "customers", customers(company, 60));
+    const { runner } = smallWaveRunner(1, {
+      pageSize: 1,
+      onSave: async (saves) => {
+        if (saves !== 1) return;
+        // After the run read CRM: a salesperson renames X in CRM, then the ERP renames it too.
+        expect((await jane("PATCH", `accounts(${crmId})`, { body: { name: `${company} X by CRM` } })).status).toBe(204);
+        await put(company, "customers", [{ id: "X", name: `${company} X by ERP` }]);
+      },
+    });
+    await runner.runMapping(company, "CUSTOMER");
+    expect(harness.crmRow("accounts", crmId)?.name, "the CRM edit is not overwritten").toBe(`${company} X by CRM`);
+    const issues = await harness.demo.app.services.syncIssues.list(company, "CUSTOMER");
+    expect(issues.find((issue) => issue.erpId === "X")?.kind).toBe("conflict");
+  });
+
+  it("a wave that fails stops the run before a later change of its record is written: no duplicate", async () => {
+    const company = await enabledCompany();
+    await put(company, "customers", [{ id: "X", name: `${company} X v1` }]);
+    await put(company, "customers", [{ id: "Y", name: `${company} Y` }]);
+    await put(company, "customers", [{ id: "X", name: `${company} X v2` }]);
+    // X (v1) is created in CRM, then its coupling cannot be saved; X's later change waits for that wave.
+    const failing = smallWaveRunner(1, {
+      onSave: async (_saves, erpIds) => {
+        if (erpIds.includes("X")) throw new Error("storage unavailable");
+      },
+    });
+    await expect(failing.runner.runMapping(company, "CUSTOMER")).rejects.toThrow("storage unavailable");
+    expect(accountsNamed(`${company} X`)).toHaveLength(1);
+    await run(company, "CUSTOMER");
+    expect(accountsNamed(`${company} X`).map((row) => row.name)).toEqual([`${company} X v2`]);
+    expect((await couplingOf(company, "CUSTOMER", "X"))?.pending).toBe(false);
   });
 
   it("two writers racing on one record, their changes in different waves: CRM gets what the record holds", async () => {

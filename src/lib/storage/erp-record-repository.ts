@@ -27,10 +27,7 @@ export interface VersionedErpRecord extends ErpRecord {
 }
 
 /** A change read from the change feed, with the server's commit time of its row. */
-export interface ErpChange {
-  record: VersionedErpRecord;
-  committed: string;
-}
+export type ErpChange = { record: VersionedErpRecord; committed: string };
 
 export interface SyncWrite {
   fields: ErpFields;

@@ -91,14 +91,22 @@ export class SyncRunner {
   }
 
   private async run(context: RunContext, lease: Lease, options: MappingRunOptions): Promise<MappingRunResult> {
+    const started = this.deps.clock();
+    await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
+    context.erpSafePoint = erpSafePoint(this.deps.clock());
+    const feeds = await readChanges(this.deps, context, lease.state);
+    try {
+      return await this.synchronize(context, lease, options, feeds, started);
+    } finally {
+      // Pages of the feed being read when a run fails are dropped.
+      await feeds.erp.close();
+    }
+  }
+
+  private async synchronize(context: RunContext, lease: Lease, options: MappingRunOptions, feeds: ChangeFeeds, started: Date): Promise<MappingRunResult> {
     const { deps } = this;
     const { company, name, runId, definition, client } = context;
-    const started = deps.clock();
     const state = lease.state;
-
-    await options.onProgress?.({ phase: "reading changes", recordsDone: 0 });
-    context.erpSafePoint = erpSafePoint(deps.clock());
-    let feeds: ChangeFeeds | undefined = await readChanges(deps, context, state);
     const { erp } = feeds;
     const crmStamps = crmStampsOf(context, feeds.crmFeed);
     if (feeds.quiet && state.crmDeltaLink && feeds.delta) {
@@ -122,7 +130,8 @@ export class SyncRunner {
     const beside = await pairsBesideErpFeed(context, feeds, crmDeletions(context, tracked));
     const heldBack = heldBackIssues(feeds.issues);
     // From here the pairs beside the feed hold the CRM rows, and the stamps where the CRM watermark goes: the rows read go.
-    feeds = undefined;
+    feeds.crmFeed = [];
+    feeds.crmRows = [];
 
     await options.onProgress?.({ phase: "synchronizing", recordsDone: 0 });
     const { stoppedEarly, recordsDone } = await processWaves(
@@ -179,6 +188,7 @@ export class SyncRunner {
       ...(resolution && { resolution }),
       depth,
       targeted: false,
+      issuesWritten: new Map(),
     };
   }
 }

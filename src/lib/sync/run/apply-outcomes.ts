@@ -187,7 +187,10 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
   if (couplingRemovals.length > 0) await deps.init.couplings.remove(company, name, couplingRemovals);
   const updatedKeys = new Set(issueUpdates.map((issue) => `${issue.side}~${issue.sourceId}`));
   await deps.init.issues.save(company, name, issueUpdates);
-  await deps.init.issues.remove(company, name, dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`))));
+  const removed = dedupe(issueRemovals.filter((key) => !updatedKeys.has(`${key.side}~${key.sourceId}`)));
+  await deps.init.issues.remove(company, name, removed);
+  for (const issue of issueUpdates) context.issuesWritten.set(`${issue.side}:${issue.sourceId}`, issue);
+  for (const key of removed) context.issuesWritten.delete(`${key.side}:${key.sourceId}`);
 }
 
 function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {

@@ -27,7 +27,8 @@ export async function completePairs(
       pair.crm === undefined &&
       (pair.issue ||
         fetchCrm ||
-        (pair.freshCrm && pair.coupling) ||
+        // (a pending coupling has its row read below in any case)
+        (pair.freshCrm && pair.coupling && !pair.coupling.pending) ||
         (pair.coupling && definition.deletionConflictResolution === "restoreRecords" && pair.erp !== undefined && pair.erp !== "missing" && pair.erp.deleted)),
   );
   const crmIds = needCrm

@@ -34,7 +34,8 @@ export function wavesOfChanges(
         committed = new Map();
         // Housekeeping: a change row that another change of the same record replaced is never needed again.
         await deps.init.erpRecords.forgetChanges(context.company, context.definition.erpTable, superseded.splice(0));
-        for (const pair of pairs) pair.issue ??= issueOf(pair, heldBack);
+        // The retry-list row an earlier wave of this run wrote, or the one the run began with.
+        for (const pair of pairs) pair.issue ??= issueOf(pair, context.issuesWritten) ?? issueOf(pair, heldBack);
         await completePairs(deps, context, pairs);
         yieldedStamp = feedStamp;
         return { pairs, ...(feedStamp !== undefined && { feedStamp }) };
@@ -55,6 +56,9 @@ export function wavesOfChanges(
           beside.delete(key);
           // A CRM change of the record rides with its ERP change, as it would have if both were read at once.
           if (!(pair.issue && retriedKinds.includes(pair.issue.kind)) && pair.crm !== "deleted") pair.source = "erp";
+          // The CRM rows were read when the run began: a record changed in the ERP since may have been edited in CRM
+          // since too, so its row is read again rather than taken as unchanged.
+          if (change.modifiedAt > context.erpSafePoint! && pair.crm === undefined) pair.freshCrm = true;
         }
         feedStamp = change.modifiedAt;
         if (!pair) continue;
@@ -75,7 +79,8 @@ export function wavesOfChanges(
           committed.set(key, next);
         } else if (held) superseded.push(change);
         wave.set(key, pair);
-        if (wave.size >= waveSize) yield await cut();
+        // Waves end where the stamp changes: the watermark may stop after a wave, and never inside one stamp.
+        if (wave.size >= waveSize && (await feed.peek())?.record.modifiedAt !== feedStamp) yield await cut();
       }
       // The last part of the feed and the pairs beside it share waves (a small run is one wave, as it always was).
       const tail = wave;
@@ -97,6 +102,7 @@ export function wavesOfChanges(
         if (!joined || joined.coupling) return true;
         joined.coupling = pair.coupling;
         joined.crm = pair.crm;
+        joined.issue ??= pair.issue;
         return false;
       });
       const all = [...tailWave.pairs, ...rest];

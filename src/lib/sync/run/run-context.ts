@@ -136,6 +136,8 @@ export interface RunContext {
   targeted: boolean;
   /** The ERP watermark never passes this stamp: changes older than the lag at the start of the read have committed. */
   erpSafePoint?: string;
+  /** Retry-list rows this run wrote, by `side:id`: a record the run meets again keeps its attempts. */
+  issuesWritten: Map<string, SyncIssue>;
 }
 
 /** What the steps of a run use: the runner's adapters and clock, and the runner itself for lookup targets. */

@@ -46,7 +46,12 @@ export async function processWaves(
   options: MappingRunOptions,
 ): Promise<{ stoppedEarly: boolean; recordsDone: number }> {
   const running = new Set<Promise<void>>();
-  const waves = source(async () => void (await Promise.all(running)));
+  let failure: { error: unknown } | undefined;
+  // A source waiting for the waves under way stops if one failed: what it would read next may be half written.
+  const waves = source(async () => {
+    await Promise.all(running);
+    if (failure) throw failure.error;
+  });
   // Waves in feed order whose stretch of the feed the watermark has not passed yet: it moves past done ones only.
   const unpassed: { wave: Wave; done: boolean }[] = [];
   let recordsDone = 0;
@@ -79,27 +84,30 @@ export async function processWaves(
     });
   };
 
-  let failure: { error: unknown } | undefined;
   let stoppedEarly = false;
   let upcoming = prepared(waves);
-  for (;;) {
-    if (running.size >= wavesInFlight) await Promise.race(running);
-    if (failure) break;
+  // Whether a new wave may start: not after a failure, a stop or the end of the time budget.
+  const mayStart = (): boolean => {
+    if (failure) return false;
     if (options.signal?.aborted) {
       failure = { error: stoppedBy(options.signal) };
-      break;
+      return false;
     }
-    if (options.budget?.aborted) {
-      stoppedEarly = true;
-      break;
-    }
+    if (options.budget?.aborted) stoppedEarly = true;
+    return !stoppedEarly;
+  };
+  for (;;) {
+    if (running.size >= wavesInFlight) await Promise.race(running);
+    if (!mayStart()) break;
     let next: IteratorResult<Wave>;
     try {
       next = await upcoming;
     } catch (error) {
-      failure = { error };
+      failure ??= { error };
       break;
     }
+    // Preparing the wave took time: asked again, as a wave that failed meanwhile may have left its records half done.
+    if (!mayStart()) break;
     if (next.done) {
       sourceDone = true;
       break;
