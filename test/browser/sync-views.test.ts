@@ -246,27 +246,18 @@ describe.skipIf(!haveChromium)("the synchronization views of the setup page", ()
     await api("POST", `/api/companies/${company}/sync/jobs/CUSTOMER/hold`);
     await api("POST", `/api/companies/${company}/connection/test`);
     const services = demo.app.services;
-    const stored = (await services.sync.job(company, "CONTACT"))!;
-    await services.sync.saveJob(
-      { ...stored.value, status: "In Process", leaseOwner: "elsewhere", leaseExpiresAt: new Date(Date.now() + 600_000).toISOString() },
-      stored.etag,
-    );
-    await services.sync.saveProgress(
-      company,
-      "CONTACT",
-      JSON.stringify({ runId: "r1", phase: "synchronizing", recordsDone: 120, recordsTotal: 300, updatedAt: new Date().toISOString() }),
-    );
+    /** The job running elsewhere (another instance holds its lease), with the given progress. */
+    const runningElsewhere = async (job: string, progress: { recordsDone: number; recordsTotal?: number }) => {
+      const stored = (await services.sync.job(company, job))!;
+      await services.sync.saveJob(
+        { ...stored.value, status: "In Process", leaseOwner: "elsewhere", leaseExpiresAt: new Date(Date.now() + 600_000).toISOString() },
+        stored.etag,
+      );
+      await services.sync.saveProgress(company, job, JSON.stringify({ runId: job, phase: "synchronizing", ...progress, updatedAt: new Date().toISOString() }));
+    };
+    await runningElsewhere("CONTACT", { recordsDone: 120, recordsTotal: 300 });
     // A run still reading its ERP feed knows the records done, not yet the total.
-    const items = (await services.sync.job(company, "ITEM-PRODUCT"))!;
-    await services.sync.saveJob(
-      { ...items.value, status: "In Process", leaseOwner: "elsewhere", leaseExpiresAt: new Date(Date.now() + 600_000).toISOString() },
-      items.etag,
-    );
-    await services.sync.saveProgress(
-      company,
-      "ITEM-PRODUCT",
-      JSON.stringify({ runId: "r2", phase: "synchronizing", recordsDone: 800, updatedAt: new Date().toISOString() }),
-    );
+    await runningElsewhere("ITEM-PRODUCT", { recordsDone: 800 });
 
     const { page, errors } = await openPage(company);
     const actionsOf = (job: string) => page.locator(`#jobs tr[data-job="${job}"] button`).allTextContents();
