@@ -127,8 +127,8 @@ export class SyncRunner {
     await loadCouplings(deps, context);
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
-    const beside = await pairsBesideErpFeed(context, feeds, crmDeletions(context, tracked));
     const heldBack = heldBackIssues(feeds.issues);
+    const beside = await pairsBesideErpFeed(context, feeds, crmDeletions(context, tracked), heldBack);
     // From here the pairs beside the feed hold the CRM rows, and the stamps where the CRM watermark goes: the rows read go.
     feeds.crmFeed = [];
     feeds.crmRows = [];

@@ -1,6 +1,5 @@
 // A run's waves: the ERP feed cut into waves as it is read, then the pairs beside it (retry list, CRM changes).
-import type { SyncIssue } from "../../model/sync-issue";
-import { retriedKinds } from "../../model/sync-issue";
+import { type SyncIssue, retriedKinds } from "../../model/sync-issue";
 import type { ErpChange, VersionedErpRecord } from "../../storage/erp-record-repository";
 import { laterCommit } from "../../storage/erp-record-rows";
 import { completePairs } from "./complete-pairs";
@@ -28,6 +27,9 @@ export function wavesOfChanges(
       let wave = new Map<string, Pair>();
       let feedStamp: string | undefined;
       let yieldedStamp: string | undefined;
+      // The commit time of the change each pair of the wave being cut holds: of two racing writes, the last commit wins.
+      let committed = new Map<string, ErpChange>();
+      const superseded: VersionedErpRecord[] = [];
       const cut = async (): Promise<Wave> => {
         const pairs = [...wave.values()];
         wave = new Map();
@@ -40,9 +42,6 @@ export function wavesOfChanges(
         yieldedStamp = feedStamp;
         return { pairs, ...(feedStamp !== undefined && { feedStamp }) };
       };
-      // The commit time of the change each pair of the wave being cut holds: of two racing writes, the last commit wins.
-      let committed = new Map<string, ErpChange>();
-      const superseded: VersionedErpRecord[] = [];
       for (let next = await feed.next(); next; next = await feed.next()) {
         const change = next.record;
         const key = `e:${change.id}`;

@@ -50,7 +50,12 @@ export function crmDeletions(context: RunContext, tracked: ChangeFeeds["delta"])
  * The record pairs a run has beside the ERP feed, by key: the retry list first, then CRM deletions, then CRM rows in
  * modifiedon order. A record the ERP feed also brings is taken into that pair as the feed goes by.
  */
-export async function pairsBesideErpFeed(context: RunContext, feeds: ChangeFeeds, deletedCrm: Set<string>): Promise<Map<string, Pair>> {
+export async function pairsBesideErpFeed(
+  context: RunContext,
+  feeds: ChangeFeeds,
+  deletedCrm: Set<string>,
+  heldBack: Map<string, SyncIssue>,
+): Promise<Map<string, Pair>> {
   const { definition } = context;
   const pairs = new Map<string, Pair>();
   const pairFor = (coupling: Coupling | undefined, erpId: string | undefined, crmId: string | undefined, source: Pair["source"]): Pair => {
@@ -62,9 +67,7 @@ export async function pairsBesideErpFeed(context: RunContext, feeds: ChangeFeeds
     }
     return pair;
   };
-  const { issues } = feeds;
-  const heldBack = heldBackIssues(issues);
-  for (const issue of issues) {
+  for (const issue of feeds.issues) {
     if (!retriedKinds.includes(issue.kind)) continue;
     const coupling = issue.side === "erp" ? context.byErp.get(issue.sourceId) : context.byCrm.get(issue.sourceId);
     const pair = pairFor(
