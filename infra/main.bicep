@@ -29,6 +29,13 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+// V8's old space sized to the instance, as AWS Lambda's Node.js runtime does to its functions (Functions leaves
+// Node.js to size it from the host's memory). Half the instance: the Functions host, the young generation, code
+// and buffers share the rest. It also keeps V8 from letting the heap grow to four times what a run holds
+// between full collections (its growing factor for heaps of 2 GiB and more). bench/sync.ts runs its workers
+// with the same argument, read from node-worker.json (where the default instance size is too).
+var nodeWorker = loadJsonContent('node-worker.json')
+
 // The service's settings; names, rules and defaults are in src/lib/config.ts (README "Settings").
 @description('Extra Dataverse hosts the service may call besides Dynamics 365 online (comma-separated).')
 param dataverseAllowedHosts string = ''
@@ -151,6 +158,7 @@ var appSettings = {
   SYNC_BATCH_SIZE: syncBatchSize
   SYNC_MAX_PARALLEL: syncMaxParallel
   SYNC_TIME_BUDGET_SECONDS: syncTimeBudgetSeconds
+  languageWorkers__node__arguments: '--max-old-space-size=${nodeWorker.maxOldSpaceSizeMB[string(instanceMemoryMB)]}'
 }
 
 module functionApp 'modules/function-app.bicep' = {

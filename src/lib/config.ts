@@ -170,6 +170,7 @@ export const platformSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: "Where telemetry goes; not a credential, as the component accepts Entra ID only (local auth off).",
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "Authorization=AAD: telemetry is sent with the managed identity.",
   WEBSITE_AUTH_ENABLED: "Set by the platform when App Service authentication is on; only then is x-ms-client-principal trusted.",
+  languageWorkers__node__arguments: "Node.js arguments for the Functions worker: V8's old space sized to the instance (infra/node-worker.json).",
 } as const;
 export type Config = { [K in SettingName]: z.output<(typeof settings)[K]["schema"]> } & {
   /** True on an Azure Functions host (set by the platform, not by us). */

@@ -103,6 +103,21 @@ describe("Bicep (infra/)", () => {
     expect(app).toMatch(/httpsOnly: true/);
   });
 
+  it("sizes the Node.js worker's heap for every instance size main.bicep allows, as the benchmark runs it", () => {
+    const main = readFileSync("infra/main.bicep", "utf8");
+    const nodeWorker = JSON.parse(readFileSync("infra/node-worker.json", "utf8")) as {
+      defaultInstanceMemoryMB: number;
+      maxOldSpaceSizeMB: Record<string, number>;
+    };
+    const [, allowed, fallback] = /@allowed\(\[([\d, ]+)\]\)\nparam instanceMemoryMB int = (\d+)/.exec(main) ?? [];
+    expect(allowed?.split(",").map((size) => size.trim())).toEqual(Object.keys(nodeWorker.maxOldSpaceSizeMB));
+    // bench/sync.ts runs its workers as an instance of the default size.
+    expect(Number(fallback)).toBe(nodeWorker.defaultInstanceMemoryMB);
+    for (const [instance, heap] of Object.entries(nodeWorker.maxOldSpaceSizeMB)) expect(heap, instance).toBe(Number(instance) / 2);
+    const argument = objectVariable(parse("infra/main.bicep"), "appSettings").get("languageWorkers__node__arguments")?.text;
+    expect(argument).toBe("'--max-old-space-size=${nodeWorker.maxOldSpaceSizeMB[string(instanceMemoryMB)]}'");
+  });
+
   it("the parameters file names only parameters main.bicep declares", () => {
     const declared = parse("infra/main.bicep")
       .children.filter((node) => node.type === "parameter_declaration")
