@@ -162,6 +162,8 @@ export function idsOf(pair: Pair): { erpId?: string; crmId?: string; side: SyncI
 
 /** The retry-list row of a pair, found by its ERP id or its CRM id (`side:id` keys). */
 export function issueOf(pair: Pair, issues: Map<string, SyncIssue>): SyncIssue | undefined {
+  // Asked twice per pair of a run, mostly of empty lists: no ids and keys built for nothing.
+  if (issues.size === 0) return undefined;
   const { erpId, crmId } = idsOf(pair);
   return (erpId !== undefined ? issues.get(`erp:${erpId}`) : undefined) ?? (crmId !== undefined ? issues.get(`crm:${crmId.toLowerCase()}`) : undefined);
 }
