@@ -1,5 +1,5 @@
 import { mapLimit, pointReadParallelism } from "../map-limit";
-import type { TableClient, TableTransaction } from "@azure/data-tables";
+import type { TableClient } from "@azure/data-tables";
 import type { ErpFields, ErpRecord } from "../model/erp-schemas";
 import type { ErpTable } from "../model/erp-tables";
 import {
@@ -18,6 +18,7 @@ import {
 import { bucketPartitions, bucketRangeFilter, deleteRows, deleteWhere, transactionsOf } from "./partition-buckets";
 import { type TableStorage, getRow, storageStatus } from "./table-storage";
 import { mergeSortedPages } from "./merged-pages";
+import { type BatchAction, submitBatch } from "./entity-batch";
 
 const tableName = "erprecords";
 
@@ -46,7 +47,7 @@ export function changeStamp(now: Date): string {
   return `${now.toISOString()}-${String(sequence).padStart(6, "0")}`;
 }
 
-type Action = readonly [string, ErpRow, ...unknown[]];
+type Action = BatchAction;
 
 /**
  * ERP records per company and table, in bucketed partitions (erp-record-rows.ts has the layout). Every write
@@ -233,7 +234,7 @@ export class ErpRecordRepository {
 }
 
 async function submit(client: TableClient, groups: readonly (readonly Action[])[]): Promise<void> {
-  await client.submitTransaction(groups.flat() as unknown as TableTransaction["actions"]);
+  await submitBatch(client, groups.flat());
 }
 
 /** 412: the record changed since it was read; 409: a create met an existing record; 404: an update met none. */

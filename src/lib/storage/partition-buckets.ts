@@ -1,4 +1,5 @@
-import type { TableClient, TableTransaction } from "@azure/data-tables";
+import type { TableClient } from "@azure/data-tables";
+import { type BatchAction, submitBatch } from "./entity-batch";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import { storageStatus, unlessStatus } from "./table-storage";
 
@@ -77,15 +78,13 @@ function payloadBytes(entity: object): number {
 }
 
 /** Submits actions as entity-group transactions; partitions are independent, so they go out together. */
-export async function submitTransactions(table: TableClient, actions: readonly EntityAction[]): Promise<void> {
-  await Promise.all(
-    transactionsOf(actions.map((action) => [action])).map((groups) => table.submitTransaction(groups.flat() as unknown as TableTransaction["actions"])),
-  );
+export async function submitTransactions(table: TableClient, actions: readonly BatchAction[]): Promise<void> {
+  await Promise.all(transactionsOf(actions.map((action) => [action])).map((groups) => submitBatch(table, groups.flat())));
 }
 
 /** Deletes every row the filter selects (e.g. all partitions of one company), in transactions. */
 export async function deleteWhere(table: TableClient, filter: string): Promise<void> {
-  const keys: EntityAction[] = [];
+  const keys: BatchAction[] = [];
   for await (const row of table.listEntities({ queryOptions: { filter, select: ["PartitionKey", "RowKey"] } })) {
     keys.push(["delete", { partitionKey: String(row.partitionKey), rowKey: String(row.rowKey) }] as const);
   }
@@ -105,7 +104,7 @@ export async function deleteRows(table: TableClient, keys: readonly { partitionK
   const deletes = keys.map((key) => [["delete", key] as const]);
   await mapLimit(transactionsOf(deletes), pointReadParallelism, async (transaction) => {
     try {
-      await table.submitTransaction(transaction.flat() as unknown as TableTransaction["actions"]);
+      await submitBatch(table, transaction.flat());
     } catch (error) {
       if (storageStatus(error) !== 404) throw error;
       for (const [, key] of transaction.flat()) await table.deleteEntity(key.partitionKey, key.rowKey).catch(unlessStatus(404));

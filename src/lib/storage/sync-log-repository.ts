@@ -1,5 +1,5 @@
-import type { TableTransaction } from "@azure/data-tables";
 import type { SyncCounts } from "../model/sync-plan";
+import { submitBatch } from "./entity-batch";
 import { type TableStorage, getRow } from "./table-storage";
 
 const logTable = "synclog";
@@ -41,7 +41,7 @@ export class SyncLogRepository {
       .slice(0, 1000)
       .map((error, index) => ["upsert", { partitionKey, rowKey: String(index).padStart(6, "0"), ...error }, "Replace"] as const);
     for (let start = 0; start < actions.length; start += 100) {
-      await table.submitTransaction(actions.slice(start, start + 100) as unknown as TableTransaction["actions"]);
+      await submitBatch(table, actions.slice(start, start + 100));
     }
   }
 
