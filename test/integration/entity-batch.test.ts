@@ -1,4 +1,4 @@
-import type { TableClient, TableTransaction } from "@azure/data-tables";
+import { AzureNamedKeyCredential, TableClient, type TableTransaction } from "@azure/data-tables";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/lib/config";
@@ -99,5 +99,28 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
     // A type the service would need an annotation for is refused before anything is sent.
     const dated = { partitionKey, rowKey: "x", when: new Date() };
     await expect(submitBatch(ours, [["upsert", dated]])).rejects.toThrow(/Property when \(object\)/);
+  });
+
+  it("sends plain HTTP only to Azurite on loopback, and a SAS on the batch request only", async () => {
+    const remote = new TableClient("http://storage.example.com", "t", new AzureNamedKeyCredential("account", Buffer.from("key").toString("base64")));
+    await expect(submitBatch(remote, [["delete", { partitionKey: "p", rowKey: "r" }]])).rejects.toThrow(/allowInsecureConnection is false/);
+    const sent: string[] = [];
+    const withSas = new TableClient("https://account.table.core.windows.net?sv=2019-02-02&sig=abc", "t", {
+      additionalPolicies: [
+        {
+          position: "perCall",
+          policy: {
+            name: "capture",
+            sendRequest: async (request) => {
+              sent.push(request.url, String(request.body));
+              throw new Error("captured");
+            },
+          },
+        },
+      ],
+    });
+    await expect(submitBatch(withSas, [["delete", { partitionKey: "p", rowKey: "r" }]])).rejects.toThrow("captured");
+    expect(sent[0]).toBe("https://account.table.core.windows.net/$batch?sv=2019-02-02&sig=abc");
+    expect(sent[1]).toContain("DELETE https://account.table.core.windows.net/t(PartitionKey='p',RowKey='r') HTTP/1.1");
   });
 });

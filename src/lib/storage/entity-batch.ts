@@ -30,12 +30,14 @@ export async function submitBatch(table: TableClient, actions: readonly BatchAct
   if (actions.length === 0) return;
   const batch = `batch_${randomUUID()}`;
   const changeset = `changeset_${randomUUID()}`;
-  const tableUrl = `${table.url}/${table.tableName}`;
+  // A SAS rides on the batch request, not on the actions inside it (as the SDK sends it).
+  const [accountUrl, sas] = table.url.split("?");
+  const tableUrl = `${accountUrl}/${table.tableName}`;
   const parts = [`--${batch}${lineEnding}content-type: multipart/mixed; boundary=${changeset}${lineEnding}${lineEnding}`];
   for (const action of actions) parts.push(subRequest(changeset, tableUrl, action));
   const body = `${parts.join(lineEnding)}${lineEnding}--${changeset}--${lineEnding}--${batch}--${lineEnding}`;
   const request = createPipelineRequest({
-    url: `${table.url}/$batch`,
+    url: `${accountUrl}/$batch${sas ? `?${sas}` : ""}`,
     method: "POST",
     body,
     headers: createHttpHeaders({
@@ -46,8 +48,8 @@ export async function submitBatch(table: TableClient, actions: readonly BatchAct
       "Content-Type": `multipart/mixed; boundary=${batch}`,
       "Accept-Charset": "UTF-8",
     }),
-    // Azurite speaks plain HTTP on loopback (TableStorage allows it only there).
-    allowInsecureConnection: table.url.startsWith("http:"),
+    // Azurite speaks plain HTTP on loopback; anywhere else the pipeline refuses http, as TableStorage's clients do.
+    allowInsecureConnection: /^http:\/\/(127\.0\.0\.1|localhost)[:/]/i.test(table.url),
   });
   httpClient ??= createDefaultHttpClient();
   const response = await table.pipeline.sendRequest(httpClient, request);
