@@ -1,9 +1,10 @@
 import { AzureNamedKeyCredential, TableClient, type TableTransaction } from "@azure/data-tables";
+import { createHttpHeaders } from "@azure/core-rest-pipeline";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/lib/config";
 import { type BatchAction, submitBatch } from "../../src/lib/storage/entity-batch";
-import { TableStorage, storageStatus } from "../../src/lib/storage/table-storage";
+import { TableStorage, getRow, storageStatus } from "../../src/lib/storage/table-storage";
 
 let sdk: TableClient;
 let ours: TableClient;
@@ -52,10 +53,13 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
         keyText,
         fc.uniqueArray(keyText, { minLength: 1, maxLength: 3 }),
         fc.array(
-          fc.array(fc.tuple(fc.nat(3), fc.constantFrom("create", "upsert", "update", "delete"), fc.boolean(), fc.boolean(), properties), {
-            minLength: 1,
-            maxLength: 4,
-          }),
+          fc.array(
+            fc.tuple(fc.nat(3), fc.constantFrom("create", "upsert", "update", "delete"), fc.boolean(), fc.constantFrom("any", "stale", "read"), properties),
+            {
+              minLength: 1,
+              maxLength: 4,
+            },
+          ),
           {
             minLength: 1,
             maxLength: 6,
@@ -66,15 +70,22 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
           for (const transaction of transactions) {
             // One action per row per transaction, as the service requires.
             const byRow = new Map(transaction.map(([index, ...rest]) => [rowKeys[index % rowKeys.length]!, rest] as const));
-            const actions: BatchAction[] = [...byRow].map(([rowKey, [kind, replace, stale, values]]) => {
-              const entity = { partitionKey, rowKey, ...values };
-              if (kind === "create") return ["create", entity];
-              if (kind === "delete") return ["delete", { partitionKey, rowKey }];
-              if (kind === "upsert") return ["upsert", entity, replace ? "Replace" : "Merge"];
-              return ["update", entity, replace ? "Replace" : "Merge", stale ? { etag: staleEtag } : {}];
-            });
-            const theirs = await outcome(() => sdk.submitTransaction(actions as unknown as TableTransaction["actions"]));
-            const mine = await outcome(() => submitBatch(ours, actions));
+            // An update names any version, a stale one, or the one each table holds (read from that table).
+            const actionsFor = async (table: TableClient): Promise<BatchAction[]> =>
+              Promise.all(
+                [...byRow].map(async ([rowKey, [kind, replace, version, values]]): Promise<BatchAction> => {
+                  const entity = { partitionKey, rowKey, ...values };
+                  if (kind === "create") return ["create", entity];
+                  if (kind === "delete") return ["delete", { partitionKey, rowKey }];
+                  if (kind === "upsert") return ["upsert", entity, replace ? "Replace" : "Merge"];
+                  const held = version === "read" ? await getRow(table, partitionKey, rowKey) : undefined;
+                  const etag = version === "stale" ? staleEtag : held?.etag;
+                  return ["update", entity, replace ? "Replace" : "Merge", etag === undefined ? {} : { etag }];
+                }),
+              );
+            const [theirActions, myActions] = await Promise.all([actionsFor(sdk), actionsFor(ours)]);
+            const theirs = await outcome(() => sdk.submitTransaction(theirActions as unknown as TableTransaction["actions"]));
+            const mine = await outcome(() => submitBatch(ours, myActions));
             expect(mine).toBe(theirs);
             expect(await rows(ours, partitionKey)).toEqual(await rows(sdk, partitionKey));
           }
@@ -122,5 +133,54 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
     await expect(submitBatch(withSas, [["delete", { partitionKey: "p", rowKey: "r" }]])).rejects.toThrow("captured");
     expect(sent[0]).toBe("https://account.table.core.windows.net/$batch?sv=2019-02-02&sig=abc");
     expect(sent[1]).toContain("DELETE https://account.table.core.windows.net/t(PartitionKey='p',RowKey='r') HTTP/1.1");
+  });
+
+  it("reads Azure's answers: each action's status, a failed action's refusal, a refusal outside the changeset, a short answer", async () => {
+    const sent: string[] = [];
+    let answer: { status: number; body: string } = { status: 202, body: "" };
+    const client = new TableClient("https://account.table.core.windows.net/", "t", {
+      additionalPolicies: [
+        {
+          position: "perCall",
+          policy: {
+            name: "answer",
+            sendRequest: async (request) => {
+              sent.push(request.url, String(request.body));
+              return { request, status: answer.status, headers: createHttpHeaders(), bodyAsText: answer.body };
+            },
+          },
+        },
+      ],
+    });
+    const two: BatchAction[] = [
+      ["delete", { partitionKey: "p", rowKey: "a" }],
+      ["delete", { partitionKey: "p", rowKey: "b" }],
+    ];
+    const part = (status: string, body = "") =>
+      `--changesetresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 ${status}\r\nX-Content-Type-Options: nosniff\r\n\r\n${body}\r\n`;
+    const refusal = (code: string, value: string) => JSON.stringify({ "odata.error": { code, message: { lang: "en-US", value } } });
+    const batchOf = (...parts: string[]) =>
+      `--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_1\r\n\r\n${parts.join("")}--changesetresponse_1--\r\n--batchresponse_1--\r\n`;
+    const statusOf = (error: unknown) => [storageStatus(error), (error as { code?: string }).code];
+
+    answer = { status: 202, body: batchOf(part("204 No Content"), part("204 No Content")) };
+    await submitBatch(client, two);
+    // The endpoint's trailing slash is not doubled.
+    expect(sent[0]).toBe("https://account.table.core.windows.net/$batch");
+    expect(sent[1]).toContain("DELETE https://account.table.core.windows.net/t(PartitionKey='p',RowKey='a') HTTP/1.1");
+
+    answer = { status: 202, body: batchOf(part("404 Not Found", refusal("ResourceNotFound", "1:The specified resource does not exist."))) };
+    expect(statusOf(await submitBatch(client, two).catch((error: unknown) => error))).toEqual([404, "ResourceNotFound"]);
+    answer = {
+      status: 202,
+      body: `--batchresponse_1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 400 Bad Request\r\n\r\n${refusal("InvalidInput", "Bad batch.")}\r\n--batchresponse_1--\r\n`,
+    };
+    expect(statusOf(await submitBatch(client, two).catch((error: unknown) => error))).toEqual([400, "InvalidInput"]);
+    answer = { status: 413, body: refusal("RequestBodyTooLarge", "Too large.") };
+    expect(statusOf(await submitBatch(client, two).catch((error: unknown) => error))).toEqual([413, "RequestBodyTooLarge"]);
+    answer = { status: 202, body: batchOf(part("204 No Content")) };
+    await expect(submitBatch(client, two)).rejects.toThrow("The transaction's answer covers 1 of 2 actions.");
+    answer = { status: 202, body: "" };
+    await expect(submitBatch(client, two)).rejects.toThrow("covers 0 of 2");
   });
 });

@@ -3,10 +3,19 @@
  * pipeline (its credential, retries and policies). The SDK's `submitTransaction` renders each action by running
  * it through a whole client pipeline (a tracing span, operation-spec serialization, URL templating): about 28 KB
  * of garbage per entity, half of everything a large sync run allocated. The wire format is the SDK's, action for
- * action (test/integration/entity-batch.test.ts compares the two against Azurite).
+ * action (test/integration/entity-batch.test.ts compares the two against Azurite), for Azure Storage accounts and
+ * Azurite; Cosmos DB's Table API, which wants merges sent another way, is not used by this service.
  */
 import { randomUUID } from "node:crypto";
-import { type HttpClient, RestError, createDefaultHttpClient, createHttpHeaders, createPipelineRequest } from "@azure/core-rest-pipeline";
+import {
+  type HttpClient,
+  type PipelineRequest,
+  type PipelineResponse,
+  RestError,
+  createDefaultHttpClient,
+  createHttpHeaders,
+  createPipelineRequest,
+} from "@azure/core-rest-pipeline";
 import type { TableClient } from "@azure/data-tables";
 
 type Keys = { partitionKey: string; rowKey: string };
@@ -30,8 +39,10 @@ export async function submitBatch(table: TableClient, actions: readonly BatchAct
   if (actions.length === 0) return;
   const batch = `batch_${randomUUID()}`;
   const changeset = `changeset_${randomUUID()}`;
-  // A SAS rides on the batch request, not on the actions inside it (as the SDK sends it).
-  const [accountUrl, sas] = table.url.split("?");
+  // A SAS rides on the batch request, not on the actions inside it (as the SDK sends it). The account URL may end
+  // in "/" (a storage account's table endpoint does).
+  const [account, sas] = table.url.split("?");
+  const accountUrl = account!.replace(/\/+$/, "");
   const tableUrl = `${accountUrl}/${table.tableName}`;
   const parts = [`--${batch}${lineEnding}content-type: multipart/mixed; boundary=${changeset}${lineEnding}${lineEnding}`];
   for (const action of actions) parts.push(subRequest(changeset, tableUrl, action));
@@ -54,12 +65,16 @@ export async function submitBatch(table: TableClient, actions: readonly BatchAct
   httpClient ??= createDefaultHttpClient();
   const response = await table.pipeline.sendRequest(httpClient, request);
   const text = response.bodyAsText ?? "";
-  if (response.status < 200 || response.status >= 300) throw batchError(text, response.status);
+  if (response.status < 200 || response.status >= 300) throw batchError(text, response.status, request, response);
   // Each action answers with a status line; a failed transaction answers with the failing action's only.
-  for (const match of text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)) {
+  const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)];
+  for (const match of statuses) {
     const status = Number(match[1]);
-    if (status >= 300) throw batchError(text.slice(match.index), status);
+    if (status >= 300) throw batchError(text.slice(match.index), status, request, response);
   }
+  // Success is every action answered: a short or empty answer is not taken as a transaction applied.
+  if (statuses.length !== actions.length)
+    throw new RestError(`The transaction's answer covers ${statuses.length} of ${actions.length} actions.`, { statusCode: response.status, request, response });
 }
 
 function subRequest(changeset: string, tableUrl: string, action: BatchAction): string {
@@ -103,7 +118,8 @@ function entityJson(entity: Entity): string {
   const body: Record<string, unknown> = { PartitionKey: partitionKey, RowKey: rowKey };
   for (const name in properties) {
     const value = properties[name];
-    if (value === undefined) continue;
+    // The ETag, timestamp and OData annotations belong to the service, not to the entity's columns.
+    if (value === undefined || name === "etag" || name === "timestamp" || name.startsWith("odata.")) continue;
     // Other types need an @odata.type annotation; no table of this service stores one.
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && value !== null)
       throw new TypeError(`Property ${name} (${typeof value}) is not stored: a transaction stores strings, numbers and booleans.`);
@@ -112,7 +128,7 @@ function entityJson(entity: Entity): string {
   return JSON.stringify(body);
 }
 
-function batchError(text: string, statusCode: number): RestError {
+function batchError(text: string, statusCode: number, request: PipelineRequest, response: PipelineResponse): RestError {
   let code: string | undefined;
   let message = "Transaction failed";
   const json = /\{.*\}/s.exec(text)?.[0];
@@ -123,5 +139,5 @@ function batchError(text: string, statusCode: number): RestError {
   } catch {
     // Not JSON: the status says enough.
   }
-  return new RestError(message, { statusCode, ...(code !== undefined && { code }) });
+  return new RestError(message, { statusCode, request, response, ...(code !== undefined && { code }) });
 }
