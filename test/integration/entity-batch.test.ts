@@ -1,5 +1,5 @@
 import { AzureNamedKeyCredential, TableClient, type TableTransaction } from "@azure/data-tables";
-import { createHttpHeaders } from "@azure/core-rest-pipeline";
+import { type PipelineRequest, type PipelineResponse, createHttpHeaders } from "@azure/core-rest-pipeline";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/lib/config";
@@ -34,6 +34,26 @@ async function outcome(submit: () => Promise<unknown>): Promise<string> {
     if (status === undefined) throw error;
     return `refused ${status}`;
   }
+}
+
+/** A client of the account at `url` whose requests never leave: each is recorded (URL, body) and answered by `answer`. */
+function recordingClient(url: string, answer: (request: PipelineRequest) => PipelineResponse): { client: TableClient; sent: string[] } {
+  const sent: string[] = [];
+  const client = new TableClient(url, "t", {
+    additionalPolicies: [
+      {
+        position: "perCall",
+        policy: {
+          name: "answer",
+          sendRequest: async (request) => {
+            sent.push(request.url, String(request.body));
+            return answer(request);
+          },
+        },
+      },
+    ],
+  });
+  return { client, sent };
 }
 
 // Characters keys may hold (not / \ # ? or control characters), with those a URL or OData key must escape.
@@ -115,20 +135,8 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
   it("sends plain HTTP only to Azurite on loopback, and a SAS on the batch request only", async () => {
     const remote = new TableClient("http://storage.example.com", "t", new AzureNamedKeyCredential("account", Buffer.from("key").toString("base64")));
     await expect(submitBatch(remote, [["delete", { partitionKey: "p", rowKey: "r" }]])).rejects.toThrow(/allowInsecureConnection is false/);
-    const sent: string[] = [];
-    const withSas = new TableClient("https://account.table.core.windows.net?sv=2019-02-02&sig=abc", "t", {
-      additionalPolicies: [
-        {
-          position: "perCall",
-          policy: {
-            name: "capture",
-            sendRequest: async (request) => {
-              sent.push(request.url, String(request.body));
-              throw new Error("captured");
-            },
-          },
-        },
-      ],
+    const { client: withSas, sent } = recordingClient("https://account.table.core.windows.net?sv=2019-02-02&sig=abc", () => {
+      throw new Error("captured");
     });
     await expect(submitBatch(withSas, [["delete", { partitionKey: "p", rowKey: "r" }]])).rejects.toThrow("captured");
     expect(sent[0]).toBe("https://account.table.core.windows.net/$batch?sv=2019-02-02&sig=abc");
@@ -136,22 +144,13 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
   });
 
   it("reads Azure's answers: each action's status, a failed action's refusal, a refusal outside the changeset, a short answer", async () => {
-    const sent: string[] = [];
     let answer: { status: number; body: string } = { status: 202, body: "" };
-    const client = new TableClient("https://account.table.core.windows.net/", "t", {
-      additionalPolicies: [
-        {
-          position: "perCall",
-          policy: {
-            name: "answer",
-            sendRequest: async (request) => {
-              sent.push(request.url, String(request.body));
-              return { request, status: answer.status, headers: createHttpHeaders(), bodyAsText: answer.body };
-            },
-          },
-        },
-      ],
-    });
+    const { client, sent } = recordingClient("https://account.table.core.windows.net/", (request) => ({
+      request,
+      status: answer.status,
+      headers: createHttpHeaders(),
+      bodyAsText: answer.body,
+    }));
     const two: BatchAction[] = [
       ["delete", { partitionKey: "p", rowKey: "a" }],
       ["delete", { partitionKey: "p", rowKey: "b" }],
