@@ -130,6 +130,9 @@ describe("entity-group transactions rendered by entity-batch.ts", () => {
     // A type the service would need an annotation for is refused before anything is sent.
     const dated = { partitionKey, rowKey: "x", when: new Date() };
     await expect(submitBatch(ours, [["upsert", dated]])).rejects.toThrow(/Property when \(object\)/);
+    const unknown = { partitionKey, rowKey: "x", n: Number.NaN };
+    await expect(submitBatch(ours, [["upsert", unknown]])).rejects.toThrow("Property n (NaN) is not a finite number.");
+    expect(await rows(ours, partitionKey)).toHaveLength(100);
   });
 
   it("sends plain HTTP only to Azurite on loopback, and a SAS on the batch request only", async () => {

@@ -123,6 +123,8 @@ function entityJson(entity: Entity): string {
     // Other types need an @odata.type annotation; no table of this service stores one.
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean" && value !== null)
       throw new TypeError(`Property ${name} (${typeof value}) is not stored: a transaction stores strings, numbers and booleans.`);
+    // JSON has no NaN or infinity: it would be written as null.
+    if (typeof value === "number" && !Number.isFinite(value)) throw new TypeError(`Property ${name} (${value}) is not a finite number.`);
     body[name] = value;
   }
   return JSON.stringify(body);
