@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { TableClient } from "@azure/data-tables";
 import { describe, expect, it } from "vitest";
-import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
+import { CouplingRepository, rowOf } from "../../src/lib/storage/coupling-repository";
+import { TableStorage } from "../../src/lib/storage/table-storage";
 import { JobRunner } from "../../src/lib/sync/job-runner";
 import { useSyncHarness } from "../support/sync-harness";
 
@@ -348,5 +349,73 @@ describe("CRM ids chosen before a wave's creates (the wave's manifest)", () => {
     await repository().savePending(company, "CUSTOMER", [{ erpId: "A", crmId: randomUUID() }]);
     await repository().remove(company, "CUSTOMER", ["A"]);
     expect(await pendingOf(company)).toEqual([]);
+  });
+});
+
+describe("a run's coupling writes", () => {
+  /** A repository whose transactions' bodies are kept, to see how each coupling was written. */
+  const recorded = () => {
+    const bodies: string[] = [];
+    const tables = new TableStorage(
+      { connectionString: process.env.AzureWebJobsStorage! },
+      {
+        allowInsecureConnection: true,
+        additionalPolicies: [
+          {
+            position: "perCall",
+            policy: {
+              name: "keepBatches",
+              sendRequest: (request, next) => {
+                if (request.url.endsWith("$batch")) bodies.push(String(request.body));
+                return next(request);
+              },
+            },
+          },
+        ],
+      },
+    );
+    const written = (erpId: string) => bodies.filter((body) => body.includes(`RowKey='${erpId}'`) || body.includes(`"RowKey":"${erpId}"`));
+    return { couplings: new CouplingRepository(tables), bodies, written };
+  };
+
+  it("create a coupling the run found none for and update one it read (one storage lookup each, not an upsert's two)", async () => {
+    const company = await enabledCompany();
+    const { couplings, bodies, written } = recorded();
+    await couplings.save(company, "CUSTOMER", [{ erpId: "READ", crmId: randomUUID(), pending: false }]);
+    const read = (await couplings.load(company, "CUSTOMER")).find((coupling) => coupling.erpId === "READ")!;
+    expect(rowOf(read)).toBe("present");
+    expect(rowOf(undefined)).toBe("absent");
+    expect(rowOf({ ...read }), "a copy is not known to have a row").toBeUndefined();
+    bodies.length = 0;
+    const fresh = { erpId: "NEW", crmId: randomUUID(), pending: false, synced: { name: "New" } };
+    await couplings.save(company, "CUSTOMER", [{ ...read, synced: { name: "Read" } }, fresh], (coupling) => (coupling === fresh ? "absent" : rowOf(read)));
+    expect(written("READ")).toHaveLength(1);
+    expect(written("READ")[0]).toMatch(/^PUT .*RowKey='READ'.*\r\n(?:.*\r\n)*?If-Match: \*\r\n/m);
+    expect(written("NEW")).toHaveLength(1);
+    expect(written("NEW")[0]).toMatch(/^POST \S+\/couplings HTTP\/1\.1\r\n/m);
+    const stored = new Map((await couplings.load(company, "CUSTOMER")).map((coupling) => [coupling.erpId, coupling]));
+    expect(stored.get("READ")).toMatchObject({ synced: { name: "Read" } });
+    expect(stored.get("NEW")).toMatchObject({ crmId: fresh.crmId, synced: { name: "New" } });
+  });
+
+  it("write over what an admin coupled or uncoupled since the run read the couplings, as upserts", async () => {
+    const company = await enabledCompany();
+    const { couplings, bodies, written } = recorded();
+    await couplings.save(company, "CUSTOMER", [{ erpId: "GONE", crmId: randomUUID(), pending: false }]);
+    const read = (await couplings.load(company, "CUSTOMER")).find((coupling) => coupling.erpId === "GONE")!;
+    // Meanwhile an admin uncouples GONE and couples BYHAND, which the run found uncoupled.
+    await couplings.remove(company, "CUSTOMER", ["GONE"]);
+    await couplings.save(company, "CUSTOMER", [{ erpId: "BYHAND", crmId: randomUUID(), pending: false }]);
+    bodies.length = 0;
+    const run = { erpId: "BYHAND", crmId: randomUUID(), pending: false, synced: { name: "Run" } };
+    await couplings.save(company, "CUSTOMER", [{ ...read, synced: { name: "Gone" } }, run], (coupling) => (coupling === run ? "absent" : "present"));
+    const stored = new Map((await couplings.load(company, "CUSTOMER")).map((coupling) => [coupling.erpId, coupling]));
+    expect(stored.get("GONE"), "the run's coupling is written again").toMatchObject({ crmId: read.crmId, synced: { name: "Gone" } });
+    expect(stored.get("BYHAND"), "the run's coupling wins, as an upsert's would").toMatchObject({ crmId: run.crmId, synced: { name: "Run" } });
+    for (const erpId of ["GONE", "BYHAND"]) {
+      const [first, again] = written(erpId);
+      expect(again, `${erpId} is sent again after its transaction is refused`).toBeDefined();
+      expect(first).not.toBe(again);
+    }
   });
 });

@@ -1,11 +1,27 @@
 import { randomUUID } from "node:crypto";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
-import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions, transactionsOf } from "./partition-buckets";
+import { type BatchAction, submitBatch } from "./entity-batch";
 import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 import { type Manifest, manifestColumns, manifestEntries, manifestEntriesPerRow, manifestPartition, pendingEntries } from "./coupling-manifest";
 
 const tableName = "couplings";
+
+/** Couplings read from their rows (not a manifest's pending entry, nor one a run just made): see rowOf. */
+const readFromRows = new WeakSet<Coupling>();
+
+/**
+ * What a writer knows of a coupling's row: "absent" (the run found none), "present" (the coupling was read from it),
+ * or undefined (not known: a match just made, a manifest's entry).
+ */
+export type CouplingRow = "absent" | "present" | undefined;
+
+/** Whether a coupling was read from its row: its next write is an update. */
+export function rowOf(coupling: Coupling | undefined): CouplingRow {
+  if (!coupling) return "absent";
+  return readFromRows.has(coupling) ? "present" : undefined;
+}
 
 /** One wave's chosen CRM ids, written in one row before its creates (see savePending). */
 export interface PendingManifest {
@@ -111,17 +127,35 @@ export class CouplingRepository {
     );
   }
 
-  async save(company: string, mapping: string, couplings: Coupling[]): Promise<void> {
+  /**
+   * Writes couplings over whatever their rows hold. `row` says what the writer knows of each row: a create where it
+   * found none and an update where it read one cost storage one lookup each, an upsert two (Azurite scans the
+   * partition for each, so a large run's coupling writes halve). A transaction that finds otherwise (an admin
+   * coupled or uncoupled a record meanwhile) is written again as upserts: the run's coupling wins, as it always did.
+   */
+  async save(company: string, mapping: string, couplings: Coupling[], row: (coupling: Coupling) => CouplingRow = () => undefined): Promise<void> {
+    if (couplings.length === 0) return;
     const base = baseOf(company, mapping);
-    await this.transact(
-      couplings.map(
-        (coupling) =>
-          [
-            "upsert",
-            { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) },
-            "Replace",
-          ] as const,
-      ),
+    const table = await this.tables.table(tableName);
+    const actions = couplings.map((coupling): BatchAction => {
+      const entity = { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) };
+      const known = row(coupling);
+      return known === "absent" ? ["create", entity] : known === "present" ? ["update", entity, "Replace"] : ["upsert", entity, "Replace"];
+    });
+    await Promise.all(
+      transactionsOf(actions.map((action) => [action])).map(async (groups) => {
+        const transaction = groups.flat();
+        try {
+          await submitBatch(table, transaction);
+        } catch (error) {
+          const status = storageStatus(error);
+          if (status !== 409 && status !== 404) throw error;
+          await submitBatch(
+            table,
+            transaction.map(([, entity]) => ["upsert", entity, "Replace"] as const),
+          );
+        }
+      }),
     );
   }
 
@@ -137,10 +171,6 @@ export class CouplingRepository {
 
   async removeCompany(company: string): Promise<void> {
     await deleteWhere(await this.tables.table(tableName), bucketRangeFilter(company));
-  }
-
-  private async transact(actions: Parameters<typeof submitTransactions>[1]): Promise<void> {
-    if (actions.length > 0) await submitTransactions(await this.tables.table(tableName), actions);
   }
 
   private async manifests(company: string, mapping: string): Promise<Manifest[]> {
@@ -197,7 +227,7 @@ export class CouplingRepository {
 }
 
 function couplingOf(row: Record<string, unknown>): Coupling {
-  return {
+  const coupling: Coupling = {
     erpId: decodeURIComponent(String(row.rowKey)),
     crmId: String(row.crmId),
     pending: row.pending === true,
@@ -205,6 +235,8 @@ function couplingOf(row: Record<string, unknown>): Coupling {
     ...(typeof row.crmModifiedOn === "string" && { crmModifiedOn: row.crmModifiedOn }),
     ...(typeof row.syncedJson === "string" && { synced: JSON.parse(row.syncedJson) as Coupling["synced"] }),
   };
+  readFromRows.add(coupling);
+  return coupling;
 }
 
 /** Couplings of one company and mapping live in the partitions `<company>~<mapping>~<bucket>`. */

@@ -2,13 +2,15 @@
 import type { Coupling } from "../../model/coupling";
 import { type SyncIssue, issueKey } from "../../model/sync-issue";
 import type { PairPlan } from "../reconcile";
+import { type CouplingRow, rowOf } from "../../storage/coupling-repository";
 import { type Outcome, type Pair, type RunContext, type RunDeps, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
 
 export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
   const { company, name, definition } = context;
-  const couplingUpdates = new Map<string, Coupling>();
+  // With what the run knows of each coupling's row, so the write is a create or an update rather than an upsert.
+  const couplingUpdates = new Map<string, { coupling: Coupling; row: CouplingRow }>();
   const couplingRemovals: string[] = [];
   const issueUpdates: SyncIssue[] = [];
   const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
@@ -162,7 +164,7 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
       before.erpModifiedAt !== erpModifiedAt ||
       JSON.stringify(before.synced) !== JSON.stringify(synced);
     // Saved, not kept: a run pairs its records before its first wave, so nothing reads the couplings of a done wave.
-    if (changed) couplingUpdates.set(erpId, coupling);
+    if (changed) couplingUpdates.set(erpId, { coupling, row: rowOf(before) });
     coupled.add(erpId);
     if (write.erpOk) resolved(pair);
     const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
@@ -175,7 +177,12 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
     if (!plan.createCrm && !plan.createErp && toCrmColumns.length === 0 && !plan.toErp) context.counts[direction(pair)].unchanged++;
   }
 
-  await deps.init.couplings.save(company, name, [...couplingUpdates.values()]);
+  await deps.init.couplings.save(
+    company,
+    name,
+    [...couplingUpdates.values()].map((update) => update.coupling),
+    (coupling) => couplingUpdates.get(coupling.erpId)!.row,
+  );
   if (manifest)
     await deps.init.couplings.settlePending(
       company,
