@@ -4,6 +4,7 @@ import type { ErpChange, VersionedErpRecord } from "../../storage/erp-record-rep
 import { laterCommit } from "../../storage/erp-record-rows";
 import { completePairs } from "./complete-pairs";
 import type { ErpFeed } from "./erp-feed";
+import { SeenIds } from "./seen-ids";
 import { type Pair, type RunContext, type RunDeps, issueOf } from "./run-context";
 import type { Wave, WaveSource } from "./waves";
 
@@ -11,7 +12,7 @@ import type { Wave, WaveSource } from "./waves";
  * Waves of the ERP feed in stamp order, each completed (complete-pairs.ts) as it is cut, then the pairs beside the
  * feed. A record the feed brings that also has a CRM change, a deletion or a retry entry is taken into one pair,
  * so a record is written once. A run holds the waves under way, the pairs beside the feed and the ids the feed
- * brought (to know a record an earlier wave wrote), never the feed.
+ * brought (as hashes, to know a record an earlier wave wrote), never the feed.
  */
 export function wavesOfChanges(
   deps: RunDeps,
@@ -23,7 +24,7 @@ export function wavesOfChanges(
 ): WaveSource {
   return async function* (drain) {
     try {
-      const taken = new Set<string>();
+      const taken = new SeenIds();
       let wave = new Map<string, Pair>();
       let feedStamp: string | undefined;
       let yieldedStamp: string | undefined;
@@ -46,7 +47,8 @@ export function wavesOfChanges(
         const change = next.record;
         const key = `e:${change.id}`;
         let pair = wave.get(key);
-        if (!pair && taken.has(change.id)) {
+        // A pair beside the feed was never taken (taking it removes it), whatever `taken` says of a shared hash.
+        if (!pair && taken.has(change.id) && !beside.has(key)) {
           // A later change of a record an earlier wave wrote (its older change row was not forgotten yet).
           await drain();
           pair = await laterChange(deps, context, change);
