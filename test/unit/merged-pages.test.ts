@@ -57,4 +57,13 @@ describe("merging sorted pages (the ERP change feed of a run)", () => {
     await merged.return(undefined);
     for (const { source } of sources) expect(source.returned).toBe(true);
   });
+
+  it("lets go of each item once the merge has yielded it, so a page read through is freed as it goes", async () => {
+    const { source, iterator } = pagedSource([1, 2, 3, 4, 5], 5);
+    const merged = mergeSortedPages([iterator], (a, b) => a < b);
+    expect((await merged.next()).value).toBe(1);
+    expect((await merged.next()).value).toBe(2);
+    expect(source.pages[0]).toEqual([undefined, undefined, 3, 4, 5]);
+    await merged.return(undefined);
+  });
 });

@@ -8,6 +8,7 @@ import {
   changeRowsAfter,
   changeRowsOf,
   encodeId,
+  feedPages,
   fromRow,
   partitionOf,
   recordRowsOf,
@@ -208,14 +209,13 @@ export class ErpRecordRepository {
   async *changes(company: string, table: ErpTable, since?: string, pageSize = 500): AsyncGenerator<ErpChange> {
     const client = await this.tables.table(tableName);
     const sources = bucketPartitions(`${company}~${table}`).map((partition) =>
-      client
-        .listEntities<ErpRow & { timestamp?: string }>({ queryOptions: { filter: changeRowsAfter(partition, since) } })
-        .byPage({ maxPageSize: pageSize })
-        [Symbol.asyncIterator](),
+      feedPages(
+        client.listEntities<ErpRow & { timestamp?: string }>({ queryOptions: { filter: changeRowsAfter(partition, since) } }).byPage({ maxPageSize: pageSize }),
+      ),
     );
     for await (const row of mergeSortedPages(sources, (a, b) => a.modifiedAt < b.modifiedAt)) {
-      const { etag: _changeRowEtag, ...record } = fromRow(row);
-      yield { record, committed: String(row.timestamp ?? "") };
+      const fields = JSON.parse(row.fieldsJson) as ErpFields;
+      yield { record: { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted }, committed: row.committed };
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * Merges sources that each yield sorted pages into one sorted stream. Each source holds its current page and
- * reads its next one while that page is used, so a reader holds about two pages per source, never the whole.
+ * reads its next one while that page is used, so a reader holds at most two pages per source (the unread part of
+ * one and the next), never the whole.
  */
 export async function* mergeSortedPages<T>(sources: AsyncIterator<T[]>[], before: (a: T, b: T) => boolean): AsyncGenerator<T> {
   const readers = sources.map((source) => new PageReader(source));
@@ -63,7 +64,8 @@ class PageReader<T> {
   }
 
   advance(): void {
-    this.at++;
+    // The item is the merge's now: the page no longer holds it, so a page read through is freed as it goes.
+    this.page[this.at++] = undefined as T;
   }
 
   async close(): Promise<void> {
