@@ -25,6 +25,14 @@ describe("the ids a run has met", () => {
     expect(wrong).toBe(0);
   });
 
+  it("spreads ids that differ in a character or two over the table: a lookup visits a few dozen slots at most", () => {
+    for (const code of [(index: number) => `C${String(index).padStart(6, "0")}`, (index: number) => `${index}`, (index: number) => `company~${index}~x`]) {
+      const seen = new SeenIds();
+      for (let index = 0; index < 100_000; index++) seen.add(code(index));
+      expect(seen.longestProbe(), code(7)).toBeLessThanOrEqual(48);
+    }
+  });
+
   it("with ids sharing a hash, says yes to any of that hash (the caller's slower path is then taken) and never no to one given", () => {
     const seen = new SeenIds((id) => (id.length % 3) + 1);
     for (const id of ["a", "bb", "ccc", "dddd"]) seen.add(id);

@@ -84,7 +84,7 @@ function escape(value: string): string {
   return value.replace(/'/g, "''");
 }
 
-/** A change row as the feed holds it until its turn: what the record needs, without the keys and ETag (a third of it). */
+/** A change row as the feed holds it until its turn: what the record needs, without the keys and ETag. */
 export type FeedRow = Pick<ErpRow, "fieldsJson" | "modifiedAt" | "modifiedBy" | "deleted"> & { committed: string };
 
 export async function* feedPages(pages: AsyncIterable<(ErpRow & { timestamp?: string })[]>): AsyncGenerator<FeedRow[]> {

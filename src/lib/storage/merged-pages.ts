@@ -1,7 +1,7 @@
 /**
  * Merges sources that each yield sorted pages into one sorted stream. Each source holds its current page and
  * reads its next one while that page is used, so a reader holds at most two pages per source (the unread part of
- * one and the next), never the whole.
+ * one and the next), never the whole. Pages are consumed: each item's slot is cleared once yielded.
  */
 export async function* mergeSortedPages<T>(sources: AsyncIterator<T[]>[], before: (a: T, b: T) => boolean): AsyncGenerator<T> {
   const readers = sources.map((source) => new PageReader(source));
