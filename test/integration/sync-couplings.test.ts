@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { TableClient } from "@azure/data-tables";
 import { describe, expect, it } from "vitest";
-import { CouplingRepository, rowOf } from "../../src/lib/storage/coupling-repository";
+import { CouplingRepository } from "../../src/lib/storage/coupling-repository";
+import { rowOf } from "../../src/lib/storage/coupling-rows";
 import { TableStorage } from "../../src/lib/storage/table-storage";
 import { type SentAction, requestCounter } from "../support/request-counter";
 import { JobRunner } from "../../src/lib/sync/job-runner";

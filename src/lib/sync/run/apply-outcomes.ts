@@ -2,7 +2,7 @@
 import type { Coupling } from "../../model/coupling";
 import { type SyncIssue, issueKey } from "../../model/sync-issue";
 import type { PairPlan } from "../reconcile";
-import { type CouplingRow, rowOf } from "../../storage/coupling-repository";
+import { type CouplingRow, rowOf } from "../../storage/coupling-rows";
 import { type Outcome, type Pair, type RunContext, type RunDeps, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
