@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { feedPages } from "../../src/lib/storage/erp-record-rows";
 import { mergeSortedPages } from "../../src/lib/storage/merged-pages";
 
 /** A source of sorted pages that counts the pages asked for. */
@@ -65,5 +66,30 @@ describe("merging sorted pages (the ERP change feed of a run)", () => {
     expect((await merged.next()).value).toBe(2);
     expect(source.pages[0]).toEqual([undefined, undefined, 3, 4, 5]);
     await merged.return(undefined);
+  });
+});
+
+describe("the ERP feed's pages", () => {
+  it("keep a change row without its keys and ETag, and leave the page the SDK keeps empty", async () => {
+    const sdkPage = [
+      {
+        partitionKey: "c~customers~00",
+        rowKey: "!c!s1!A",
+        etag: 'W/"1"',
+        timestamp: "t1",
+        fieldsJson: '{"id":"A"}',
+        modifiedAt: "s1",
+        modifiedBy: "erp" as const,
+        deleted: false,
+      },
+    ];
+    const pages = feedPages(
+      (async function* () {
+        yield sdkPage;
+      })(),
+    );
+    const first = await pages.next();
+    expect(first.value).toEqual([{ fieldsJson: '{"id":"A"}', modifiedAt: "s1", modifiedBy: "erp", deleted: false, committed: "t1" }]);
+    expect(sdkPage, "the SDK's generator holds this array until it reads the next page").toEqual([]);
   });
 });

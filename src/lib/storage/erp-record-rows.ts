@@ -89,13 +89,17 @@ export type FeedRow = Pick<ErpRow, "fieldsJson" | "modifiedAt" | "modifiedBy" | 
 
 export async function* feedPages(pages: AsyncIterable<(ErpRow & { timestamp?: string })[]>): AsyncGenerator<FeedRow[]> {
   for await (const page of pages) {
-    yield page.map((row) => ({
+    const rows = page.map((row) => ({
       fieldsJson: row.fieldsJson,
       modifiedAt: row.modifiedAt,
       modifiedBy: row.modifiedBy,
       deleted: row.deleted,
       committed: String(row.timestamp ?? ""),
     }));
+    // The SDK's page generator keeps its last page until it reads the next (it needs the continuation token):
+    // emptied, that page holds no entities meanwhile.
+    page.length = 0;
+    yield rows;
   }
 }
 
