@@ -16,6 +16,7 @@ export function rowOf(coupling: Coupling | undefined): CouplingRow {
   return readFromRows.has(coupling) ? "present" : undefined;
 }
 
+/** The coupling a row holds, remembered as read from its row (rowOf). */
 export function couplingOf(row: Record<string, unknown>): Coupling {
   const coupling: Coupling = {
     erpId: decodeURIComponent(String(row.rowKey)),
