@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
-import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions, transactionsOf } from "./partition-buckets";
-import { type BatchAction, submitBatch } from "./entity-batch";
+import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import type { BatchAction } from "./entity-batch";
 import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 import { type CouplingRow, baseOf, couplingOf, withoutUndefined } from "./coupling-rows";
 import { type Manifest, manifestColumns, manifestEntries, manifestEntriesPerRow, manifestPartition, pendingEntries } from "./coupling-manifest";
@@ -128,20 +128,8 @@ export class CouplingRepository {
       const known = row(coupling);
       return known === "absent" ? ["create", entity] : known === "present" ? ["update", entity, "Replace"] : ["upsert", entity, "Replace"];
     });
-    await Promise.all(
-      transactionsOf(actions.map((action) => [action])).map(async (groups) => {
-        const transaction = groups.flat();
-        try {
-          await submitBatch(table, transaction);
-        } catch (error) {
-          const status = storageStatus(error);
-          if (status !== 409 && status !== 404) throw error;
-          await submitBatch(
-            table,
-            transaction.map(([, entity]) => ["upsert", entity, "Replace"] as const),
-          );
-        }
-      }),
+    await submitTransactions(table, actions, (transaction, status) =>
+      status === 409 || status === 404 ? transaction.map(([, entity]) => ["upsert", entity, "Replace"] as const) : undefined,
     );
   }
 

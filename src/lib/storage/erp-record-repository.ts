@@ -11,6 +11,7 @@ import {
   feedPages,
   fromRow,
   partitionOf,
+  recordOf,
   recordRowsOf,
   toChangeRow,
   toRow,
@@ -214,8 +215,7 @@ export class ErpRecordRepository {
       ),
     );
     for await (const row of mergeSortedPages(sources, (a, b) => a.modifiedAt < b.modifiedAt)) {
-      const fields = JSON.parse(row.fieldsJson) as ErpFields;
-      yield { record: { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted }, committed: row.committed };
+      yield { record: recordOf(row), committed: row.committed };
     }
   }
 

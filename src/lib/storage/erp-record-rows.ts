@@ -76,8 +76,13 @@ export function toChangeRow(company: string, table: ErpTable, record: ErpRecord)
 }
 
 export function fromRow(row: ErpRow): ErpRecord & { etag: string } {
+  return { ...recordOf(row), etag: String(row.etag) };
+}
+
+/** The record a row holds (a record row or a change row, as stored or as the feed keeps it). */
+export function recordOf(row: Pick<ErpRow, "fieldsJson" | "modifiedAt" | "modifiedBy" | "deleted">): ErpRecord {
   const fields = JSON.parse(row.fieldsJson) as ErpFields;
-  return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted, etag: String(row.etag) };
+  return { id: fields.id, fields, modifiedAt: row.modifiedAt, modifiedBy: row.modifiedBy, deleted: row.deleted };
 }
 
 function escape(value: string): string {

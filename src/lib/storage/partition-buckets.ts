@@ -77,9 +77,27 @@ function payloadBytes(entity: object): number {
   return bytes;
 }
 
-/** Submits actions as entity-group transactions; partitions are independent, so they go out together. */
-export async function submitTransactions(table: TableClient, actions: readonly BatchAction[]): Promise<void> {
-  await Promise.all(transactionsOf(actions.map((action) => [action])).map((groups) => submitBatch(table, groups.flat())));
+/**
+ * Submits actions as entity-group transactions; partitions are independent, so they go out together. A refused
+ * transaction is sent again as `resend` makes it from its actions and the status it got, when it makes one.
+ */
+export async function submitTransactions(
+  table: TableClient,
+  actions: readonly BatchAction[],
+  resend: (transaction: BatchAction[], status: number | undefined) => BatchAction[] | undefined = () => undefined,
+): Promise<void> {
+  await Promise.all(
+    transactionsOf(actions.map((action) => [action])).map(async (groups) => {
+      const transaction = groups.flat();
+      try {
+        await submitBatch(table, transaction);
+      } catch (error) {
+        const again = resend(transaction, storageStatus(error));
+        if (!again) throw error;
+        await submitBatch(table, again);
+      }
+    }),
+  );
 }
 
 /** Deletes every row the filter selects (e.g. all partitions of one company), in transactions. */
