@@ -1,7 +1,7 @@
 // The connector's services as the benchmark builds them: Azurite, the simulator's host and CA, a local secret key.
 import { loadConfig } from "../src/lib/config";
 import { type Services, createServices } from "../src/lib/services";
-import type { requestCounter } from "../test/support/request-counter";
+import type { operationCounter } from "./operation-counter";
 
 /** Where a benchmark connector finds its storage and its Dataverse. */
 export interface BenchTarget {
@@ -13,7 +13,7 @@ export interface BenchTarget {
   localSecretKey: string;
 }
 
-export function benchServices(target: BenchTarget, storage: ReturnType<typeof requestCounter>): Services {
+export function benchServices(target: BenchTarget, storage: ReturnType<typeof operationCounter>): Services {
   const config = loadConfig({
     AzureWebJobsStorage: target.azurite,
     DATAVERSE_ALLOWED_HOSTS: target.simulatorHost,

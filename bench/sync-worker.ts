@@ -5,8 +5,8 @@
  */
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { createInterface } from "node:readline";
-import { requestCounter } from "../test/support/request-counter";
 import { type BenchTarget, benchServices } from "./bench-services";
+import { operationCounter } from "./operation-counter";
 
 /** What one worker's run cost it. */
 export interface WorkerResult {
@@ -24,7 +24,7 @@ export interface WorkerResult {
 async function main(): Promise<void> {
   const target = JSON.parse(process.env.BENCH_TARGET!) as BenchTarget;
   const company = process.env.BENCH_COMPANY!;
-  const storage = requestCounter();
+  const storage = operationCounter();
   const services = benchServices(target, storage);
   // A new instance first discovers the tenant and signs in: done before READY, so the run measured is a warm one.
   const setup = (await services.setups.get(company))?.value;
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     cpuMicros: used.user + used.system,
     maxRssKiB: process.resourceUsage().maxRSS,
     liveHeapKiB: Math.round(liveHeap / 1024),
-    tableOperations: storage.requests.length,
+    tableOperations: storage.count,
   };
   // Services keep connections open: the worker ends once its line is out.
   process.stdout.write(`RESULT ${JSON.stringify(report)}\n`, () => process.exit(0));

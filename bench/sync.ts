@@ -22,8 +22,8 @@ import { startAzurite } from "../src/local/azurite";
 import { demoClientId, demoClientSecret, demoPassword } from "../test/simulator/fixture";
 import type { ServiceProtectionLimits } from "../test/simulator/service-protection";
 import type { SimulatorStats as SimulatorCounters } from "../test/simulator/simulator";
-import { requestCounter } from "../test/support/request-counter";
 import { type BenchTarget, benchServices } from "./bench-services";
+import { operationCounter } from "./operation-counter";
 import type { WorkerResult } from "./sync-worker";
 
 const sizes = (process.env.BENCH_SIZES ?? "10000,100000").split(",").map(Number);
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   const results: RunFigures[] = [];
   try {
     // The parent sets up companies and seeds the ERP; every measured run is a worker process.
-    const services = benchServices(target, requestCounter());
+    const services = benchServices(target, operationCounter());
     const measure = async (run: string, records: number, work: (beforeGo: () => Promise<void>) => Promise<RunCost>): Promise<RunFigures> => {
       let azuriteCpu = 0;
       let simulatorCpu = 0;
