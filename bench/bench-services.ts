@@ -1,7 +1,7 @@
 // The connector's services as the benchmark builds them: Azurite, the simulator's host and CA, a local secret key.
 import { loadConfig } from "../src/lib/config";
 import { type Services, createServices } from "../src/lib/services";
-import type { operationCounter } from "./operation-counter";
+import type { StoragePolicy } from "./operation-counter";
 
 /** Where a benchmark connector finds its storage and its Dataverse. */
 export interface BenchTarget {
@@ -13,7 +13,8 @@ export interface BenchTarget {
   localSecretKey: string;
 }
 
-export function benchServices(target: BenchTarget, storage: ReturnType<typeof operationCounter>): Services {
+/** The connector's services, with `storagePolicy` (the run's counter) in every storage client's pipeline. */
+export function benchServices(target: BenchTarget, storagePolicy: StoragePolicy): Services {
   const config = loadConfig({
     AzureWebJobsStorage: target.azurite,
     DATAVERSE_ALLOWED_HOSTS: target.simulatorHost,
@@ -23,5 +24,5 @@ export function benchServices(target: BenchTarget, storage: ReturnType<typeof op
     SYNC_MAX_PARALLEL: process.env.SYNC_MAX_PARALLEL,
     SYNC_TIME_BUDGET_SECONDS: "3600",
   });
-  return createServices(config, { trustedCa: target.ca, tableOptions: { additionalPolicies: [storage.policy] } });
+  return createServices(config, { trustedCa: target.ca, tableOptions: { additionalPolicies: [storagePolicy] } });
 }

@@ -1,7 +1,8 @@
 // Counts a measured connector's storage round trips without keeping them.
 import type { TableServiceClientOptions } from "@azure/data-tables";
 
-type AdditionalPolicy = NonNullable<TableServiceClientOptions["additionalPolicies"]>[number];
+/** A policy added to the Azure Tables clients' pipeline. */
+export type StoragePolicy = NonNullable<TableServiceClientOptions["additionalPolicies"]>[number];
 
 /**
  * An Azure SDK pipeline policy that counts storage requests and keeps nothing else: the benchmark reads the memory
@@ -10,7 +11,7 @@ type AdditionalPolicy = NonNullable<TableServiceClientOptions["additionalPolicie
  */
 export function operationCounter() {
   let count = 0;
-  const policy: AdditionalPolicy = {
+  const policy: StoragePolicy = {
     position: "perCall",
     policy: {
       name: "operationCounter",

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const target = JSON.parse(process.env.BENCH_TARGET!) as BenchTarget;
   const company = process.env.BENCH_COMPANY!;
   const storage = operationCounter();
-  const services = benchServices(target, storage);
+  const services = benchServices(target, storage.policy);
   // A new instance first discovers the tenant and signs in: done before READY, so the run measured is a warm one.
   const setup = (await services.setups.get(company))?.value;
   if (!setup) throw new Error(`${company} has no connection setup.`);

@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   const results: RunFigures[] = [];
   try {
     // The parent sets up companies and seeds the ERP; every measured run is a worker process.
-    const services = benchServices(target, operationCounter());
+    const services = benchServices(target, operationCounter().policy);
     const measure = async (run: string, records: number, work: (beforeGo: () => Promise<void>) => Promise<RunCost>): Promise<RunFigures> => {
       let azuriteCpu = 0;
       let simulatorCpu = 0;
