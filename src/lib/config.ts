@@ -157,6 +157,12 @@ export const settings = {
     schema: positiveInt(3600).default(540),
     description: "A sync run stops taking new work after this many seconds and resumes on the next run (keep below functionTimeout).",
   }),
+  SYNC_LEASE_SECONDS: define({
+    schema: positiveInt(600).min(10, "must be at least 10").default(90),
+    description:
+      "How long a run's hold on its job entry and mapping lasts unless renewed (renewed every third of it while the run lives): a run on an instance that died is taken over after this.",
+    optionalInAzure: true,
+  }),
 } satisfies Record<string, SettingDefinition>;
 
 export type SettingName = keyof typeof settings;

@@ -8,10 +8,10 @@ import { demoUsers, webApiAs } from "./raw-dataverse";
  * the default sync enabled, ERP records put through the API, CRM edits as a salesperson or administrator
  * (through the Web API), runs, and reads of couplings and rows.
  */
-export function useSyncHarness() {
+export function useSyncHarness(options: Parameters<typeof startDemoApp>[0] = {}) {
   const state = {} as { demo: DemoApp; jane: Awaited<ReturnType<typeof webApiAs>>; admin: Awaited<ReturnType<typeof webApiAs>> };
   beforeAll(async () => {
-    state.demo = await startDemoApp();
+    state.demo = await startDemoApp(options);
     state.jane = await webApiAs(state.demo.simulator, demoUsers.jane);
     state.admin = await webApiAs(state.demo.simulator, demoUsers.admin);
   });

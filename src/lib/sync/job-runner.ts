@@ -12,12 +12,13 @@ import type { SyncRepository } from "../storage/sync-repository";
 import { WorkQueue, syncMessage } from "../storage/work-queue";
 import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import type { JobEntry } from "../model/job-entry";
+import type { ConnectionSetup } from "../model/connection-setup";
 import type { SalesOrderService } from "../sales-orders/sales-order-service";
 import type { CustomerStatisticsService } from "../statistics/customer-statistics";
 import { emptyCounts } from "../model/sync-plan";
 import type { SyncRunner } from "./sync-runner";
 import { summaryOf } from "./run/run-log";
-import { MappingBusyError, type RunProgress } from "./run/run-context";
+import { MappingBusyError, type RunProgress, leaseMsOf } from "./run/run-context";
 
 export type JobRunOutcome = "processed" | "yielded" | "skipped";
 
@@ -28,9 +29,6 @@ export const jobMessages = {
   shutDown: "The host shut down during the run; the job continues where it stopped on its next run.",
   statusAfterRun: (status: string) => `The job is running; it becomes ${status} when this run ends.`,
 } as const;
-
-/** How long a full synchronization may hold the job entries before a timer takes them back (a crashed run). */
-const fullSyncHoldMs = 2 * 60 * 60_000;
 
 /**
  * Job-queue entries at run time: timers find the due entries and fan them out through the queue; a worker
@@ -49,7 +47,7 @@ export class JobRunner {
       runner: SyncRunner;
       queue: WorkQueue;
       logs?: SyncLogRepository;
-      config: Pick<Config, "SYNC_TIME_BUDGET_SECONDS">;
+      config: Pick<Config, "SYNC_TIME_BUDGET_SECONDS"> & Partial<Pick<Config, "SYNC_LEASE_SECONDS">>;
       clock?: () => Date;
       /** Runs the sales order jobs (SALES ORDER STATUS, AUTO CREATE SALES ORDERS). */
       salesOrders?: Pick<SalesOrderService, "runJob">;
@@ -145,14 +143,13 @@ export class JobRunner {
     const lapsed = entry.status === "In Process" && (!entry.leaseExpiresAt || Date.parse(entry.leaseExpiresAt) < now.getTime());
     const runnable = entry.status === "Ready" || lapsed || (force && entry.status !== "In Process");
     if (!runnable) return "yielded";
-    const budgetMs = this.init.config.SYNC_TIME_BUDGET_SECONDS * 1000;
     // A forced run ("Run now") leaves the entry in the status it had: On Hold stays On Hold, Error stays Error.
     const statusAfter: JobEntry["status"] = entry.status === "On Hold" || entry.status === "Error" ? entry.status : "Ready";
     const claimed: JobEntry = {
       ...entry,
       status: "In Process",
       leaseOwner: this.owner,
-      leaseExpiresAt: new Date(now.getTime() + budgetMs + 60_000).toISOString(),
+      leaseExpiresAt: new Date(now.getTime() + leaseMsOf(this.init.config)).toISOString(),
     };
     let etag: string;
     try {
@@ -161,7 +158,29 @@ export class JobRunner {
       if (error instanceof ConcurrencyError) return "yielded";
       throw error;
     }
+    const heartbeat = this.leaseHeartbeat(company, jobId);
 
+    let next: (latest: JobEntry) => JobEntry;
+    try {
+      next = await this.runClaimed(company, jobId, runId, claimed, setup.value, now, statusAfter);
+    } finally {
+      await heartbeat.stop();
+    }
+    await this.finish(company, jobId, etag, claimed, next);
+    return "processed";
+  }
+
+  /** Runs a claimed entry; answers how its row changes when the run is over. */
+  private async runClaimed(
+    company: string,
+    jobId: string,
+    runId: string,
+    claimed: JobEntry,
+    setup: ConnectionSetup,
+    now: Date,
+    statusAfter: JobEntry["status"],
+  ): Promise<(latest: JobEntry) => JobEntry> {
+    const budgetMs = this.init.config.SYNC_TIME_BUDGET_SECONDS * 1000;
     let next: (latest: JobEntry) => JobEntry;
     try {
       let result: string;
@@ -184,7 +203,7 @@ export class JobRunner {
             runId,
             budget: AbortSignal.timeout(budgetMs),
             ...(this.init.shutdown && { signal: this.init.shutdown }),
-            setup: setup.value,
+            setup,
             onProgress: progress.report,
           })
           .finally(progress.stop);
@@ -216,7 +235,13 @@ export class JobRunner {
       const reason = error instanceof MappingBusyError ? jobMessages.mappingBusy : shutDown ? jobMessages.shutDown : describeFailure(error);
       if (error instanceof MappingBusyError || shutDown || failureStep(error) === "throttled") {
         // Dataverse asking to wait, another run of the mapping, or the host going away: not a failure, no attempt counted.
-        const wait = error instanceof DataverseRequestError && error.retryAfterMs ? error.retryAfterMs : claimed.rerunDelaySeconds * 1000;
+        const wait =
+          error instanceof DataverseRequestError && error.retryAfterMs
+            ? error.retryAfterMs
+            : error instanceof MappingBusyError && error.heldUntil
+              ? // Tried again when the other run's hold lapses: at once if that run died, later if it renewed it.
+                Math.min(claimed.rerunDelaySeconds * 1000, Math.max(0, error.heldUntil.getTime() - finished.getTime()) + 1000)
+              : claimed.rerunDelaySeconds * 1000;
         next = (latest) => ({
           ...withoutLease(latest),
           status: latest.requestedStatus ?? statusAfter,
@@ -238,8 +263,7 @@ export class JobRunner {
         });
       }
     }
-    await this.finish(company, jobId, etag, claimed, next);
-    return "processed";
+    return next;
   }
 
   /**
@@ -261,8 +285,20 @@ export class JobRunner {
   async runFull(company: string, runId: string): Promise<void> {
     const setup = await this.init.setups.get(company);
     if (!setup?.value.isEnabled) return;
-    const heldUntil = new Date(this.clock().getTime() + fullSyncHoldMs).toISOString();
-    await this.updateJobs(company, (job) => ({ ...job, heldByFullSync: runId, heldUntil }));
+    const ttlMs = leaseMsOf(this.init.config);
+    const holdUntil = () => new Date(this.clock().getTime() + ttlMs).toISOString();
+    await this.updateJobs(company, (job) => ({ ...job, heldByFullSync: runId, heldUntil: holdUntil() }));
+    // The hold is renewed while the full synchronization lives: one that died frees the jobs within a lease period.
+    let renewing: Promise<void> = Promise.resolve();
+    const heartbeat = setInterval(
+      () => {
+        renewing = renewing
+          .then(() => this.updateJobs(company, (job) => (job.heldByFullSync === runId ? { ...job, heldUntil: holdUntil() } : job)))
+          .catch(() => undefined);
+      },
+      Math.max(1000, Math.floor(ttlMs / 3)),
+    );
+    heartbeat.unref();
     try {
       const order = [...defaultMappings].sort((a, b) => a.dependencyOrder - b.dependencyOrder).map((mapping) => mapping.name);
       const stored = new Set((await this.init.sync.mappings(company)).map(({ value }) => value.name));
@@ -277,6 +313,8 @@ export class JobRunner {
           });
       }
     } finally {
+      clearInterval(heartbeat);
+      await renewing;
       await this.updateJobs(company, (job) => (job.heldByFullSync === runId ? withoutHold(job) : job));
     }
   }
@@ -343,6 +381,39 @@ export class JobRunner {
     };
   }
 
+  /**
+   * Keeps a claimed entry's lease while its run lives: renewed every third of the lease period, so the lease
+   * is short (a run on an instance that died is taken over within that period) however long the run takes.
+   * A renewal that meets a change (Hold, Ready, progress) reads the entry again; one that finds the lease taken
+   * over stops.
+   */
+  private leaseHeartbeat(company: string, jobId: string): { stop: () => Promise<void> } {
+    const ttlMs = leaseMsOf(this.init.config);
+    let renewing: Promise<void> = Promise.resolve();
+    const renew = async () => {
+      const latest = await this.init.sync.job(company, jobId);
+      if (!latest || latest.value.leaseOwner !== this.owner || latest.value.status !== "In Process") return clearInterval(timer);
+      const leaseExpiresAt = new Date(this.clock().getTime() + ttlMs).toISOString();
+      await this.init.sync.saveJob({ ...latest.value, leaseExpiresAt }, latest.etag).catch((error: unknown) => {
+        // Changed meanwhile: the next beat reads it again.
+        if (!(error instanceof ConcurrencyError)) throw error;
+      });
+    };
+    const timer = setInterval(
+      () => {
+        renewing = renewing.then(renew).catch(() => undefined);
+      },
+      Math.max(1000, Math.floor(ttlMs / 3)),
+    );
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await renewing;
+      },
+    };
+  }
+
   /** Writes the new state over the claimed one; requests made meanwhile (Hold, Ready) are read again first. */
   private async finish(company: string, jobId: string, etag: string, claimed: JobEntry, next: (latest: JobEntry) => JobEntry): Promise<void> {
     let current = { value: claimed, etag };
@@ -365,7 +436,9 @@ export class JobRunner {
       let current: { value: JobEntry; etag: string } | undefined = stored;
       for (let attempt = 0; current && attempt < 5; attempt++) {
         try {
-          await this.init.sync.saveJob(change(current.value), current.etag);
+          const next = change(current.value);
+          if (next === current.value) break;
+          await this.init.sync.saveJob(next, current.etag);
           break;
         } catch (error) {
           if (!(error instanceof ConcurrencyError)) throw error;

@@ -62,7 +62,7 @@ export interface SyncRunnerInit {
   issues: SyncIssueRepository;
   connector: CrmConnector;
   setups: SetupRepository;
-  config: Pick<Config, "SYNC_BATCH_SIZE" | "SYNC_MAX_PARALLEL">;
+  config: Pick<Config, "SYNC_BATCH_SIZE" | "SYNC_MAX_PARALLEL"> & Partial<Pick<Config, "SYNC_LEASE_SECONDS">>;
   clock?: () => Date;
   newId?: () => string;
   /** Where the one structured line per run goes (the Functions host sends console output to Application Insights). */
@@ -85,7 +85,11 @@ export interface SyncRunRecord {
 
 /** Another run holds the mapping (a job and a full synchronization never run one mapping at once). */
 export class MappingBusyError extends Error {
-  constructor(mapping: string) {
+  constructor(
+    mapping: string,
+    /** When the other run's hold lapses unless renewed (a run that died frees the mapping then). */
+    readonly heldUntil?: Date,
+  ) {
     super(`Another synchronization of ${mapping} is running; this run waits for the next turn.`);
     this.name = "MappingBusyError";
   }
@@ -94,7 +98,14 @@ export class MappingBusyError extends Error {
 export const crmPageSize = 5000;
 /** Changes are read again from this far before the watermark: stamps of concurrent writers may commit out of order. */
 export const watermarkLagMs = 2000;
-export const leaseMs = 10 * 60_000;
+/**
+ * How long a run's hold on its mapping (and a worker's on its job entry) lasts unless renewed: the holder renews
+ * it every third of that while it lives, so a run on an instance that died is taken over within one period.
+ */
+export function leaseMsOf(config: Partial<Pick<Config, "SYNC_LEASE_SECONDS">>): number {
+  return (config.SYNC_LEASE_SECONDS ?? defaultLeaseSeconds) * 1000;
+}
+export const defaultLeaseSeconds = 90;
 
 /** One record pair of a run: what each side is known to be, and where the pair came from. */
 export interface Pair {
