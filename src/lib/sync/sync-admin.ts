@@ -13,9 +13,10 @@ import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import { applyMappingPatch, mappingPatch } from "./mapping-settings";
 import type { SyncIssue } from "../model/sync-issue";
+import type { Coupling } from "../model/coupling";
 import { parseIssueKey } from "../model/sync-issue";
 import type { SyncRunner } from "./sync-runner";
-import type { MappingRunResult } from "./run/run-context";
+import { MappingBusyError, type MappingRunResult } from "./run/run-context";
 
 export const issueQuery = z.object({
   kind: z.enum(["deferred", "failed", "conflict", "skipped"], 'must be "deferred", "failed", "conflict" or "skipped"').optional(),
@@ -78,7 +79,12 @@ export const syncAdminMessages = {
   notEnabled: companyMessages.notEnabled,
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
+  mappingBusy: (mapping: string) =>
+    `A synchronization of ${mapping} is running; its records are coupled, uncoupled and synchronized by hand between runs. Try again when it ends (GET .../sync/jobs shows its progress).`,
 } as const;
+
+/** How long an admin's request waits for a run of the mapping to end before answering 409. */
+const adminWaitMs = 5_000;
 
 /** Conflicts, skipped records and mapping settings: what an admin does beside the scheduled runs. */
 export class SyncAdmin {
@@ -161,23 +167,40 @@ export class SyncAdmin {
       throw error;
     }
     // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
-    await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
-    await this.init.issues.remove(company, mapping, [
-      { side: "erp", sourceId: erpId },
-      { side: "crm", sourceId: crmId },
-    ]);
+    await this.holding(company, mapping, async () => {
+      // Checked again under the hold: a run may have coupled either side since.
+      const now = await this.init.couplings.load(company, mapping);
+      const taken = now.find((coupling) => (coupling.erpId === erpId) !== (coupling.crmId.toLowerCase() === crmId));
+      if (taken?.erpId === erpId) throw conflict(syncAdminMessages.erpAlreadyCoupled(erpId, taken.crmId));
+      if (taken) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, taken.erpId));
+      await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
+      await this.init.issues.remove(company, mapping, [
+        { side: "erp", sourceId: erpId },
+        { side: "crm", sourceId: crmId },
+      ]);
+    });
     return { mapping, erpId, crmId, status: "coupled", reason: null, lastSynchronized: null };
   }
 
   async uncouple(company: string, mapping: string, erpId: string): Promise<void> {
     await this.requireMapping(company, mapping);
-    const coupling = (await this.init.couplings.load(company, mapping)).find((candidate) => candidate.erpId === erpId);
-    if (!coupling) throw notFound(syncAdminMessages.notCoupled(erpId));
-    await this.init.couplings.remove(company, mapping, [erpId]);
-    await this.init.issues.remove(company, mapping, [
-      { side: "erp", sourceId: erpId },
-      { side: "crm", sourceId: coupling.crmId.toLowerCase() },
-    ]);
+    await this.holding(company, mapping, async () => {
+      const coupling = (await this.init.couplings.load(company, mapping)).find((candidate) => candidate.erpId === erpId);
+      if (!coupling) throw notFound(syncAdminMessages.notCoupled(erpId));
+      await this.init.couplings.remove(company, mapping, [erpId]);
+      await this.init.issues.remove(company, mapping, [
+        { side: "erp", sourceId: erpId },
+        { side: "crm", sourceId: coupling.crmId.toLowerCase() },
+      ]);
+    });
+  }
+
+  /**
+   * An admin's change of couplings holds the mapping as a run does (a run in progress would otherwise couple
+   * the record again, to a row of its own). A run that goes on past a short wait is a 409 naming it.
+   */
+  private holding<T>(company: string, mapping: string, work: () => Promise<T>): Promise<T> {
+    return busyAsConflict(mapping, this.init.runner.whileHolding(company, mapping, adminWaitMs, work));
   }
 
   /** Synchronizes one record now, both ways by field, or one way when a direction is given. */
@@ -186,11 +209,14 @@ export class SyncAdmin {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const { setup } = await this.requireMapping(company, mapping);
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
-    return this.init.runner.syncRecords(
-      company,
+    return busyAsConflict(
       mapping,
-      { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) },
-      { waitForLeaseMs: 30_000 },
+      this.init.runner.syncRecords(
+        company,
+        mapping,
+        { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) },
+        { waitForLeaseMs: adminWaitMs },
+      ),
     );
   }
 
@@ -230,7 +256,7 @@ export class SyncAdmin {
     );
     const result = { coupled: 0, created: 0, ambiguous: [] as string[], unmatched: [] as string[] };
     const toCreate: string[] = [];
-    const newCouplings = [];
+    const newCouplings: Coupling[] = [];
     for (const record of records) {
       const values = fields.map((field) => normalize(record.fields[field.erp]));
       if (values.every((value) => value === "")) {
@@ -246,9 +272,17 @@ export class SyncAdmin {
       else if (input.data.createIfNoMatch) toCreate.push(record.id);
       else result.unmatched.push(record.id);
     }
-    await this.init.couplings.save(company, mapping, newCouplings);
+    await this.holding(company, mapping, async () => {
+      // Couplings a run made since the rows were read win: those records are not coupled again here.
+      const now = await this.init.couplings.load(company, mapping);
+      const erpTaken = new Set(now.map((coupling) => coupling.erpId));
+      const crmTaken = new Set(now.map((coupling) => coupling.crmId.toLowerCase()));
+      const still = newCouplings.filter((coupling) => !erpTaken.has(coupling.erpId) && !crmTaken.has(coupling.crmId));
+      result.coupled = still.length;
+      await this.init.couplings.save(company, mapping, still);
+    });
     if (toCreate.length > 0) {
-      const run = await this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: 30_000 });
+      const run = await busyAsConflict(mapping, this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: adminWaitMs }));
       result.created = run.logs.reduce((sum, log) => sum + (log.direction === "toCrm" ? log.inserted : 0), 0);
     }
     return result;
@@ -294,14 +328,14 @@ export class SyncAdmin {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const issue = await this.requireIssue(company, id);
     if (issue.kind !== "conflict") throw conflict(syncAdminMessages.notAConflict);
-    const result = await this.init.runner.syncRecords(
-      company,
+    const result = await busyAsConflict(
       issue.mapping,
-      {
-        ...selectionOf(issue),
-        resolution: input.data.keep === "erp" ? "sendUpdateToIntegration" : "getUpdateFromIntegration",
-      },
-      { waitForLeaseMs: 30_000 },
+      this.init.runner.syncRecords(
+        company,
+        issue.mapping,
+        { ...selectionOf(issue), resolution: input.data.keep === "erp" ? "sendUpdateToIntegration" : "getUpdateFromIntegration" },
+        { waitForLeaseMs: adminWaitMs },
+      ),
     );
     return { issue: viewOf(issue), result };
   }
@@ -311,7 +345,10 @@ export class SyncAdmin {
     const issue = await this.requireIssue(company, id);
     if (issue.kind !== "skipped") throw conflict(syncAdminMessages.notSkipped);
     await this.init.issues.save(company, issue.mapping, [{ ...issue, kind: "failed", attempts: 0 }]);
-    const result = await this.init.runner.syncRecords(company, issue.mapping, selectionOf(issue), { waitForLeaseMs: 30_000 });
+    const result = await busyAsConflict(
+      issue.mapping,
+      this.init.runner.syncRecords(company, issue.mapping, selectionOf(issue), { waitForLeaseMs: adminWaitMs }),
+    );
     return { issue: viewOf(issue), result };
   }
 
@@ -367,6 +404,16 @@ export class SyncAdmin {
     const issue = key && (await this.init.issues.get(company, key.mapping, key.side, key.sourceId));
     if (!issue) throw notFound(syncAdminMessages.noSuchIssue(id));
     return issue;
+  }
+}
+
+/** A run of the mapping that goes on past the wait: the admin's request answers 409 naming it, not 500. */
+async function busyAsConflict<T>(mapping: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof MappingBusyError) throw conflict(syncAdminMessages.mappingBusy(mapping));
+    throw error;
   }
 }
 

@@ -53,6 +53,19 @@ export class SyncRunner {
   }
 
   /**
+   * Runs an admin's change of the mapping's couplings (couple, uncouple, match) while holding the mapping as a
+   * run does, so it never lands in the middle of a run that has already decided what to do with those records.
+   */
+  async whileHolding<T>(company: string, name: string, waitForLeaseMs: number, work: () => Promise<T>): Promise<T> {
+    const lease = await acquireLease(this.deps, `${this.owner}/admin-${randomUUID()}`, company, name, waitForLeaseMs);
+    try {
+      return await work();
+    } finally {
+      await lease.release().catch(() => undefined);
+    }
+  }
+
+  /**
    * Synchronizes the given records now (a user's "Synchronize now", a resolved conflict, a restored skipped
    * record, or the lookup targets a run needs first). Uncoupled records are included.
    */
