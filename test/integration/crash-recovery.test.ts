@@ -108,6 +108,40 @@ describe("an instance killed mid-run", () => {
     await expectEachCustomerOnceCoupled(company, 400);
   });
 
+  it(
+    "a rerun after the coupling store lost what the run wrote (couplings and manifest) writes the same CRM rows, none twice",
+    { timeout: 120_000 },
+    async () => {
+      const company = await harness.enabledCompany();
+      await customers(company, 200);
+      await killWhenAccounts(startWorker("job", company), company, 60);
+      // The storage of an instance that died with it (npm start -- --persist killed before Azurite flushed):
+      // every coupling and manifest row of the company is gone; the ERP records and their changes are kept.
+      await harness.demo.app.services.couplings.removeCompany(company);
+      expect(await harness.demo.app.services.couplings.load(company, "CUSTOMER")).toHaveLength(0);
+      const written = new Map(accountsOf(company).map((row) => [row.name, row.accountid]));
+
+      await runUntilProcessed(company);
+      await harness.demo.app.services.runner.runMapping(company, "CUSTOMER", { full: true });
+      await expectEachCustomerOnceCoupled(company, 200);
+      // The rows the dead run wrote are the ones the customers are coupled to now.
+      for (const row of accountsOf(company)) if (written.has(row.name)) expect(row.accountid).toBe(written.get(row.name));
+    },
+  );
+
+  it("two companies with the same ERP numbers get rows of their own", async () => {
+    const first = await harness.enabledCompany();
+    const second = await harness.enabledCompany();
+    for (const company of [first, second]) {
+      await harness.put(company, "customers", [{ id: "10000", name: `${company} Adatum` }]);
+      await harness.run(company, "CUSTOMER");
+    }
+    const ids = await Promise.all([first, second].map(async (company) => (await harness.couplingOf(company, "CUSTOMER", "10000"))!.crmId));
+    expect(new Set(ids).size).toBe(2);
+    expect(harness.crmRow("accounts", ids[0]!)!.name).toBe(`${first} Adatum`);
+    expect(harness.crmRow("accounts", ids[1]!)!.name).toBe(`${second} Adatum`);
+  });
+
   it("with the default settings, a killed run's job runs again within 3 minutes: one lease and one timer period", () => {
     const lease = settings.SYNC_LEASE_SECONDS.schema.parse(undefined);
     expect(lease).toBe(defaultLeaseSeconds);

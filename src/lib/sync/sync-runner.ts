@@ -28,7 +28,6 @@ export class SyncRunner {
     this.deps = {
       init,
       clock: init.clock ?? (() => new Date()),
-      newId: init.newId ?? randomUUID,
       syncRecords: (company, name, selection, options) => this.syncRecords(company, name, selection, options),
     };
   }

@@ -6,6 +6,7 @@ import { type CouplingRow, rowOf } from "../../storage/coupling-rows";
 import { type Outcome, type Pair, type RunContext, type RunDeps, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
+import { crmIdFor } from "../crm-ids";
 
 export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
   const { company, name, definition } = context;
@@ -91,10 +92,11 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
   }
 
   // CRM creates get their id before the write, recorded in the wave's manifest: a rerun after a crash upserts the same row.
+  // The id derives from the record, so even a rerun whose manifest was lost writes that row and no other.
   const creates: Pick<Coupling, "erpId" | "crmId">[] = [];
   for (const write of writes) {
     if (!write.plan.createCrm) continue;
-    const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? deps.newId()).toLowerCase();
+    const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? derivedCrmId(context, idsOf(write.pair).erpId!)).toLowerCase();
     write.plan.toCrm![definition.crmKey] = crmId;
     write.crmId = crmId;
     creates.push({ erpId: idsOf(write.pair).erpId!, crmId });
@@ -202,4 +204,13 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
 
 function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
   return [...new Map(keys.map((key) => [`${key.side}~${key.sourceId}`, key])).values()];
+}
+
+/** The derived id of a new CRM row, past any that an admin coupled to another record. */
+function derivedCrmId(context: RunContext, erpId: string): string {
+  for (let attempt = 0; ; attempt++) {
+    const crmId = crmIdFor(context.company, context.name, erpId, attempt);
+    const holder = context.byCrm.get(crmId);
+    if (!holder || holder.erpId === erpId) return crmId;
+  }
 }

@@ -64,7 +64,6 @@ export interface SyncRunnerInit {
   setups: SetupRepository;
   config: Pick<Config, "SYNC_BATCH_SIZE" | "SYNC_MAX_PARALLEL"> & Partial<Pick<Config, "SYNC_LEASE_SECONDS">>;
   clock?: () => Date;
-  newId?: () => string;
   /** Where the one structured line per run goes (the Functions host sends console output to Application Insights). */
   log?: (line: string) => void;
 }
@@ -155,7 +154,6 @@ export interface RunContext {
 export interface RunDeps {
   init: SyncRunnerInit;
   clock: () => Date;
-  newId: () => string;
   syncRecords: (company: string, name: string, selection: RecordSelection, options?: MappingRunOptions & { depth?: number }) => Promise<MappingRunResult>;
 }
 
