@@ -35,7 +35,7 @@ export class EntraSimulator {
 
   handles(path: string): boolean {
     return (
-      /^\/[^/]+\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token|discovery\/instance|discovery\/v2\.0\/keys)$/.test(path) ||
+      /^\/[^/]+\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/token|discovery\/instance|discovery\/v2\.0\/keys|discovery\/keys)$/.test(path) ||
       path.startsWith("/common/userrealm/")
     );
   }
@@ -54,7 +54,8 @@ export class EntraSimulator {
       );
     }
     if (endpoint === "v2.0/.well-known/openid-configuration") return { status: 200, body: this.openIdConfiguration(tenant) };
-    if (endpoint === "discovery/v2.0/keys") return { status: 200, body: { keys: [this.signing().publicJwk] } };
+    // The same keys sign v1 and v2 tokens; Entra ID publishes them at both addresses.
+    if (endpoint === "discovery/v2.0/keys" || endpoint === "discovery/keys") return { status: 200, body: { keys: [this.signing().publicJwk] } };
     if (method !== "POST") return this.error(405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
     return this.token(tenant, form);
   }
@@ -74,25 +75,39 @@ export class EntraSimulator {
    * A signed v2.0 access token for a fixture user and an audience (an ERP front end's token for this app's
    * API), as Entra ID issues it: RS256 with the tenant's published key.
    */
-  signedAccessToken(email: string, audience: string, options: { expiresInSeconds?: number; issuerTenant?: string } = {}): string {
+  signedAccessToken(
+    email: string,
+    audience: string,
+    options: { expiresInSeconds?: number; issuerTenant?: string; version?: "1.0" | "2.0"; claims?: Record<string, unknown> } = {},
+  ): string {
     const user = this.fixture.users.find((candidate) => candidate.internalemailaddress.toLowerCase() === email.toLowerCase());
     if (!user) throw new Error(`No fixture user ${email}`);
     const now = Math.floor(Date.now() / 1000);
-    const header = { alg: "RS256", typ: "JWT", kid: "sim-key-1" };
-    const payload = {
+    return this.sign({
+      ...this.userClaims(user, options.version ?? "2.0", options.issuerTenant),
       aud: audience,
-      iss: `${this.baseUrl()}/${options.issuerTenant ?? this.fixture.tenantId}/v2.0`,
       iat: now,
       nbf: now,
       exp: now + (options.expiresInSeconds ?? 3600),
-      tid: this.fixture.tenantId,
-      oid: objectIdOf(user),
-      sub: objectIdOf(user),
-      name: user.fullname,
-      preferred_username: user.internalemailaddress,
-      ver: "2.0",
-    };
-    const signingInput = `${b64url(header)}.${b64url(payload)}`;
+      ...options.claims,
+    });
+  }
+
+  /**
+   * A user's claims in the token version's form (learn.microsoft.com/entra/identity-platform/access-token-claims-reference):
+   * v1 is issued by https://sts.windows.net/<tenant>/ and names the user in upn and unique_name; v2 by
+   * <authority>/<tenant>/v2.0, in preferred_username.
+   */
+  private userClaims(user: Fixture["users"][number], version: "1.0" | "2.0", tenant = this.fixture.tenantId): Record<string, unknown> {
+    const common = { tid: this.fixture.tenantId, oid: objectIdOf(user), sub: objectIdOf(user), name: user.fullname, ver: version };
+    return version === "1.0"
+      ? { ...common, iss: `https://sts.windows.net/${tenant}/`, upn: user.internalemailaddress, unique_name: user.internalemailaddress }
+      : { ...common, iss: `${this.baseUrl()}/${tenant}/v2.0`, preferred_username: user.internalemailaddress };
+  }
+
+  /** RS256 with the tenant's key, named by its kid: what a verifier finds at the tenant's keys address. */
+  private sign(payload: Record<string, unknown>): string {
+    const signingInput = `${b64url({ alg: "RS256", typ: "JWT", kid: "sim-key-1" })}.${b64url(payload)}`;
     const signature = cryptoSign("sha256", Buffer.from(signingInput), this.signing().privateKey).toString("base64url");
     return `${signingInput}.${signature}`;
   }
@@ -150,7 +165,10 @@ export class EntraSimulator {
     const resource = scopes.find((scope) => scope.endsWith("/.default") || scope.endsWith("/user_impersonation"));
     const audience = resource?.replace(/\/(\.default|user_impersonation)$/, "");
     if (!audience) return this.error(400, "invalid_scope", 70011, "The provided value for the input parameter 'scope' is not valid.");
-    if (audience.replace(/\/$/, "").toLowerCase() !== this.organizationUrl().toLowerCase()) {
+    const api = this.fixture.exposedApis?.find(
+      (candidate) => candidate.identifierUri.toLowerCase() === audience.toLowerCase() || candidate.clientId.toLowerCase() === audience.toLowerCase(),
+    );
+    if (!api && audience.replace(/\/$/, "").toLowerCase() !== this.organizationUrl().toLowerCase()) {
       return this.error(
         400,
         "invalid_resource",
@@ -278,17 +296,30 @@ export class EntraSimulator {
     const expiresAt = Date.now() + this.tokenLifetimeSeconds * 1000;
     const now = Math.floor(Date.now() / 1000);
     const oid = principal.kind === "user" ? principal.objectId : `5e7f1ce0${principal.clientId.slice(8)}`;
+    // Dataverse takes v1 tokens; an exposed API gets the version its registration accepts, its audience in that form.
+    const api = this.fixture.exposedApis?.find(
+      (candidate) => candidate.identifierUri.toLowerCase() === audience.toLowerCase() || candidate.clientId.toLowerCase() === audience.toLowerCase(),
+    );
+    const version = api?.accessTokenVersion === 2 ? "2.0" : "1.0";
+    const aud = api ? (version === "2.0" ? api.clientId : api.identifierUri) : audience;
+    const user = principal.kind === "user" ? this.fixture.users.find((candidate) => objectIdOf(candidate) === principal.objectId) : undefined;
     const claims = {
-      aud: audience,
-      iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`,
-      tid: this.fixture.tenantId,
-      oid,
-      appid: clientId,
+      ...(user
+        ? this.userClaims(user, version)
+        : {
+            iss: version === "1.0" ? `https://sts.windows.net/${this.fixture.tenantId}/` : `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`,
+            tid: this.fixture.tenantId,
+            oid,
+            sub: oid,
+            ver: version,
+          }),
+      aud,
+      ...(version === "1.0" ? { appid: clientId } : { azp: clientId }),
       iat: now,
       nbf: now,
       exp: Math.floor(expiresAt / 1000),
     };
-    const accessToken = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, jti: randomUUID() })}.${randomBytes(32).toString("base64url")}`;
+    const accessToken = this.sign({ ...claims, jti: randomUUID() });
     this.tokens.set(accessToken, { principal, audience: audience.toLowerCase(), expiresAt, clientId });
     // Entra ID sends no scope for the client-credentials grant; MSAL then caches under the requested one.
     const body: Record<string, unknown> = {
@@ -301,7 +332,18 @@ export class EntraSimulator {
       body.scope = `${audience}/user_impersonation openid profile offline_access`;
       body.refresh_token = randomBytes(32).toString("base64url");
       this.refreshTokens.set(String(body.refresh_token), { principal, clientId, idClaims });
-      body.id_token = `${b64url({ typ: "JWT", alg: "RS256" })}.${b64url({ ...claims, aud: clientId, ...idClaims, ver: "2.0" })}.${randomBytes(32).toString("base64url")}`;
+      body.id_token = this.sign({
+        iss: `${this.baseUrl()}/${this.fixture.tenantId}/v2.0`,
+        tid: this.fixture.tenantId,
+        oid,
+        sub: oid,
+        iat: now,
+        nbf: now,
+        exp: Math.floor(expiresAt / 1000),
+        aud: clientId,
+        ...idClaims,
+        ver: "2.0",
+      });
       body.client_info = b64url({ uid: oid, utid: this.fixture.tenantId });
     }
     return { status: 200, body };

@@ -36,6 +36,17 @@ export interface FixturePublicClient {
   name: string;
 }
 
+/**
+ * An app registration that exposes an API (an ERP front end asks for tokens to call this service): its
+ * identifier URI and which access token version it accepts (the manifest's accessTokenAcceptedVersion; null,
+ * the default of `az ad app create`, means 1).
+ */
+export interface FixtureExposedApi {
+  clientId: string;
+  identifierUri: string;
+  accessTokenVersion: 1 | 2;
+}
+
 export interface Fixture {
   tenantId: string;
   tenantDomain: string;
@@ -44,6 +55,7 @@ export interface Fixture {
   users: FixtureUser[];
   applications: FixtureApplication[];
   publicClients: FixturePublicClient[];
+  exposedApis?: FixtureExposedApi[];
   /** Extra rows by entity set, e.g. salesorders. */
   rows: Record<string, Row[]>;
 }
@@ -104,6 +116,8 @@ export function demoFixture(): Fixture {
     ],
     // Microsoft's sample app registration for XRM tooling connection strings, present in every tenant.
     publicClients: [{ clientId: xrmToolingSampleClientId, name: "XRM tooling sample" }],
+    // This service's own API, registered as the README says (v1 tokens, the default).
+    exposedApis: [{ clientId: demoClientId, identifierUri: `api://${demoClientId}`, accessTokenVersion: 1 }],
     rows: {
       salesorders: [
         { salesorderid: "5a1e0001-0000-4000-8000-000000000001", name: "Order 1001", statecode: 0, statuscode: 1 },
