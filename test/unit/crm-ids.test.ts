@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { crmIdFor } from "../../src/lib/sync/crm-ids";
+import { crmIdFor } from "../../src/lib/model/crm-ids";
 
 describe("the CRM id of a new row", () => {
   it("is a version 5 UUID of the company, mapping and ERP id: the same for a rerun, another for anything else", () => {

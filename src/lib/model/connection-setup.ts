@@ -32,6 +32,12 @@ export interface ConnectionSetup extends SetupFields {
   crmVersion?: string;
   /** The CRM systemuserid the connection signs in as (read when enabling); its writes are never echoed back. */
   connectionUserId?: string;
+  /**
+   * This company's row in the organization's company table (`bcbi_company`), found or made when enabling, when
+   * the organization has one: rows of accounts, contacts, products and sales orders are then told apart by
+   * company (sync/company-scope.ts).
+   */
+  crmCompanyId?: string;
   /** ISO code of the CRM base currency, read when enabling. */
   crmBaseCurrencyCode?: string;
   integrationSolutionImported: boolean;

@@ -44,6 +44,7 @@ const setupRow = z.object({
   crmVersion: optionalText,
   crmBaseCurrencyCode: optionalText,
   connectionUserId: optionalText,
+  crmCompanyId: optionalText,
   integrationSolutionImported: z.boolean(),
   erpWebUrl: optionalText,
   connectionUserIsIntegrationUser: z.boolean(),

@@ -6,7 +6,9 @@ import { type CouplingRow, rowOf } from "../../storage/coupling-rows";
 import { type Outcome, type Pair, type RunContext, type RunDeps, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
-import { crmIdFor } from "../crm-ids";
+import { crmIdFor } from "../../model/crm-ids";
+import { companyBind, scopeOf } from "../../model/company-scope";
+import { rowsOfOtherCompanies } from "./company-claims";
 
 export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
   const { company, name, definition } = context;
@@ -90,6 +92,11 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
         break;
     }
   }
+  // Rows that another ERP company took are not this company's to import (they leave its retry list too).
+  for (const write of await rowsOfOtherCompanies(context, writes)) {
+    writes.splice(writes.indexOf(write), 1);
+    resolved(write.pair);
+  }
 
   // CRM creates get their id before the write, recorded in the wave's manifest: a rerun after a crash upserts the same row.
   // The id derives from the record, so even a rerun whose manifest was lost writes that row and no other.
@@ -98,6 +105,9 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
     if (!write.plan.createCrm) continue;
     const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? derivedCrmId(context, idsOf(write.pair).erpId!)).toLowerCase();
     write.plan.toCrm![definition.crmKey] = crmId;
+    // A row this company creates is its own: other companies on the organization never see it.
+    const companyId = scopeOf(context.setup, definition.crmEntitySet);
+    if (companyId) Object.assign(write.plan.toCrm!, companyBind(companyId));
     write.crmId = crmId;
     creates.push({ erpId: idsOf(write.pair).erpId!, crmId });
   }

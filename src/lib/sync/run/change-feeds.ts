@@ -6,6 +6,7 @@ import type { StoredMapping } from "../../model/job-entry";
 import { type CrmRow, crmColumns } from "../reconcile";
 import { type RunContext, type RunDeps, crmPageSize, watermarkLagMs } from "./run-context";
 import { ErpFeed, erpEntry } from "./erp-feed";
+import { scopeColumns, scopeFilter } from "../../model/company-scope";
 
 /** What a run reads: the ERP feed (read as the run goes), CRM changes and deletions, the retry list, the lag lists. */
 export interface ChangeFeeds {
@@ -35,8 +36,12 @@ export async function readChanges(deps: RunDeps, context: RunContext, state: Sto
     definition.direction === "toCrm"
       ? Promise.resolve([] as CrmRow[])
       : client.retrieveMultiple(definition.crmEntitySet, {
-          select: crmColumns(definition),
-          filter: [definition.crmFilter && `(${definition.crmFilter})`, crmSince && `modifiedon gt ${crmSince}`].filter(Boolean).join(" and ") || undefined,
+          select: [...crmColumns(definition), ...scopeColumns(context.setup, definition.crmEntitySet)],
+          // Rows of other ERP companies on the same organization never reach this company's run.
+          filter:
+            [definition.crmFilter && `(${definition.crmFilter})`, scopeFilter(context.setup, definition.crmEntitySet), crmSince && `modifiedon gt ${crmSince}`]
+              .filter(Boolean)
+              .join(" and ") || undefined,
           orderBy: "modifiedon asc",
           pageSize: crmPageSize,
         }),

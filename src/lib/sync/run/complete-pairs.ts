@@ -4,6 +4,7 @@ import type { VersionedErpRecord } from "../../storage/erp-record-repository";
 import { type CrmRow, crmColumns, erpIdFor } from "../reconcile";
 import type { Pair, RunContext, RunDeps } from "./run-context";
 import { pointReadParallelism } from "../../map-limit";
+import { scopeColumns, withScope } from "../../model/company-scope";
 
 /**
  * Fills in what each pair still needs: the ERP record of a CRM change, the CRM row of a retried record
@@ -110,9 +111,11 @@ export async function completePairs(
 
 export async function crmRowsByIds(context: RunContext, crmIds: string[], withFilter: boolean): Promise<Map<string, CrmRow>> {
   const { definition, client } = context;
+  // Uncoupled rows only within the mapping's filter and this company's scope; coupled ones as they are.
+  const filter = withFilter ? withScope(context.setup, definition.crmEntitySet, definition.crmFilter) : undefined;
   const rows = await client.retrieveByIds(definition.crmEntitySet, definition.crmKey, crmIds, {
-    select: crmColumns(definition),
-    ...(withFilter && definition.crmFilter && { filter: definition.crmFilter }),
+    select: [...crmColumns(definition), ...scopeColumns(context.setup, definition.crmEntitySet)],
+    ...(filter && { filter }),
   });
   return new Map(rows.map((row) => [String(row[definition.crmKey]).toLowerCase(), row]));
 }

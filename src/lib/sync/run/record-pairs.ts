@@ -5,6 +5,7 @@ import { type CrmRow, crmRowUnchanged } from "../reconcile";
 import { type Pair, type RecordSelection, type RunContext, type RunDeps, issueOf } from "./run-context";
 import type { ChangeFeeds } from "./change-feeds";
 import { crmRowsByIds } from "./complete-pairs";
+import { ownerOf } from "../../model/company-scope";
 
 /** Pairs for named records: ERP records by id, CRM rows by id (within the mapping's CRM filter). */
 export async function pairsOfSelection(deps: RunDeps, context: RunContext, selection: RecordSelection): Promise<Pair[]> {
@@ -87,6 +88,8 @@ export async function pairsBesideErpFeed(
     // An uncoupled row the integration user wrote last belongs to another ERP company synchronized with this
     // organization (or to a run that crashed before its coupling, which a pending coupling covers): not ours.
     if (!coupling && String(row._modifiedby_value ?? "").toLowerCase() === integrationUserId) continue;
+    // An uncoupled row another company took is its own (the feed's filter keeps them out; a row taken since, too).
+    if (!coupling && ownerOf(context.setup, definition.crmEntitySet, row) === "other") continue;
     // A coupled row with nothing new (the last run's own write, read back) needs no ERP read, unless the pair is here anyway.
     if (
       coupling &&

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { companyValue } from "../../src/lib/model/company-scope";
+import { useSyncHarness } from "../support/sync-harness";
+
+// Several ERP companies enabled against one Dynamics 365 Sales organization: each synchronizes only its own
+// CRM rows (Business Central's company column, bcbi_companyid) and the rows nobody took yet.
+const harness = useSyncHarness();
+const { jane, put, run, couplingOf, crmRow } = harness;
+
+async function erpCustomers(company: string): Promise<string[]> {
+  const response = await harness.demo.app.call("GET", `/api/companies/${company}/erp/customers?top=1000`);
+  return (response.json.value as { id: string; deleted?: boolean }[]).filter((record) => !record.deleted).map((record) => record.id);
+}
+
+describe("two ERP companies on one organization", () => {
+  it("each sees only its own rows: a CRM edit of one company's account never becomes a customer of the other", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await put(a, "customers", [{ id: "10000", name: `${a} Adatum` }]);
+    await put(b, "customers", [{ id: "10000", name: `${b} Trey` }]);
+    await run(a, "CUSTOMER");
+    await run(b, "CUSTOMER");
+    const aAccount = (await couplingOf(a, "CUSTOMER", "10000"))!.crmId;
+    const bAccount = (await couplingOf(b, "CUSTOMER", "10000"))!.crmId;
+    const aCompany = (await harness.demo.app.services.setups.get(a))!.value.crmCompanyId;
+    const bCompany = (await harness.demo.app.services.setups.get(b))!.value.crmCompanyId;
+    expect(aCompany).toBeDefined();
+    expect(aCompany).not.toBe(bCompany);
+    expect(crmRow("accounts", aAccount)![companyValue]).toBe(aCompany);
+    expect(crmRow("accounts", bAccount)![companyValue]).toBe(bCompany);
+
+    // A salesperson edits company A's account in Dynamics 365 Sales.
+    expect((await jane("PATCH", `accounts(${aAccount})`, { body: { telephone1: "+47 555 0101" } })).status).toBe(204);
+    const bRun = await run(b, "CUSTOMER");
+    expect(bRun.logs.every((log) => log.inserted === 0 && log.modified === 0 && log.failed === 0)).toBe(true);
+    expect(await erpCustomers(b)).toEqual(["10000"]);
+    await run(a, "CUSTOMER");
+    expect((await harness.erp(a, "customers", "10000"))!.phoneNo).toBe("+47 555 0101");
+    expect(await erpCustomers(a)).toEqual(["10000"]);
+  });
+
+  it("a new CRM account belongs to the first company that takes it; the other leaves it alone", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await run(a, "CUSTOMER");
+    await run(b, "CUSTOMER");
+    const created = await jane("POST", "accounts", { body: { name: `${a} Walk-in`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const accountId = created.json.accountid as string;
+    await run(a, "CUSTOMER");
+    await run(b, "CUSTOMER");
+    const aCompany = (await harness.demo.app.services.setups.get(a))!.value.crmCompanyId;
+    expect(crmRow("accounts", accountId)![companyValue]).toBe(aCompany);
+    expect((await harness.demo.app.services.couplings.load(a, "CUSTOMER")).map((coupling) => coupling.crmId)).toContain(accountId);
+    expect((await harness.demo.app.services.couplings.load(b, "CUSTOMER")).map((coupling) => coupling.crmId)).not.toContain(accountId);
+    expect(await erpCustomers(b)).toEqual([]);
+  });
+
+  it("two companies running at once never both import one new account", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await Promise.all([run(a, "CUSTOMER"), run(b, "CUSTOMER")]);
+    const created = await jane("POST", "accounts", { body: { name: `${a} Contested`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const accountId = created.json.accountid as string;
+    await Promise.all([run(a, "CUSTOMER"), run(b, "CUSTOMER")]);
+    const holders = await Promise.all(
+      [a, b].map(async (company) => (await harness.demo.app.services.couplings.load(company, "CUSTOMER")).some((coupling) => coupling.crmId === accountId)),
+    );
+    expect(holders.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("enable says which other companies share the organization; rows a company coupled before get its company", async () => {
+    const a = await harness.enabledCompany();
+    await put(a, "customers", [{ id: "10000", name: `${a} Legacy` }]);
+    await run(a, "CUSTOMER");
+    const accountId = (await couplingOf(a, "CUSTOMER", "10000"))!.crmId;
+    // As coupled before rows were told apart by company.
+    crmRow("accounts", accountId)![companyValue] = null;
+    expect((await harness.demo.app.call("POST", `/api/companies/${a}/connection/disable`, { body: {} })).status).toBe(200);
+    const enabled = await harness.demo.app.call("POST", `/api/companies/${a}/connection/enable`, { body: {} });
+    expect(enabled.status).toBe(200);
+    const shared = enabled.json.notices.find((notice: { code: string }) => notice.code === "shared-organization");
+    expect(shared?.message).toContain("Other ERP companies synchronize with this Dynamics 365 Sales organization");
+    const aCompany = (await harness.demo.app.services.setups.get(a))!.value.crmCompanyId;
+    expect(crmRow("accounts", accountId)![companyValue]).toBe(aCompany);
+  });
+});
