@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { salesOrderMessages } from "../../src/lib/sales-orders/crm-sales-order";
 import { useSyncHarness } from "../support/sync-harness";
@@ -29,9 +30,18 @@ async function companyWithSalesOrders(): Promise<{ company: string; accountId: s
 }
 
 /** What a salesperson does in CRM: an order with lines, then Submit. */
-async function submitOrder(accountId: string, lines: { productId: string; quantity: number; price: number; discount?: number }[]): Promise<string> {
+async function submitOrder(
+  accountId: string,
+  lines: { productId: string; quantity: number; price: number; discount?: number }[],
+  salesorderid?: string,
+): Promise<string> {
   const created = await jane("POST", "salesorders", {
-    body: { name: "Spring order", "customerid_account@odata.bind": `/accounts(${accountId})`, requestdeliveryby: "2026-12-15T00:00:00Z" },
+    body: {
+      ...(salesorderid && { salesorderid }),
+      name: "Spring order",
+      "customerid_account@odata.bind": `/accounts(${accountId})`,
+      requestdeliveryby: "2026-12-15T00:00:00Z",
+    },
     headers: { prefer: "return=representation" },
   });
   expect(created.status, JSON.stringify(created.json)).toBe(201);
@@ -341,15 +351,19 @@ describe("sales orders and statistics under hostile conditions", () => {
     for (const token of [forged, url, "garbage"])
       expect((await call("GET", `/api/companies/${company}/sales-orders/submitted?continuationToken=${token}`)).status).toBe(400);
 
-    // The ERP already has an order with the number this CRM order would get: refused, the ERP order kept.
-    const number = `SO-${first.replace(/-/g, "").slice(0, 17).toUpperCase()}`;
+    // The ERP already has an order of its own with the number this CRM order would get: it is passed over, the ERP order kept.
+    const number = "SO-CRM-000001";
     await put(company, "salesOrders", [
       { id: number, customerNo: "C1", orderDate: "2026-11-01", lines: [{ lineNo: 1, type: "Item", no: "I2", quantity: 9, unitPrice: 1 }] },
     ]);
-    const taken = await call("POST", `/api/companies/${company}/sales-orders/${first}/create-in-erp`);
-    expect(taken.status).toBe(409);
-    expect(taken.json.detail).toBe(salesOrderMessages.numberTaken(crmRow("salesorders", first)!.ordernumber as string, number));
+    const made = await call("POST", `/api/companies/${company}/sales-orders/${first}/create-in-erp`);
+    expect(made.status, made.text).toBe(201);
+    expect(made.json.id).toBe("SO-CRM-000002");
     expect(await erp(company, "salesOrders", number)).toMatchObject({ lines: [expect.objectContaining({ no: "I2", quantity: 9 })] });
+    // Asked again, the same order is the one made, under its number.
+    const again = await call("POST", `/api/companies/${company}/sales-orders/${first}/create-in-erp`);
+    expect(again.status).toBe(409);
+    expect(again.json.detail).toBe(salesOrderMessages.alreadyCreated(crmRow("salesorders", first)!.ordernumber as string, "SO-CRM-000002"));
 
     const negative = await submitOrder(accountId, [{ productId, quantity: -2, price: 10 }]);
     const refused = await call("POST", `/api/companies/${company}/sales-orders/${negative}/create-in-erp`);
@@ -358,6 +372,44 @@ describe("sales orders and statistics under hostile conditions", () => {
     for (const row of harness.demo.simulator.store.rows("salesorders").filter((order) => order.statecode === 1)) {
       await harness.admin("PATCH", `salesorders(${String(row.salesorderid)})`, { body: { statecode: 0, statuscode: 1 } });
     }
+  });
+
+  it("gives two CRM orders whose ids share their first 17 hex digits two ERP numbers", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const prefix = `${randomUUID().slice(0, 19)}${randomUUID().slice(19, 20)}`;
+    const one = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }], `${prefix}000-000000000001`);
+    const two = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }], `${prefix}000-000000000002`);
+    expect(one.replace(/-/g, "").slice(0, 17)).toBe(two.replace(/-/g, "").slice(0, 17));
+    const first = await call("POST", `/api/companies/${company}/sales-orders/${one}/create-in-erp`);
+    const second = await call("POST", `/api/companies/${company}/sales-orders/${two}/create-in-erp`);
+    expect([first.status, second.status], second.text).toEqual([201, 201]);
+    expect(first.json.id).not.toBe(second.json.id);
+    expect((await erp(company, "salesOrders", first.json.id))!.crmOrderId).toBe(one);
+    expect((await erp(company, "salesOrders", second.json.id))!.crmOrderId).toBe(two);
+  });
+
+  it("keeps crmOrderId the service's: the ERP may send back what it read or leave it out, never name another order", async () => {
+    const { company, accountId, productId } = await companyWithSalesOrders();
+    const orderId = await submitOrder(accountId, [{ productId, quantity: 1, price: 10 }]);
+    const otherId = await submitOrder(accountId, [{ productId, quantity: 2, price: 10 }]);
+    const made = (await call("POST", `/api/companies/${company}/sales-orders/${orderId}/create-in-erp`)).json;
+    // Another order's id on this order, and a CRM id on a new ERP order: both refused, nothing stored.
+    const own = { id: "ERP-OWN-1", customerNo: "C1", orderDate: "2026-11-01", lines: [{ lineNo: 1, type: "Item", no: "I1", quantity: 1, unitPrice: 1 }] };
+    const refused = await call("PUT", `/api/companies/${company}/erp/salesOrders`, [
+      { ...made, crmOrderId: otherId },
+      { ...own, crmOrderId: otherId },
+    ]);
+    expect(refused.status).toBe(400);
+    expect(refused.json.errors.map((error: { path: string }) => error.path)).toEqual(["[0].crmOrderId", "[1].crmOrderId"]);
+    expect((await erp(company, "salesOrders", made.id))!.crmOrderId).toBe(orderId);
+    expect(await erp(company, "salesOrders", own.id)).toBeUndefined();
+    // create-in-erp still makes the other order (no ERP order claims it).
+    expect((await call("POST", `/api/companies/${company}/sales-orders/${otherId}/create-in-erp`)).status).toBe(201);
+    // Sent back as read, or left out: accepted, and the link stays.
+    const { crmOrderId: _id, ...withoutId } = made;
+    expect((await call("PUT", `/api/companies/${company}/erp/salesOrders`, [{ ...made, shipped: true }])).status).toBe(200);
+    expect((await call("PUT", `/api/companies/${company}/erp/salesOrders`, [{ ...withoutId, invoiced: true }])).status).toBe(200);
+    expect(await erp(company, "salesOrders", made.id)).toMatchObject({ crmOrderId: orderId, invoiced: true });
   });
 
   it("leaves a CRM order closed meanwhile as it is, without an error on every run", async () => {

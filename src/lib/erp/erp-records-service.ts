@@ -5,10 +5,26 @@ import { storageContinuationToken } from "../storage/continuation-token";
 import type { ErpRecordRepository } from "../storage/erp-record-repository";
 import type { SetupRepository } from "../storage/setup-repository";
 import { type ErpTable, erpTables } from "../model/erp-tables";
+import { mapLimit, pointReadParallelism } from "../map-limit";
 import { type ErpFields, erpSchemas, maxRecordCharacters, maxRecordsPerRequest } from "../model/erp-schemas";
 
+export const crmOrderIdMessages = {
+  notSet: "is set by the service when it creates the order from Dynamics 365 Sales (create-in-erp); leave it out",
+  changed: (stored: string) => `is set by the service and is ${stored} for this order; send that value or leave it out`,
+} as const;
+
 export const erpReadQuery = z.object({
-  modifiedSince: z.string().min(1).max(40).optional(),
+  // A `modifiedAt` this API gave out (ISO time and a sequence), or a plain ISO time in UTC.
+  modifiedSince: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z(-\d{6})?$/, "must be a modifiedAt this API gave out, or a UTC time such as 2026-11-26T06:04:24Z")
+    .refine((value) => !Number.isNaN(Date.parse(value.replace(/-\d{6}$/, ""))), "must be a real date and time")
+    // Written as stamps are (milliseconds always), so it compares with them as text.
+    .transform((value) => {
+      const [, time, sequence] = /^(.*Z)(-\d{6})?$/.exec(value)!;
+      return `${new Date(time!).toISOString()}${sequence ?? ""}`;
+    })
+    .optional(),
   top: z.coerce.number().int("must be a whole number").min(1).max(1000).default(100),
   continuationToken: storageContinuationToken.optional(),
 });
@@ -51,10 +67,32 @@ export class ErpRecordsService {
       seen.set(record.id, index);
       records.push(record);
     });
+    if (erpTable === "salesOrders") errors.push(...(await this.serviceSetFields(company, records)));
     if (errors.length > 0) throw invalid(errors);
     const stored = await this.init.records.upsert(company, erpTable, records);
     await this.init.onChanged?.(company, erpTable);
     return { count: stored.length, records: stored.map((record) => ({ id: record.id, modifiedAt: record.modifiedAt })) };
+  }
+
+  /**
+   * A sales order's `crmOrderId` is the service's (create-in-erp sets it): a record may send back the value it
+   * read, or leave it out (the stored one is kept), but never name another CRM order.
+   */
+  private async serviceSetFields(company: string, records: ErpFields[]): Promise<FieldError[]> {
+    const errors: FieldError[] = [];
+    await mapLimit([...records.entries()], pointReadParallelism, async ([index, record]) => {
+      const stored = (await this.init.records.get(company, "salesOrders", record.id))?.fields.crmOrderId;
+      const sent = record.crmOrderId;
+      if (sent === undefined) {
+        if (stored !== undefined) record.crmOrderId = stored;
+      } else if (String(sent).toLowerCase() !== String(stored ?? "").toLowerCase()) {
+        errors.push({
+          path: `[${index}].crmOrderId`,
+          message: stored === undefined ? crmOrderIdMessages.notSet : crmOrderIdMessages.changed(String(stored)),
+        });
+      }
+    });
+    return errors.sort((a, b) => a.path.localeCompare(b.path, "en", { numeric: true }));
   }
 
   async read(company: string, table: string, query: Record<string, string>) {

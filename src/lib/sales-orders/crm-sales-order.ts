@@ -64,6 +64,8 @@ export const salesOrderMessages = {
     "before you create sales orders from Dynamics 365 Sales.",
   notEnabled: companyMessages.notEnabled,
   noSuchOrder: (id: string) => `There is no sales order ${id} in Dynamics 365 Sales.`,
+  otherCompany: (number: string) => `The Dynamics 365 Sales order ${number} belongs to another ERP company synchronized with this organization.`,
+  changedMeanwhile: (number: string) => `The Dynamics 365 Sales order ${number} was changed while it was being created in the ERP. Try again.`,
   notSubmitted: (number: string) => `The Dynamics 365 Sales order ${number} is not submitted, so it cannot be created in the ERP.`,
   alreadyCreated: (number: string, erpNo: string) => `The Dynamics 365 Sales order ${number} was already created in the ERP as sales order ${erpNo}.`,
   numberTaken: (number: string, erpNo: string) =>
@@ -83,21 +85,19 @@ export const salesOrderMessages = {
     `Dynamics 365 Sales, or create it in the ERP again.`,
 } as const;
 
-/**
- * The ERP order number for a CRM order: derived from its id (17 of its hex digits, the most a 20-character
- * number holds), so a retry after a crash finds the same record. A number already taken by another order is
- * refused when the order is created, never overwritten.
- */
-export function erpOrderNoFor(crmOrderId: string): string {
-  return `SO-${crmOrderId.replace(/-/g, "").slice(0, 17).toUpperCase()}`;
-}
-
 const dateOf = (value: unknown): string | undefined => (typeof value === "string" && value.length >= 10 ? value.slice(0, 10) : undefined);
 const numberOf = (value: unknown): number => (typeof value === "number" ? value : Number(value ?? 0));
 const idOf = (value: unknown): string => String(value ?? "").toLowerCase();
 
 /** The ERP order for a submitted CRM order and its lines, or every reason it cannot be made. */
-export function toErpOrder(order: CrmRow, lines: CrmRow[], lookups: OrderLookups, today: string): { order: ErpFields } | { problems: string[] } {
+export function toErpOrder(
+  order: CrmRow,
+  lines: CrmRow[],
+  lookups: OrderLookups,
+  today: string,
+  /** The order's ERP number (storage/order-numbers.ts gives each CRM order its own). */
+  erpOrderNo: string,
+): { order: ErpFields } | { problems: string[] } {
   const number = String(order.ordernumber ?? order.salesorderid);
   const problems: string[] = [];
   const customerNo = lookups.customers.get(idOf(order._customerid_value));
@@ -145,7 +145,7 @@ export function toErpOrder(order: CrmRow, lines: CrmRow[], lookups: OrderLookups
   const requested = dateOf(order.requestdeliveryby);
   return {
     order: {
-      id: erpOrderNoFor(String(order.salesorderid)),
+      id: erpOrderNo,
       customerNo: customerNo!,
       ...(currencyCode && { currencyCode }),
       ...(salesperson && { salespersonCode: salesperson }),

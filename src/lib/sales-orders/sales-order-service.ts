@@ -14,6 +14,8 @@ import { type SyncErrorEntry, type SyncLogEntry, SyncLogRepository } from "../st
 import type { SetupRepository } from "../storage/setup-repository";
 import type { SyncRepository } from "../storage/sync-repository";
 import type { Coupling } from "../model/coupling";
+import { companyBind, ownerOf, scopeColumns, scopeOf, withScope } from "../model/company-scope";
+import type { OrderNumberRepository } from "../storage/order-numbers";
 import { emptyCounts } from "../model/sync-plan";
 import {
   type CrmRow,
@@ -72,6 +74,7 @@ export class SalesOrderService {
       erpRecords: ErpRecordRepository;
       sync: SyncRepository;
       logs: SyncLogRepository;
+      orderNumbers: OrderNumberRepository;
       clock?: () => Date;
     },
   ) {
@@ -93,7 +96,12 @@ export class SalesOrderService {
     try {
       page = await client.retrievePage(
         "salesorders",
-        { select: crmOrderColumns, filter: `statecode eq ${orderState.submitted}`, orderBy: "submitdate desc,salesorderid asc", pageSize: input.data.top },
+        {
+          select: [...crmOrderColumns, ...scopeColumns(setup, "salesorders")],
+          filter: withScope(setup, "salesorders", `statecode eq ${orderState.submitted}`)!,
+          orderBy: "submitdate desc,salesorderid asc",
+          pageSize: input.data.top,
+        },
         skipToken,
       );
     } catch (error) {
@@ -145,12 +153,12 @@ export class SalesOrderService {
     const made = await this.locked(company, id, async () => {
       let order: CrmRow;
       try {
-        order = await client.retrieve("salesorders", id, crmOrderColumns);
+        order = await client.retrieve("salesorders", id, [...crmOrderColumns, ...scopeColumns(setup, "salesorders")]);
       } catch (error) {
         if (error instanceof DataverseRequestError && error.status === 404) throw notFound(salesOrderMessages.noSuchOrder(id));
         throw error;
       }
-      return this.create(company, client, order);
+      return this.create(company, setup, client, order);
     });
     if (!made) throw conflict("This order is being created in the ERP by another request. Try again in a moment.");
     return made;
@@ -183,7 +191,12 @@ export class SalesOrderService {
       for (let skipToken: string | undefined, first = true; first || skipToken; first = false) {
         const page: { rows: CrmRow[]; skipToken?: string } = await client.retrievePage(
           "salesorders",
-          { select: crmOrderColumns, filter: `statecode eq ${orderState.submitted}`, orderBy: "submitdate asc,salesorderid asc", pageSize: 250 },
+          {
+            select: [...crmOrderColumns, ...scopeColumns(setup, "salesorders")],
+            filter: withScope(setup, "salesorders", `statecode eq ${orderState.submitted}`)!,
+            orderBy: "submitdate asc,salesorderid asc",
+            pageSize: 250,
+          },
           skipToken,
         );
         skipToken = page.skipToken;
@@ -193,7 +206,7 @@ export class SalesOrderService {
           if (coupled.has(id)) continue;
           try {
             // Being created by a user right now, or made meanwhile: not this run's to make, and not a failure.
-            const made = await this.locked(company, id, () => this.create(company, client, order));
+            const made = await this.locked(company, id, () => this.create(company, setup, client, order));
             if (made?.created) created++;
           } catch (error) {
             if (error instanceof Refusal && "erpOrderNo" in error.extensions) continue;
@@ -222,9 +235,11 @@ export class SalesOrderService {
     return { created, statusesReported: statuses.reported, failed: counts.failed, log };
   }
 
-  private async create(company: string, client: DataverseClient, order: CrmRow): Promise<{ order: ErpFields; created: boolean }> {
+  private async create(company: string, setup: ConnectionSetup, client: DataverseClient, order: CrmRow): Promise<{ order: ErpFields; created: boolean }> {
     const crmOrderId = String(order.salesorderid).toLowerCase();
     const number = String(order.ordernumber ?? crmOrderId);
+    // Another ERP company's order on the same organization is not this company's to make.
+    if (ownerOf(setup, "salesorders", order) === "other") throw conflict(salesOrderMessages.otherCompany(number));
     const existing = (await this.init.couplings.load(company, salesOrderMapping)).find((coupling) => coupling.crmId.toLowerCase() === crmOrderId);
     if (existing) {
       const record = await this.init.erpRecords.get(company, "salesOrders", existing.erpId);
@@ -233,13 +248,15 @@ export class SalesOrderService {
     if (Number(order.statecode) !== orderState.submitted) throw conflict(salesOrderMessages.notSubmitted(number));
     const lines = await client.retrieveMultiple("salesorderdetails", { select: crmLineColumns, filter: `_salesorderid_value eq ${crmOrderId}` });
     const lookups = await this.lookups(company, client, lines);
-    const made = toErpOrder(order, lines, lookups, this.clock().toISOString().slice(0, 10));
+    const made = toErpOrder(order, lines, lookups, this.clock().toISOString().slice(0, 10), "");
     if ("problems" in made)
       throw new Refusal(
         "unprocessable",
         made.problems.join(" "),
         made.problems.map((message) => ({ path: "order", message })),
       );
+    // An order the ERP can take gets its number: the same one on a retry, never one another order has.
+    made.order.id = await this.init.orderNumbers.numberFor(company, crmOrderId);
     // The order must be one the ERP itself would take (quantities, prices, at most 100 lines).
     const valid = erpSchemas.salesOrders.safeParse(made.order);
     const size = JSON.stringify(made.order).length;
@@ -255,13 +272,28 @@ export class SalesOrderService {
     }
     // A number another ERP order holds is never overwritten; the same order's record (a crashed attempt, or
     // one uncoupled since) is coupled again rather than written over.
-    const taken = await this.init.erpRecords.get(company, "salesOrders", made.order.id);
+    let taken = await this.init.erpRecords.get(company, "salesOrders", made.order.id);
+    // A number the ERP gave one of its own orders is passed over: the CRM order gets the next one.
+    for (let attempt = 0; taken && !taken.deleted && String(taken.fields.crmOrderId ?? "").toLowerCase() !== crmOrderId; attempt++) {
+      if (attempt >= 20) throw conflict(salesOrderMessages.numberTaken(number, made.order.id));
+      made.order.id = await this.init.orderNumbers.renumber(company, crmOrderId);
+      taken = await this.init.erpRecords.get(company, "salesOrders", made.order.id);
+    }
     if (taken && !taken.deleted) {
-      if (String(taken.fields.crmOrderId ?? "").toLowerCase() !== crmOrderId) throw conflict(salesOrderMessages.numberTaken(number, made.order.id));
       await this.init.couplings.save(company, salesOrderMapping, [
         { erpId: made.order.id, crmId: crmOrderId, pending: false, erpModifiedAt: taken.modifiedAt },
       ]);
       throw conflict(salesOrderMessages.alreadyCreated(number, made.order.id), { erpOrderNo: made.order.id });
+    }
+    // Taken for this company first (on the ETag it was read with), so two companies never both make it.
+    const companyId = scopeOf(setup, "salesorders");
+    if (companyId && ownerOf(setup, "salesorders", order) === "unclaimed") {
+      try {
+        await client.update("salesorders", crmOrderId, companyBind(companyId), String(order["@odata.etag"] ?? "*"));
+      } catch (error) {
+        if (error instanceof DataverseRequestError && error.status === 412) throw conflict(salesOrderMessages.changedMeanwhile(number));
+        throw error;
+      }
     }
     // The record first, then the coupling: a crash between them leaves a record the retry finds by its number.
     const [stored] = await this.init.erpRecords.upsert(company, "salesOrders", [made.order], "crm-sync");
