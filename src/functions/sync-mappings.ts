@@ -21,7 +21,7 @@ export function syncMappingFunctions(services: () => Services): FunctionDefiniti
         request.params.company ?? "",
         request.params.mapping ?? "",
         await readJson(request),
-        preconditions(request).ifMatch,
+        preconditions(request),
       );
       return json(200, { ...mapping, etag }, { etag });
     });

@@ -34,8 +34,16 @@ export const forbidden = (message: string) => new Refusal("forbidden", message);
 /** Understood, but cannot be carried out as things are (a failed connection test, an order that cannot be made). */
 export const unprocessable = (message: string, extensions: Record<string, unknown> = {}) => new Refusal("unprocessable", message, [], extensions);
 
+/**
+ * Characters no text input takes: control characters (NUL included) and the bidirectional controls that make
+ * text read otherwise than it is stored (CVE-2021-42574, "Trojan Source").
+ */
+// oxlint-disable-next-line no-control-regex -- control characters are what it finds
+export const hiddenCharacters = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
 /** Rules of input that several use cases state, in one wording. */
 export const inputMessages = {
+  hiddenCharacters: "must not contain control characters or bidirectional-override characters",
   foreignToken: "is not a continuation token this API gave out",
   nothingToChange: "must change at least one setting",
 };

@@ -27,6 +27,7 @@ import { SyncLogRepository } from "./storage/sync-log-repository";
 import { WorkQueue } from "./storage/work-queue";
 import { JobRunner } from "./sync/job-runner";
 import { SyncRunner } from "./sync/sync-runner";
+import { OrderNumberRepository } from "./storage/order-numbers";
 import { SyncIssueRepository } from "./storage/sync-issue-repository";
 import { SyncViews } from "./sync/sync-views";
 import { SyncAdmin } from "./sync/sync-admin";
@@ -102,6 +103,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const couplings = new CouplingRepository(tables);
   const syncLog = new SyncLogRepository(tables);
   const syncIssues = new SyncIssueRepository(tables);
+  const orderNumbers = new OrderNumberRepository(tables);
   const setup = new SetupService({
     setups,
     secrets,
@@ -112,6 +114,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
       (company) => couplings.removeCompany(company),
       (company) => erpRecordStore.removeCompany(company),
       (company) => syncIssues.removeCompany(company),
+      (company) => orderNumbers.removeCompany(company),
     ],
   });
 
@@ -126,7 +129,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   });
   const connector = new CrmConnector({ secrets, tokens, transport, guard, config });
   const tester = new ConnectionTester({ connector, status, secretStore: secrets.description });
-  const syncSetup = new SyncSetupService({ sync, setups });
+  const syncSetup = new SyncSetupService({ sync, setups, couplings });
   const lifecycle = new ConnectionLifecycle({ setups, setup, tester, connector, syncSetup, config });
   const settings = new AdvancedSettings({ setups, setup, connector, config, salesOrderJobs: (company, saved) => syncSetup.syncSalesOrderJobs(company, saved) });
   const erpRecords = new ErpRecordsService({ records: erpRecordStore, setups, onChanged: (company, table) => jobs.wake(company, table) });
@@ -160,7 +163,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
           },
         })
       : undefined;
-  const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog });
+  const salesOrders = new SalesOrderService({ setups, connector, couplings, erpRecords: erpRecordStore, sync, logs: syncLog, orderNumbers });
   const statistics = new CustomerStatisticsService({ setups, connector, couplings, erpRecords: erpRecordStore, logs: syncLog });
   const shutdown = new AbortController();
   const jobs = new JobRunner({ sync, setups, runner, queue, logs: syncLog, config, salesOrders, statistics, shutdown: shutdown.signal });

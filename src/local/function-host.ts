@@ -61,6 +61,19 @@ export async function startFunctionHost(init: FunctionHostInit): Promise<Running
       outgoing.end(problemResponse(problem).body as string);
     });
   });
+  // Requests Node refuses before any handler sees them (a 100 kB query string, a malformed request line) still
+  // answer with a problem body, as every other refusal does.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const problem =
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? new Problem(431, "Request header fields too large.", "The request line and headers are too large; send long input in the body, not the URL.")
+        : new Problem(400, "Bad request.", "The request could not be read as HTTP.");
+    const body = problemResponse(problem).body as string;
+    socket.end(
+      `HTTP/1.1 ${problem.status} ${problem.title.replace(/\.$/, "")}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
   server.keepAliveTimeout = 5_000;
   await listen(server, init.port ?? 7071, init.host ?? "127.0.0.1");
   const address = server.address() as AddressInfo;

@@ -2,7 +2,7 @@ import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import type { CallerPrincipal } from "../caller";
-import { fieldErrorsFromZod, invalid, unprocessable } from "../errors";
+import { type FieldError, Refusal, fieldErrorsFromZod, hiddenCharacters, inputMessages, invalid, unprocessable } from "../errors";
 import type { ConnectionSetup } from "../model/connection-setup";
 import { isSupportedCrmVersion } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
@@ -15,9 +15,18 @@ import type { CrmConnector } from "./crm-connector";
 import { writeErpWebUrlToCrm } from "./erp-web-url";
 import { connectionMessages } from "./messages";
 import type { Prompt } from "./prompts";
+import { companyRowOf } from "./crm-company";
 
 export const enableInput = z.strictObject({ useDefaultSyncSetup: z.boolean().optional() });
-export const disableInput = z.strictObject({ reason: z.string().trim().min(1).max(250).optional() });
+export const disableInput = z.strictObject({
+  reason: z
+    .string()
+    .trim()
+    .min(1)
+    .max(250)
+    .refine((reason) => !hiddenCharacters.test(reason), inputMessages.hiddenCharacters)
+    .optional(),
+});
 
 /**
  * What enabling and disabling needs of the synchronization setup (sync/sync-setup-service.ts implements it):
@@ -29,6 +38,10 @@ export interface SyncJobsControl {
   setJobsReady(company: string): Promise<void>;
   setJobsOnHold(company: string): Promise<void>;
   syncSalesOrderJobs(company: string, setup: Pick<ConnectionSetup, "isEnabled" | "salesOrderIntegrationEnabled" | "autoCreateSalesOrders">): Promise<void>;
+  /** The stored mappings' CRM filters Dataverse refuses, by field (`mappings.<name>.crmFilter`). */
+  crmFilterProblems(company: string, client: DataverseClient): Promise<FieldError[]>;
+  /** Gives the rows this company coupled before rows were told apart by company its company id; answers how many. */
+  claimCoupledRows(company: string, client: DataverseClient, companyId: string): Promise<number>;
 }
 
 export interface LifecycleInit {
@@ -62,6 +75,9 @@ export class ConnectionLifecycle {
     const { result, session } = await this.init.tester.test(stored.value, caller);
     if (!result.ok || !session) throw unprocessable(result.message, { test: result });
     const crm = await this.readOrganization(session.client);
+    // A filter saved while the connection was disabled is tried now: a run would fail on it every time.
+    const filterProblems = await this.init.syncSetup.crmFilterProblems(company, session.client);
+    if (filterProblems.length > 0) throw new Refusal("unprocessable", connectionMessages.crmFilterRefused, filterProblems, { test: result });
     const lcy = this.init.config.ERP_LOCAL_CURRENCY;
     if (lcy && crm.baseCurrencyCode && lcy !== crm.baseCurrencyCode.toUpperCase()) {
       throw unprocessable(connectionMessages.lcyMismatch(lcy, crm.baseCurrencyCode), { test: result });
@@ -70,6 +86,17 @@ export class ConnectionLifecycle {
     const notices: Notice[] = result.warnings.map((message) => ({ code: "connection-user", message }));
     if (isSupportedCrmVersion(session.crmVersion) === false)
       notices.push({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion(session.crmVersion) });
+    // Several ERP companies on one organization: each synchronizes its own rows (sync/company-scope.ts).
+    const companyRow = await companyRowOf(session.client, company);
+    if (companyRow && companyRow.others.length > 0)
+      notices.push({ code: "shared-organization", message: connectionMessages.sharedOrganization(companyRow.others) });
+    if (!companyRow) {
+      const others = (await this.init.setups.list()).filter(
+        (other) => other.company !== company && other.isEnabled && sameOrganization(other.serverAddress, stored.value.serverAddress),
+      );
+      if (others.length > 0)
+        notices.push({ code: "shared-organization-unscoped", message: connectionMessages.sharedOrganizationUnscoped(others.map((other) => other.company)) });
+    }
     const erpWebUrl = stored.value.erpWebUrl ?? this.init.config.ERP_WEB_URL_DEFAULT;
     if (crm.solutionImported && erpWebUrl) await writeErpWebUrlToCrm(session.client, company, erpWebUrl);
 
@@ -79,6 +106,7 @@ export class ConnectionLifecycle {
       isEnabled: true,
       crmVersion: session.crmVersion,
       connectionUserId: session.userId,
+      ...(companyRow && { crmCompanyId: companyRow.id }),
       integrationSolutionImported: crm.solutionImported,
       salesOrderIntegrationEnabled: crm.solutionImported && crm.salesOrderIntegration,
       ...(crm.baseCurrencyCode && { crmBaseCurrencyCode: crm.baseCurrencyCode }),
@@ -110,6 +138,7 @@ export class ConnectionLifecycle {
       });
     }
     await this.init.syncSetup.syncSalesOrderJobs(company, enabled);
+    if (companyRow) await this.init.syncSetup.claimCoupledRows(company, session.client, companyRow.id);
     const view = await this.init.setup.read(company);
     return { ...view, notices: [...view.notices, ...notices], prompts };
   }
@@ -120,7 +149,7 @@ export class ConnectionLifecycle {
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     const stored = await this.stored(company);
     if (stored.value.isEnabled) {
-      const { crmVersion: _version, crmBaseCurrencyCode: _currency, connectionUserId: _user, ...rest } = stored.value;
+      const { crmVersion: _version, crmBaseCurrencyCode: _currency, connectionUserId: _user, crmCompanyId: _company, ...rest } = stored.value;
       await this.init.setup.saveRow(
         {
           ...rest,
@@ -159,4 +188,9 @@ export class ConnectionLifecycle {
       baseCurrencyCode: currency?.isocurrencycode,
     };
   }
+}
+
+/** Two Sales URLs of one organization (stored as scheme and host). */
+function sameOrganization(a: string, b: string): boolean {
+  return a.toLowerCase().replace(/\/+$/, "") === b.toLowerCase().replace(/\/+$/, "");
 }

@@ -59,6 +59,16 @@ export const connectionMessages = {
       "The account's identity provider requires an extra challenge (federated sign-in) that a scheduled service cannot answer. Use a cloud-only " +
       "integration account or an application user (AuthType=ClientSecret or Certificate).",
   } as Record<string, string>,
+  crmFilterRefused:
+    "The connection test passed, but Dynamics 365 Sales refuses a mapping's Dynamics 365 filter, so its runs would fail. Correct or remove the filter (PATCH .../sync/mappings/{mapping}), then enable again.",
+  sharedOrganization: (others: string[]) =>
+    `Other ERP companies synchronize with this Dynamics 365 Sales organization (${others.join(", ")}). Each company synchronizes only the accounts, ` +
+    `contacts, products and sales orders that carry its company (bcbi_companyid) and those that carry none, which it takes when it couples them; ` +
+    `salespeople, currencies and units of measure are shared.`,
+  sharedOrganizationUnscoped: (others: string[]) =>
+    `This organization is also connected to company ${others.join(", ")}, and it has no company table (Business Central's integration solution, ` +
+    `bcbi_company), so CRM rows cannot be told apart by company: a row a user creates there would be imported by every company. Import the ` +
+    `integration solution, or give each company's mappings a Dynamics 365 filter that tells their rows apart, before synchronizing both.`,
   userNotInOrganization: (user: string) =>
     `The connection user ${user} signed in, but is not a user of this Dynamics 365 Sales environment. Add the user (or the application user of this ` +
     `app registration) to the environment and assign the integration roles.`,

@@ -4,7 +4,7 @@ import { ConcurrencyError, type Versioned } from "./setup-repository";
 import { tryLock, unlock } from "./company-locks";
 import { type LagSeen, readLagSeen, writeLagSeen } from "./lag-seen";
 import { deleteWhere, submitTransactions } from "./partition-buckets";
-import { type TableStorage, getRow, storageStatus } from "./table-storage";
+import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 
 const jobsTable = "syncjobs";
 const mappingsTable = "syncmappings";
@@ -81,28 +81,25 @@ export class SyncRepository {
    * running entry keeps its lease: the status is requested and applied when its run ends.
    */
   async setStatuses(company: string, decide: (job: JobEntry) => JobEntry["status"] | undefined): Promise<void> {
-    const now = new Date().toISOString();
-    for (const { value, etag } of await this.jobs(company)) {
-      const status = decide(value);
-      if (status === undefined || (status === value.status && !value.requestedStatus)) continue;
-      const running = value.status === "In Process" && value.leaseExpiresAt !== undefined && value.leaseExpiresAt > now;
-      const next: JobEntry =
-        running && (status === "On Hold" || status === "Ready")
-          ? { ...value, requestedStatus: status }
-          : { ...value, status, leaseOwner: undefined, leaseExpiresAt: undefined, requestedStatus: undefined };
-      try {
-        await this.saveJob(next, etag);
-      } catch (error) {
-        // A run claimed or finished the entry meanwhile; it applies a requested status itself, so ask again.
-        if (!(error instanceof ConcurrencyError)) throw error;
-        const latest = await this.job(company, value.id);
-        if (latest)
-          await this.saveJob(
-            latest.value.status === "In Process"
-              ? { ...latest.value, requestedStatus: status === "On Hold" ? "On Hold" : "Ready" }
-              : { ...latest.value, status },
-            latest.etag,
-          );
+    for (const stored of await this.jobs(company)) {
+      let current: Versioned<JobEntry> | undefined = stored;
+      // A run (or an enable or disable at the same time) changed the entry meanwhile: decide again on what is there.
+      for (let attempt = 0; current; attempt++) {
+        const { value, etag } = current;
+        const status = decide(value);
+        if (status === undefined || (status === value.status && !value.requestedStatus)) break;
+        const running = value.status === "In Process" && value.leaseExpiresAt !== undefined && value.leaseExpiresAt > new Date().toISOString();
+        const next: JobEntry =
+          running && (status === "On Hold" || status === "Ready")
+            ? { ...value, requestedStatus: status }
+            : { ...value, status, leaseOwner: undefined, leaseExpiresAt: undefined, requestedStatus: undefined };
+        try {
+          await this.saveJob(next, etag);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError) || attempt >= 20) throw error;
+          current = await this.job(company, value.id);
+        }
       }
     }
   }
@@ -172,8 +169,20 @@ export class SyncRepository {
   }
 
   /** Deletes the company's mappings and jobs and writes the new ones, in entity-group transactions. */
+  /**
+   * Replaces a company's mappings and job entries. Rows of the new setup are written over the old ones rather
+   * than deleted first, so a run holding a mapping or an entry finds its row (and its lease, which the caller
+   * carries over) at every moment; rows the new setup does not have go.
+   */
   async replaceSetup(company: string, mappings: StoredMapping[], jobs: JobEntry[]): Promise<void> {
-    await this.removeCompany(company);
+    const keep = { [mappingsTable]: new Set(mappings.map((mapping) => rowKeyOf(mapping.name))), [jobsTable]: new Set(jobs.map((job) => rowKeyOf(job.id))) };
+    for (const name of [mappingsTable, jobsTable] as const) {
+      const table = await this.tables.table(name);
+      for await (const row of table.listEntities({ queryOptions: { filter: partitionFilter(company), select: ["RowKey"] } })) {
+        if (!keep[name].has(String(row.rowKey))) await table.deleteEntity(company, String(row.rowKey)).catch(unlessStatus(404));
+      }
+    }
+    await deleteWhere(await this.tables.table(lagTable), partitionFilter(company));
     await this.transact(
       mappingsTable,
       mappings.map((mapping) => ["upsert", toEntity(company, mapping.name, mapping), "Replace"] as const),

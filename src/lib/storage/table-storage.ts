@@ -62,8 +62,22 @@ export class TableStorage {
   }
 }
 
+/**
+ * Characters Table Storage refuses in keys (/ \ # ? and control characters): a key holding one names no row,
+ * so a caller's id such as "a/b" or ".." is simply not found, rather than a request storage refuses and
+ * the SDK retries for seconds.
+ */
+// oxlint-disable-next-line no-control-regex -- control characters are what it finds
+const forbiddenInKeys = /[/\\#?\u0000-\u001f\u007f-\u009f]/;
+
+/** Whether a row could have these keys (Table Storage's key rules). */
+export function isStorableKey(key: string): boolean {
+  return key.length <= 1024 && !forbiddenInKeys.test(key);
+}
+
 /** One row by its keys, or undefined when there is none (a 404 is an answer, not an error). */
 export async function getRow<T extends object>(table: TableClient, partitionKey: string, rowKey: string): Promise<(T & { etag: string }) | undefined> {
+  if (!isStorableKey(partitionKey) || !isStorableKey(rowKey)) return undefined;
   try {
     const row = await table.getEntity<T>(partitionKey, rowKey);
     return row as T & { etag: string };

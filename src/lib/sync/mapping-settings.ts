@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { erpSchemas } from "../model/erp-schemas";
-import { FieldError, inputMessages } from "../errors";
+import { FieldError, hiddenCharacters, inputMessages } from "../errors";
 import {
   type Direction,
   type ErpCondition,
@@ -90,7 +90,8 @@ export function applyMappingPatch(definition: MappingDefinition, patch: MappingP
   const schema = erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>;
   if (erpFilter) {
     erpFilter.forEach((condition, index) => {
-      const field = schema[condition.field];
+      // Own fields only: "__proto__" or "constructor" name no field of the table.
+      const field = Object.hasOwn(schema, condition.field) ? schema[condition.field] : undefined;
       if (!field) errors.push({ path: `erpFilter.${index}.field`, message: `is not a field of the ERP ${definition.erpTable} table` });
       if (condition.op === "present") {
         if (condition.value !== undefined) errors.push({ path: `erpFilter.${index}.value`, message: 'must be left out with "present"' });
@@ -131,7 +132,8 @@ function applyFieldPatch(definition: MappingDefinition, field: FieldMapping, cha
   if (change.removeConstant) delete field.constant;
   if (change.constant !== undefined) field.constant = change.constant;
 
-  const schema = (erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>)[field.erp];
+  const shape = erpSchemas[definition.erpTable].shape as Record<string, z.ZodType>;
+  const schema = Object.hasOwn(shape, field.erp) ? shape[field.erp] : undefined;
   if (field.enabled === false && schema && !schema.safeParse(undefined).success) {
     errors.push({ path: `${path}.enabled`, message: `cannot be false: ${field.erp} is required in the ERP ${definition.erpTable} table` });
   }
@@ -164,6 +166,7 @@ function fieldNames(definition: MappingDefinition): string {
  * options smuggled in. Dataverse itself is asked too when the connection is enabled.
  */
 export function odataFilterProblem(filter: string): string | undefined {
+  if (hiddenCharacters.test(filter)) return inputMessages.hiddenCharacters;
   let depth = 0;
   let quoted = false;
   for (const char of filter) {

@@ -1,6 +1,7 @@
 // Over 250 lines: couplings, conflicts, skipped records and mapping settings; the next step splits couplings from issues.
 import * as z from "zod";
-import { conflict, fieldErrorsFromZod, invalid, notFound, stale, inputMessages } from "../errors";
+import { type FieldError, conflict, fieldErrorsFromZod, invalid, notFound, stale, inputMessages } from "../errors";
+import type { DataverseClient } from "../dataverse/dataverse-client";
 import { companyMessages, requireSetup } from "../model/company";
 import type { SetupRepository } from "../storage/setup-repository";
 import { ConcurrencyError } from "../storage/setup-repository";
@@ -30,7 +31,16 @@ export const resolveInput = z.strictObject({ keep: z.enum(["erp", "crm"], 'must 
 
 export const coupleInput = z.strictObject({ crmId: z.uuid("must be the CRM row's id (a GUID)") });
 export const matchInput = z.strictObject({
-  fields: z.array(z.string().min(1)).min(1, "must name at least one field").max(5, "must name at most 5 fields"),
+  fields: z
+    .array(z.string().min(1))
+    .min(1, "must name at least one field")
+    .max(5, "must name at most 5 fields")
+    .superRefine((fields, context) => {
+      fields.forEach((field, index) => {
+        const first = fields.indexOf(field);
+        if (first !== index) context.addIssue({ code: "custom", path: [index], message: `names the field of fields.${first} again` });
+      });
+    }),
   createIfNoMatch: z.boolean().default(false),
 });
 
@@ -76,6 +86,8 @@ export const syncAdminMessages = {
   erpAlreadyCoupled: (id: string, crmId: string) => `The ERP record "${id}" is already coupled to ${crmId}. Uncouple it first.`,
   crmAlreadyCoupled: (crmId: string, erpId: string) => `The CRM row ${crmId} is already coupled to the ERP record "${erpId}". Uncouple that one first.`,
   notCoupled: (id: string) => `The ERP record "${id}" is not coupled in this mapping.`,
+  notCoupledToSynchronize: (id: string) =>
+    `The ERP record "${id}" is not coupled in this mapping, so there is nothing to synchronize it with. Couple it (by hand or by matching), or let the next run create it.`,
   notEnabled: companyMessages.notEnabled,
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
@@ -207,7 +219,13 @@ export class SyncAdmin {
   async synchronize(company: string, mapping: string, erpId: string, body: unknown): Promise<MappingRunResult> {
     const input = synchronizeInput.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
-    const { setup } = await this.requireMapping(company, mapping);
+    const { definition, setup } = await this.requireMapping(company, mapping);
+    const { direction } = input.data;
+    if (direction && definition.direction !== "both" && direction !== definition.direction)
+      throw invalid([{ path: "direction", message: `must be "${definition.direction}": the ${mapping} mapping synchronizes only that way` }]);
+    const record = await this.init.erpRecords.get(company, definition.erpTable, erpId);
+    if (!record || record.deleted) throw notFound(syncAdminMessages.erpRecordMissing(definition.erpTable, erpId));
+    if (!(await this.init.couplings.get(company, mapping, erpId))) throw conflict(syncAdminMessages.notCoupledToSynchronize(erpId));
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     return busyAsConflict(
       mapping,
@@ -357,7 +375,12 @@ export class SyncAdmin {
    * fails). A changed CRM filter is tried on Dataverse first, so a filter it refuses is a 400 now, not a
    * failed run at night.
    */
-  async updateMapping(company: string, name: string, body: unknown, ifMatch: string | undefined): Promise<{ mapping: MappingDefinition; etag: string }> {
+  async updateMapping(
+    company: string,
+    name: string,
+    body: unknown,
+    { ifMatch, ifNoneMatch }: { ifMatch?: string; ifNoneMatch?: string } = {},
+  ): Promise<{ mapping: MappingDefinition; etag: string }> {
     const input = mappingPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await requireSetup(this.init.setups, company);
@@ -369,6 +392,9 @@ export class SyncAdmin {
       const stored = await this.init.sync.mapping(company, name);
       if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
       if (conditional && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
+      // If-None-Match asks for a change only where the mapping is not (as "*" says) or not in this version: it is.
+      if (ifNoneMatch !== undefined && (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => tag.trim() === stored.etag)))
+        throw stale(`The mapping ${name} exists (If-None-Match: ${ifNoneMatch.trim() === "*" ? "*" : "its ETag"}); a mapping is only changed, never created.`);
       const applied = applyMappingPatch(JSON.parse(stored.value.definitionJson) as MappingDefinition, input.data);
       if ("errors" in applied) throw invalid(applied.errors);
       const definition = applied.definition;
@@ -384,24 +410,29 @@ export class SyncAdmin {
     }
   }
 
+  /**
+   * Tries a filter on Dataverse with the stored connection, enabled or not. While the connection is disabled and
+   * Dataverse cannot be reached with it (settings incomplete, sign-in refused), the filter is kept and tried when
+   * the connection is enabled (crmFilterProblems), which refuses to enable with a filter Dataverse refuses.
+   */
   private async tryCrmFilter(company: string, definition: MappingDefinition, filter: string): Promise<void> {
     const setup = await this.init.setups.get(company);
-    if (!setup?.value.isEnabled) return;
-    const client = await this.init.connector.client(setup.value);
+    if (!setup) return;
+    let problem: FieldError | undefined;
     try {
-      await client.retrieveMultiple(definition.crmEntitySet, { select: [definition.crmKey], filter, top: 1 });
+      problem = await crmFilterProblem(await this.init.connector.client(setup.value), definition, filter, "crmFilter");
     } catch (error) {
-      if (error instanceof DataverseRequestError && error.status === 400) {
-        throw invalid([{ path: "crmFilter", message: `is refused by Dynamics 365 Sales: ${error.message}` }]);
-      }
-      throw error;
+      if (setup.value.isEnabled) throw error;
     }
+    if (problem) throw invalid([problem]);
   }
 
   private async requireIssue(company: string, id: string): Promise<SyncIssue> {
     await requireSetup(this.init.setups, company);
     const key = parseIssueKey(id);
-    const issue = key && (await this.init.issues.get(company, key.mapping, key.side, key.sourceId));
+    // Only the mappings there are: an id naming "../x" or "a/b" is no record of this company.
+    const known = key && defaultMappings.some((mapping) => mapping.name === key.mapping);
+    const issue = known && (await this.init.issues.get(company, key.mapping, key.side, key.sourceId));
     if (!issue) throw notFound(syncAdminMessages.noSuchIssue(id));
     return issue;
   }
@@ -413,6 +444,17 @@ async function busyAsConflict<T>(mapping: string, work: Promise<T>): Promise<T> 
     return await work;
   } catch (error) {
     if (error instanceof MappingBusyError) throw conflict(syncAdminMessages.mappingBusy(mapping));
+    throw error;
+  }
+}
+
+/** Dataverse's word on a mapping's CRM filter (one row asked for): the field and the reason it was refused. */
+export async function crmFilterProblem(client: DataverseClient, definition: MappingDefinition, filter: string, path: string): Promise<FieldError | undefined> {
+  try {
+    await client.retrieveMultiple(definition.crmEntitySet, { select: [definition.crmKey], filter, top: 1 });
+    return undefined;
+  } catch (error) {
+    if (error instanceof DataverseRequestError && error.status === 400) return { path, message: `is refused by Dynamics 365 Sales: ${error.message}` };
     throw error;
   }
 }

@@ -1,11 +1,15 @@
 import { type ActiveScheduledSyncJobs, countedStatuses, describeActiveJobs } from "../model/active-jobs";
 import * as z from "zod";
 import { randomUUID } from "node:crypto";
-import { conflict, invalid, fieldErrorsFromZod } from "../errors";
+import { type FieldError, conflict, invalid, fieldErrorsFromZod } from "../errors";
 import type { SetupRepository } from "../storage/setup-repository";
+import type { CouplingRepository } from "../storage/coupling-repository";
+import type { DataverseClient } from "../dataverse/dataverse-client";
+import { claimCoupledRows } from "./company-rows";
+import { crmFilterProblem } from "./sync-admin";
 import type { SyncRepository } from "../storage/sync-repository";
 import { requireSetup } from "../model/company";
-import { defaultMappings, jobDescription, statisticsJobId } from "./default-mappings";
+import { type MappingDefinition, defaultMappings, jobDescription, statisticsJobId } from "./default-mappings";
 import type { JobEntry, StoredMapping } from "../model/job-entry";
 import type { ConnectionSetup } from "../model/connection-setup";
 
@@ -44,7 +48,24 @@ export const defaultSetupInput = z.strictObject({ confirm: z.boolean().optional(
 
 /** Default synchronization setup (BEHAVIOUR §5) and the job controls used by enable/disable. */
 export class SyncSetupService {
-  constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; clock?: () => Date }) {}
+  constructor(private readonly init: { sync: SyncRepository; setups: SetupRepository; couplings: CouplingRepository; clock?: () => Date }) {}
+
+  /** The stored mappings' CRM filters that Dataverse refuses (saved while the connection was disabled), by field. */
+  async crmFilterProblems(company: string, client: DataverseClient): Promise<FieldError[]> {
+    const problems: FieldError[] = [];
+    for (const { value } of await this.init.sync.mappings(company)) {
+      const definition = JSON.parse(value.definitionJson) as MappingDefinition;
+      if (!definition.crmFilter) continue;
+      const problem = await crmFilterProblem(client, definition, definition.crmFilter, `mappings.${value.name}.crmFilter`);
+      if (problem) problems.push(problem);
+    }
+    return problems;
+  }
+
+  /** The rows this company coupled before rows were told apart by company get its company id (company-rows.ts). */
+  claimCoupledRows(company: string, client: DataverseClient, companyId: string): Promise<number> {
+    return claimCoupledRows(this.init, client, company, companyId);
+  }
 
   /** "Use Default Synchronization Setup": every mapping and job entry anew; answers the new "X of Y". */
   async installDefault(
@@ -108,8 +129,37 @@ export class SyncSetupService {
       jobs.push(salesOrderJob(company, salesOrderJobIds.status, now));
       if (setup.value.autoCreateSalesOrders) jobs.push(salesOrderJob(company, salesOrderJobIds.autoCreate, now));
     }
-    await this.init.sync.replaceSetup(company, mappings, jobs);
+    const running = await this.runningNow(company);
+    await this.init.sync.replaceSetup(
+      company,
+      mappings.map((mapping) => ({ ...mapping, ...running.mappings.get(mapping.name) })),
+      jobs.map((job): JobEntry => {
+        // A running entry keeps its lease; it takes the new status when its run ends, as with Hold or Ready.
+        const lease = running.jobs.get(job.id);
+        return lease ? { ...job, ...lease, status: "In Process", requestedStatus: job.status === "Ready" ? "Ready" : "On Hold" } : job;
+      }),
+    );
     return { message: syncSetupMessages.completed, mappings: mappings.length, jobs };
+  }
+
+  /** The leases of runs going on now: a new setup carries them over, so those runs keep their hold. */
+  private async runningNow(company: string) {
+    const now = (this.init.clock?.() ?? new Date()).toISOString();
+    const jobs = new Map<string, Pick<JobEntry, "leaseOwner" | "leaseExpiresAt" | "progressJson">>();
+    for (const { value } of await this.init.sync.jobs(company)) {
+      if (value.status === "In Process" && value.leaseOwner && (value.leaseExpiresAt ?? "") > now)
+        jobs.set(value.id, {
+          leaseOwner: value.leaseOwner,
+          leaseExpiresAt: value.leaseExpiresAt!,
+          ...(value.progressJson && { progressJson: value.progressJson }),
+        });
+    }
+    const mappings = new Map<string, Pick<StoredMapping, "runLeaseOwner" | "runLeaseExpiresAt">>();
+    for (const { value } of await this.init.sync.mappings(company)) {
+      if (value.runLeaseOwner && (value.runLeaseExpiresAt ?? "") > now)
+        mappings.set(value.name, { runLeaseOwner: value.runLeaseOwner, runLeaseExpiresAt: value.runLeaseExpiresAt! });
+    }
+    return { jobs, mappings };
   }
 
   hasSetup(company: string): Promise<boolean> {
