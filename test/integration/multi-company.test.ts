@@ -69,6 +69,7 @@ describe("two ERP companies on one organization", () => {
   });
 
   it("enable says which other companies share the organization; rows a company coupled before get its company", async () => {
+    const other = await harness.enabledCompany();
     const a = await harness.enabledCompany();
     await put(a, "customers", [{ id: "10000", name: `${a} Legacy` }]);
     await run(a, "CUSTOMER");
@@ -80,7 +81,37 @@ describe("two ERP companies on one organization", () => {
     expect(enabled.status).toBe(200);
     const shared = enabled.json.notices.find((notice: { code: string }) => notice.code === "shared-organization");
     expect(shared?.message).toContain("Other ERP companies synchronize with this Dynamics 365 Sales organization");
+    expect(shared?.message).toContain(other);
+    expect(shared?.message).not.toContain(`${a},`);
     const aCompany = (await harness.demo.app.services.setups.get(a))!.value.crmCompanyId;
     expect(crmRow("accounts", accountId)![companyValue]).toBe(aCompany);
+  });
+
+  it("an admin couples and matches within the company's rows: another company's account answers 409, an unclaimed one becomes the company's", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await put(a, "customers", [{ id: "10000", name: `${a} Adatum` }]);
+    await run(a, "CUSTOMER");
+    const aAccount = (await couplingOf(a, "CUSTOMER", "10000"))!.crmId;
+    await put(b, "customers", [
+      { id: "20000", name: `${b} Trey` },
+      { id: "30000", name: `${a} Adatum` },
+      { id: "40000", name: `${b} Walk-in` },
+    ]);
+    const couple = await harness.demo.app.call("PUT", `/api/companies/${b}/sync/couplings/CUSTOMER/20000`, { body: { crmId: aAccount } });
+    expect(couple.status).toBe(409);
+    expect(couple.headers.get("content-type")).toContain("application/problem+json");
+    expect(await couplingOf(b, "CUSTOMER", "20000")).toBeUndefined();
+
+    // Matching by name finds the unclaimed account, never company A's one with the same name.
+    const walkIn = await jane("POST", "accounts", { body: { name: `${b} Walk-in`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const matched = await harness.demo.app.call("POST", `/api/companies/${b}/sync/mappings/CUSTOMER/match`, { body: { fields: ["name"] } });
+    expect(matched.status, matched.text).toBe(200);
+    expect(matched.json.coupled).toBe(1);
+    expect(matched.json.unmatched).toEqual(expect.arrayContaining(["20000", "30000"]));
+    expect((await couplingOf(b, "CUSTOMER", "40000"))!.crmId).toBe(walkIn.json.accountid);
+    const bCompany = (await harness.demo.app.services.setups.get(b))!.value.crmCompanyId;
+    expect(crmRow("accounts", walkIn.json.accountid)![companyValue]).toBe(bCompany);
+    expect(crmRow("accounts", aAccount)![companyValue]).not.toBe(bCompany);
   });
 });

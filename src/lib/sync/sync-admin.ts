@@ -15,6 +15,7 @@ import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import { applyMappingPatch, mappingPatch } from "./mapping-settings";
 import type { SyncIssue } from "../model/sync-issue";
 import type { Coupling } from "../model/coupling";
+import { companyBind, ownerOf, scopeColumns, scopeOf, withScope } from "../model/company-scope";
 import { parseIssueKey } from "../model/sync-issue";
 import type { SyncRunner } from "./sync-runner";
 import { MappingBusyError, type MappingRunResult } from "./run/run-context";
@@ -91,6 +92,8 @@ export const syncAdminMessages = {
   notEnabled: companyMessages.notEnabled,
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
+  otherCompanysRow: (set: string, crmId: string) =>
+    `The ${set} row ${crmId} belongs to another ERP company synchronized with this organization (its company column names that company).`,
   mappingBusy: (mapping: string) =>
     `A synchronization of ${mapping} is running; its records are coupled, uncoupled and synchronized by hand between runs. Try again when it ends (GET .../sync/jobs shows its progress).`,
 } as const;
@@ -172,12 +175,17 @@ export class SyncAdmin {
     if (theirs) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, theirs.erpId));
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     const client = await this.init.connector.client(setup);
+    let row: Record<string, unknown>;
     try {
-      await client.retrieve(definition.crmEntitySet, crmId, [definition.crmKey]);
+      row = await client.retrieve(definition.crmEntitySet, crmId, [definition.crmKey, ...scopeColumns(setup, definition.crmEntitySet)]);
     } catch (error) {
       if (error instanceof DataverseRequestError && error.status === 404) throw notFound(syncAdminMessages.crmRowMissing(definition.crmEntitySet, crmId));
       throw error;
     }
+    // Another ERP company's row is not this company's to couple; an unclaimed one becomes this company's.
+    const owner = ownerOf(setup, definition.crmEntitySet, row);
+    if (owner === "other") throw conflict(syncAdminMessages.otherCompanysRow(definition.crmEntitySet, crmId));
+    if (owner === "unclaimed") await client.update(definition.crmEntitySet, crmId, companyBind(scopeOf(setup, definition.crmEntitySet)!));
     // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
     await this.holding(company, mapping, async () => {
       // Checked again under the hold: a run may have coupled either side since.
@@ -258,10 +266,15 @@ export class SyncAdmin {
     const coupledCrm = new Set(couplings.map((coupling) => coupling.crmId.toLowerCase()));
     const normalize = (value: unknown) => (value === undefined || value === null ? "" : String(value).trim().toLowerCase());
     const client = await this.init.connector.client(setup);
+    // Candidates within the mapping's filter and the company's rows (its own, and those nobody took yet).
+    const scoped = withScope(setup, definition.crmEntitySet, definition.crmFilter);
     const rows = await client.retrieveMultiple(definition.crmEntitySet, {
-      select: [definition.crmKey, ...fields.map((field) => field.crm)],
-      ...(definition.crmFilter && { filter: definition.crmFilter }),
+      select: [definition.crmKey, ...fields.map((field) => field.crm), ...scopeColumns(setup, definition.crmEntitySet)],
+      ...(scoped && { filter: scoped }),
     });
+    const unclaimed = new Set(
+      rows.filter((row) => ownerOf(setup, definition.crmEntitySet, row) === "unclaimed").map((row) => String(row[definition.crmKey]).toLowerCase()),
+    );
     const candidates = new Map<string, string[]>();
     for (const row of rows) {
       const crmId = String(row[definition.crmKey]).toLowerCase();
@@ -297,6 +310,13 @@ export class SyncAdmin {
       const crmTaken = new Set(now.map((coupling) => coupling.crmId.toLowerCase()));
       const still = newCouplings.filter((coupling) => !erpTaken.has(coupling.erpId) && !crmTaken.has(coupling.crmId));
       result.coupled = still.length;
+      const companyId = scopeOf(setup, definition.crmEntitySet);
+      const claimed = still.filter((coupling) => unclaimed.has(coupling.crmId));
+      if (companyId && claimed.length > 0)
+        await client.updateMultiple(
+          definition.crmEntitySet,
+          claimed.map((coupling) => ({ [definition.crmKey]: coupling.crmId, ...companyBind(companyId) })),
+        );
       await this.init.couplings.save(company, mapping, still);
     });
     if (toCreate.length > 0) {
