@@ -313,7 +313,7 @@ describe.skipIf(!haveChromium)("the synchronization views of the setup page", ()
     await expect.poll(() => page.locator(`#orders tr[data-order="${good.salesorderid}"]`).count()).toBe(1);
     expect(await page.locator(`#orders tr[data-order="${good.salesorderid}"]`).textContent()).toContain("1,000.00");
     await page.getByRole("button", { name: `Create in ERP: order ${good.ordernumber}` }).click();
-    await expect.poll(() => status(page)).toMatch(new RegExp(`order ${good.ordernumber} was created in the ERP as sales order SO-\\w+ with 1 line`));
+    await expect.poll(() => status(page)).toMatch(new RegExp(`order ${good.ordernumber} was created in the ERP as sales order SO-CRM-\\d{6} with 1 line`));
     await expect.poll(() => page.locator(`#orders tr[data-order="${good.salesorderid}"]`).textContent()).toContain("SO-");
     await page.getByRole("button", { name: `Create in ERP: order ${stranger.ordernumber}` }).click();
     await expect
