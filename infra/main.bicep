@@ -69,10 +69,10 @@ param jobSchedules object = {}
 @maxValue(1000)
 param syncBatchSize int = 500
 
-@description('Dataverse requests in flight per run (x-ms-dop-hint may lower it).')
+@description('A cap on Dataverse requests in flight per run: a run sends as many as x-ms-dop-hint recommends, never more than this.')
 @minValue(1)
 @maxValue(52)
-param syncMaxParallel int = 4
+param syncMaxParallel int = 52
 
 @description('Seconds a sync run may take before it stops and leaves the rest to the next run.')
 param syncTimeBudgetSeconds int = 540

@@ -150,8 +150,9 @@ export const settings = {
     description: "Rows per Dataverse bulk request (UpsertMultiple / CreateMultiple / UpdateMultiple).",
   }),
   SYNC_MAX_PARALLEL: define({
-    schema: positiveInt(52).default(4),
-    description: "Dataverse requests in flight at once per run (further capped by x-ms-dop-hint).",
+    schema: positiveInt(52).default(52),
+    description:
+      "A cap on Dataverse requests in flight at once per run: a run sends as many as Dataverse's x-ms-dop-hint recommends (4 until its first answer), never more than this.",
   }),
   SYNC_TIME_BUDGET_SECONDS: define({
     schema: positiveInt(3600).default(540),

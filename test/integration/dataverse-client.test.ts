@@ -7,6 +7,7 @@ import { SignInError } from "../../src/lib/dataverse/token-provider";
 import { clientCertificatePem } from "../support/certificates";
 import { integrationUser, simulatorClient, simulatorTokens, simulatorTransport } from "../support/dataverse";
 import { demoClientId, demoClientSecret } from "../simulator/fixture";
+import { demoUsers, webApiAs } from "../support/raw-dataverse";
 import { type DataverseSimulator, startDataverseSimulator } from "../simulator/simulator";
 
 let simulator: DataverseSimulator;
@@ -241,6 +242,21 @@ describe("service protection", () => {
     const attempt = client.retrieveVersion();
     await expect(attempt).rejects.toMatchObject({ status: 429, step: "throttled" });
     simulator.clearFaults();
+  });
+
+  it("never sends the ARRAffinity cookie back, so its requests spread over the environment's web servers", async () => {
+    const client = simulatorClient(simulator);
+    simulator.resetStats();
+    await Promise.all(Array.from({ length: 5 }, () => client.whoAmI()));
+    expect(simulator.stats.requests).toBeGreaterThanOrEqual(5);
+    expect(simulator.stats.affinityCookies).toBe(0);
+    // Control: a caller that keeps the cookie it was given is counted.
+    const api = await webApiAs(simulator, demoUsers.integration);
+    const first = await api("GET", "WhoAmI");
+    const cookie = String(first.headers["set-cookie"] ?? "").split(";")[0]!;
+    expect(cookie).toMatch(/^ARRAffinity=[0-9a-f]{64}$/);
+    await api("GET", "WhoAmI", { headers: { cookie } });
+    expect(simulator.stats.affinityCookies).toBe(1);
   });
 
   it("retries 503 with backoff and follows x-ms-dop-hint for parallelism", async () => {

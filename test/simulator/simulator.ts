@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -50,6 +50,8 @@ export interface SimulatorStats {
   maxInFlight: number;
   /** Rows written by bulk messages and $batch operations. */
   rows: number;
+  /** Requests that sent the ARRAffinity cookie back (pinning the client to one web server). */
+  affinityCookies: number;
 }
 
 export type DataverseSimulator = Awaited<ReturnType<typeof startDataverseSimulator>>;
@@ -75,7 +77,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
   const limits: ServiceProtectionLimits = { ...documentedLimits, ...options.limits };
   const protection = new ServiceProtection(limits);
   const state = { latencyMs: options.latencyMs ?? 0, dopHint: options.dopHint ?? 4, faults: [] as Fault[] };
-  const stats: SimulatorStats = { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 };
+  const stats: SimulatorStats = { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0, affinityCookies: 0 };
 
   const send = (response: ServerResponse, answer: InnerResponse, extra: Record<string, string> = {}) => {
     response.writeHead(answer.status, { "OData-Version": "4.0", "x-ms-service-request-id": randomUUID(), ...answer.headers, ...extra });
@@ -102,7 +104,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
     if (options.controlEndpoints && url.pathname.startsWith("/_simulator/")) {
       request.resume();
       if (url.pathname === "/_simulator/reset" && method === "POST") {
-        Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 });
+        Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0, affinityCookies: 0 });
         protection.reset();
       }
       response.writeHead(200, { "Content-Type": "application/json" });
@@ -160,6 +162,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
         const body = await readBody(request);
         if (state.latencyMs > 0) await sleep(state.latencyMs);
         const headers = headersOf(request);
+        if (/(^|;\s*)ARRAffinity=/.test(headers["cookie"] ?? "")) stats.affinityCookies++;
         answer =
           url.pathname === `${apiPath}/$batch` && method === "POST"
             ? api.batch(headers["content-type"], body, caller, preferences(headers["prefer"]).has("odata.continue-on-error"), headers)
@@ -178,6 +181,8 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
         "x-ms-dop-hint": String(state.dopHint),
         "x-ms-ratelimit-burst-remaining-xrm-requests": String(remaining.requests),
         "x-ms-ratelimit-time-remaining-xrm-requests": String(Math.floor(remaining.executionMs / 1000)),
+        // The App Service front end's session affinity: a client that sends it back stays on one web server.
+        "set-cookie": `ARRAffinity=${affinityOf(baseUrl)}; Path=/; HttpOnly; Secure; Domain=${new URL(baseUrl).hostname}`,
       });
     })();
   });
@@ -230,7 +235,7 @@ export async function startDataverseSimulator(options: SimulatorOptions = {}) {
       state.faults.length = 0;
     },
     resetStats() {
-      Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0 });
+      Object.assign(stats, { connections: 0, requests: 0, throttled: 0, throttledBy: {}, byOperation: {}, maxInFlight: 0, rows: 0, affinityCookies: 0 });
       protection.reset();
     },
     registerApplication(application: FixtureApplication) {
@@ -329,3 +334,8 @@ async function readBody(request: IncomingMessage): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A web server's affinity value, as the front end writes it (64 hex digits). */
+function affinityOf(baseUrl: string): string {
+  return createHash("sha256").update(baseUrl).digest("hex");
+}

@@ -99,7 +99,12 @@ describe("the Dataverse client's rules", () => {
       return ok({ UserId: "u" }, { "x-ms-dop-hint": "8" });
     });
     const dataverse = client(scripted.transport, 8);
+    // A few at once until Dataverse says how many (x-ms-dop-hint), then what it says, within the client's cap.
+    expect(dataverse.parallelism).toBe(4);
+    mode = "ok";
+    await dataverse.whoAmI();
     expect(dataverse.parallelism).toBe(8);
+    mode = "throttle-execution";
     await dataverse.whoAmI();
     expect(dataverse.parallelism).toBe(4);
     // Each run of successes as long as the limit adds one: 4 + 5 + 6 + 7 successes reach the ceiling again.
@@ -109,6 +114,20 @@ describe("the Dataverse client's rules", () => {
     throttledOnce = false;
     await dataverse.whoAmI();
     expect(dataverse.parallelism).toBe(8);
+  });
+
+  it("runs as many requests at once as x-ms-dop-hint recommends, up to the client's cap and 52", async () => {
+    let hint = "16";
+    const hinted = fakeTransport(() => ok({ value: [] }, { "x-ms-dop-hint": hint }));
+    const uncapped = client(hinted.transport, 52);
+    await uncapped.whoAmI();
+    expect(uncapped.parallelism).toBe(16);
+    hint = "80";
+    await uncapped.whoAmI();
+    expect(uncapped.parallelism).toBe(52);
+    const capped = client(hinted.transport, 6);
+    await capped.whoAmI();
+    expect(capped.parallelism).toBe(6);
   });
 
   it("runs no more requests at once than x-ms-dop-hint allows", async () => {

@@ -23,7 +23,7 @@ export interface DataverseClientInit {
   /** The one call the client makes of its transport: a fake in unit tests, HTTPS otherwise. */
   transport: Pick<HttpsTransport, "send">;
   getToken: () => Promise<string>;
-  /** Upper bound on requests in flight; Dataverse's x-ms-dop-hint may lower it (never above 52). */
+  /** A cap on requests in flight: the client runs as many as Dataverse's x-ms-dop-hint says, up to this (and 52). */
   maxParallel?: number;
   retry?: Partial<RetrySettings>;
   timeoutMs?: number;
@@ -80,6 +80,8 @@ const idsPerRequest = 100;
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const defaultRetry: RetrySettings = { maxAttempts: 8, maxWaitMs: 120_000, baseDelayMs: 500 };
 const dataverseMaxParallel = 52;
+/** Requests at once before Dataverse's first answer carries its x-ms-dop-hint (or on a server that sends none). */
+const parallelBeforeHint = 4;
 
 /**
  * The Dataverse Web API by intent (whoAmI, retrieveMultiple, upsertMultiple, ...), with service protection
@@ -99,7 +101,8 @@ export class DataverseClient {
     this.withoutBulk = shared?.withoutBulk ?? new Set();
     this.apiRoot = `${init.serverAddress}${apiVersionPath}`;
     this.retrySettings = { ...defaultRetry, ...init.retry };
-    this.limit = shared?.limit ?? new ConcurrencyLimit(Math.min(init.maxParallel ?? 4, dataverseMaxParallel));
+    // Until Dataverse's first answer says how many at once (x-ms-dop-hint), a few.
+    this.limit = shared?.limit ?? new ConcurrencyLimit(Math.min(init.maxParallel ?? dataverseMaxParallel, parallelBeforeHint, dataverseMaxParallel));
     this.stats = shared?.stats ?? { requests: 0, throttled: 0, retries: 0 };
   }
 
@@ -385,7 +388,7 @@ export class DataverseClient {
       ...(body !== undefined && { body: typeof body === "string" ? body : JSON.stringify(body) }),
     });
     const hint = Number(response.headers["x-ms-dop-hint"]);
-    if (Number.isInteger(hint) && hint > 0) this.limit.setCeiling(Math.min(this.init.maxParallel ?? 4, hint, dataverseMaxParallel));
+    if (Number.isInteger(hint) && hint > 0) this.limit.setCeiling(Math.min(this.init.maxParallel ?? dataverseMaxParallel, hint, dataverseMaxParallel));
     const text = response.body.toString("utf8");
     if (response.status >= 400) {
       const error = errorFrom(response.status, text, response.headers["retry-after"]);

@@ -94,7 +94,7 @@ export class SyncRunner {
           pair.coupling = rest;
         }
       }
-      await processWaves(this.deps, context, wavesOf(pairs, waveSizeOf(this.deps)), lease, options);
+      await processWaves(this.deps, context, wavesOf(pairs, waveSizeOf(this.deps, context)), lease, options);
       const logs = await writeLogs(this.deps, context, started, false);
       return { mapping: name, runId, logs, stoppedEarly: false };
     } finally {
@@ -149,7 +149,7 @@ export class SyncRunner {
     const { stoppedEarly, recordsDone } = await processWaves(
       deps,
       context,
-      wavesOfChanges(deps, context, erp, beside, heldBack, waveSizeOf(deps)),
+      wavesOfChanges(deps, context, erp, beside, heldBack, waveSizeOf(deps, context)),
       lease,
       options,
     );

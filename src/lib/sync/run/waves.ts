@@ -26,9 +26,9 @@ export interface Wave {
  */
 export type WaveSource = (drain: () => Promise<void>) => AsyncGenerator<Wave>;
 
-/** How many pairs a wave holds: one bulk request per parallel slot. */
-export function waveSizeOf(deps: RunDeps): number {
-  return deps.init.config.SYNC_BATCH_SIZE * Math.max(1, deps.init.config.SYNC_MAX_PARALLEL);
+/** How many pairs a wave holds: one bulk request per request Dataverse takes at once (its x-ms-dop-hint, capped). */
+export function waveSizeOf(deps: RunDeps, context: Pick<RunContext, "client">): number {
+  return deps.init.config.SYNC_BATCH_SIZE * Math.max(1, Math.min(deps.init.config.SYNC_MAX_PARALLEL, context.client.parallelism));
 }
 
 /** Named records, already paired: waves in order. */
