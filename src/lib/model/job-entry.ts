@@ -49,6 +49,8 @@ export interface StoredMapping {
   crmWatermark?: string;
   lastSyncAt?: string;
   lastSyncResult?: string;
+  /** Every coupling of the mapping has its CRM id index row (written by a run once, for couplings made before the index). */
+  crmIdIndexed?: boolean;
   /** Change tracking: the delta link that reports CRM rows deleted since the last run. */
   crmDeltaLink?: string;
   /** The run that holds the mapping, and until when (a job run and a full synchronization never overlap). */

@@ -1,10 +1,13 @@
+// Over 250 lines: the couplings, their wave manifests and the reads by key share one table and its partition layout
+// (the CRM id index is coupling-index.ts, the row columns coupling-rows.ts).
 import { randomUUID } from "node:crypto";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
-import { bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import { bucketCount, bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
 import type { BatchAction } from "./entity-batch";
 import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 import { type CouplingRow, baseOf, couplingOf, withoutUndefined } from "./coupling-rows";
+import { CouplingIndex } from "./coupling-index";
 import { type Manifest, manifestColumns, manifestEntries, manifestEntriesPerRow, manifestPartition, pendingEntries } from "./coupling-manifest";
 
 const tableName = "couplings";
@@ -15,9 +18,10 @@ export interface PendingManifest {
 }
 
 /**
- * ERP id <-> CRM id per company and mapping, with what was last synchronized. One partition per mapping,
- * read whole at the start of a run (a few requests for thousands of couplings) and written in
- * entity-group transactions.
+ * ERP id <-> CRM id per company and mapping, with what was last synchronized, in bucketed partitions per
+ * mapping written in entity-group transactions. A run with changes reads its mapping whole (a few requests for
+ * thousands of couplings); an admin's request reads by key: by ERP id (a point read) or by CRM id (through the
+ * CRM id index, coupling-index.ts), or a page in ERP id order.
  *
  * The CRM ids a wave chooses for its creates are recorded before the creates, so a rerun after a crash upserts
  * the same rows instead of making duplicates. They are recorded as one manifest row per wave (in the partition
@@ -26,7 +30,11 @@ export interface PendingManifest {
  * where no coupling row was written after it.
  */
 export class CouplingRepository {
-  constructor(private readonly tables: TableStorage) {}
+  private readonly index: CouplingIndex;
+
+  constructor(private readonly tables: TableStorage) {
+    this.index = new CouplingIndex(tables, tableName);
+  }
 
   async load(company: string, mapping: string): Promise<Coupling[]> {
     const table = await this.tables.table(tableName);
@@ -45,6 +53,74 @@ export class CouplingRepository {
       byErp.set(erpId, { coupling: { erpId, crmId: entry.crmId, pending: true }, writtenAt: entry.writtenAt });
     }
     return [...byErp.values()].map((row) => row.coupling);
+  }
+
+  /**
+   * The couplings of these CRM rows, by CRM id (lower case): each found through the CRM id index and checked
+   * against the coupling row it names, so an index row a later write made stale (uncoupled, coupled elsewhere)
+   * finds nothing. Reads follow the number of ids asked for, not the number of couplings. A record a wave's
+   * manifest names is found as pending. Complete once the mapping's index is (see indexAll).
+   */
+  async byCrmIds(company: string, mapping: string, crmIds: string[]): Promise<Map<string, Coupling>> {
+    const found = new Map<string, Coupling>();
+    const ids = [...new Set(crmIds.map((id) => id.toLowerCase()))];
+    const named = await this.index.erpIdsOf(company, mapping, ids);
+    await mapLimit([...named], pointReadParallelism, async ([crmId, erpId]) => {
+      const coupling = await this.get(company, mapping, erpId);
+      if (coupling && coupling.crmId.toLowerCase() === crmId) found.set(crmId, coupling);
+    });
+    for (const [erpId, entry] of pendingEntries(await this.manifests(company, mapping))) {
+      if (ids.includes(entry.crmId) && !found.has(entry.crmId)) found.set(entry.crmId, { erpId, crmId: entry.crmId, pending: true });
+    }
+    return found;
+  }
+
+  /** The couplings of these ERP records (point reads), and the pending ones a wave's manifest names. */
+  async byErpIds(company: string, mapping: string, erpIds: string[]): Promise<Map<string, Coupling>> {
+    const found = new Map<string, Coupling>();
+    const ids = [...new Set(erpIds)];
+    await mapLimit(ids, pointReadParallelism, async (erpId) => {
+      const coupling = await this.get(company, mapping, erpId);
+      if (coupling) found.set(erpId, coupling);
+    });
+    const wanted = new Set(ids);
+    for (const [erpId, entry] of pendingEntries(await this.manifests(company, mapping))) {
+      const known = found.get(erpId);
+      if (wanted.has(erpId) && (!known || known.crmId.toLowerCase() !== entry.crmId)) found.set(erpId, known ?? { erpId, crmId: entry.crmId, pending: true });
+    }
+    return found;
+  }
+
+  /**
+   * The next `top` couplings of a mapping after an ERP id, in ERP id order (of their row keys): one query per
+   * bucket for at most `top` rows each, merged. A list pages through a mapping without ever holding all of it.
+   */
+  async pageAfter(company: string, mapping: string, afterErpId: string | undefined, top: number): Promise<Coupling[]> {
+    const table = await this.tables.table(tableName);
+    const base = baseOf(company, mapping);
+    const after = afterErpId === undefined ? undefined : encodeURIComponent(afterErpId).replace(/'/g, "''");
+    const rows: Record<string, unknown>[] = [];
+    await mapLimit(
+      Array.from({ length: bucketCount }, (_, bucket) => `${base}~${bucket.toString(16).padStart(2, "0")}`),
+      pointReadParallelism,
+      async (partition) => {
+        const filter = `PartitionKey eq '${partition.replace(/'/g, "''")}'${after === undefined ? "" : ` and RowKey gt '${after}'`}`;
+        const first = await table.listEntities<Record<string, unknown>>({ queryOptions: { filter } }).byPage({ maxPageSize: top }).next();
+        if (!first.done && first.value) rows.push(...first.value.slice(0, top));
+      },
+    );
+    return rows
+      .sort((a, b) => (String(a.rowKey) < String(b.rowKey) ? -1 : String(a.rowKey) > String(b.rowKey) ? 1 : 0))
+      .slice(0, top)
+      .map(couplingOf);
+  }
+
+  /**
+   * Writes the CRM id index rows of these couplings (all of a mapping's, once, for couplings written before
+   * the index existed); grouped by index partition into entity-group transactions.
+   */
+  indexAll(company: string, mapping: string, couplings: Pick<Coupling, "erpId" | "crmId">[]): Promise<void> {
+    return this.index.write(company, mapping, couplings);
   }
 
   /** One record's coupling row (a point read; a record only a manifest names has none yet). */
@@ -101,6 +177,7 @@ export class CouplingRepository {
     await mapLimit([...pendingEntries(manifests)], pointReadParallelism, async ([erpId, entry]) => {
       const key = { partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) };
       const pending = { ...key, crmId: entry.crmId, pending: true };
+      await this.index.write(company, mapping, [{ erpId, crmId: entry.crmId }]);
       const row = await getRow<Record<string, unknown>>(table, key.partitionKey, key.rowKey);
       if (!row) return void (await table.createEntity(pending).catch(unlessStatus(409)));
       if (String(row.crmId).toLowerCase() === entry.crmId || Date.parse(String(row.timestamp)) >= entry.writtenAt) return;
@@ -119,10 +196,24 @@ export class CouplingRepository {
    * partition for each, so a large run's coupling writes halve). A transaction that finds otherwise (an admin
    * coupled or uncoupled a record meanwhile) is written again as upserts: the run's coupling wins, as it always did.
    */
-  async save(company: string, mapping: string, couplings: Coupling[], row: (coupling: Coupling) => CouplingRow = () => undefined): Promise<void> {
+  async save(
+    company: string,
+    mapping: string,
+    couplings: Coupling[],
+    row: (coupling: Coupling) => CouplingRow = () => undefined,
+    /** Whether the coupling's CRM id index row is already right (its CRM id is the one it was read with). */
+    indexed: (coupling: Coupling) => boolean = () => false,
+  ): Promise<void> {
     if (couplings.length === 0) return;
     const base = baseOf(company, mapping);
     const table = await this.tables.table(tableName);
+    // The index first: an index row whose coupling is not written yet finds nothing when checked; a coupling
+    // without its index row would be missed by a lookup by CRM id.
+    await this.indexAll(
+      company,
+      mapping,
+      couplings.filter((coupling) => !indexed(coupling)),
+    );
     const actions = couplings.map((coupling): BatchAction => {
       const entity = { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) };
       const known = row(coupling);

@@ -132,32 +132,90 @@ export class SyncAdmin {
         throw invalid([{ path: "continuationToken", message: inputMessages.foreignToken }]);
       }
     }
-    const issues = await this.init.issues.list(company);
     const value: CouplingView[] = [];
+    const issueKinds: readonly string[] = ["deferred", "failed", "conflict", "skipped"];
     for (const [index, name] of names.entries()) {
       if (after && index < after[0]) continue;
-      const couplings = (await this.init.couplings.load(company, name)).sort((a, b) => (a.erpId < b.erpId ? -1 : a.erpId > b.erpId ? 1 : 0));
-      for (const coupling of couplings) {
-        if (after && index === after[0] && coupling.erpId <= after[1]) continue;
-        if (erpId && coupling.erpId !== erpId) continue;
-        if (crmId && coupling.crmId.toLowerCase() !== crmId.toLowerCase()) continue;
-        const issue = issues.find((candidate) => candidate.mapping === name && (candidate.erpId === coupling.erpId || candidate.sourceId === coupling.erpId));
+      const from = after && index === after[0] ? after[1] : undefined;
+      // The records that did not synchronize are few: read once per mapping, they say each coupling's state.
+      const issues = await this.init.issues.list(company, name);
+      const issueOf = (coupling: Coupling) => issues.find((candidate) => candidate.erpId === coupling.erpId || candidate.sourceId === coupling.erpId);
+      const viewOf = (coupling: Coupling): CouplingView | undefined => {
+        const issue = issueOf(coupling);
         const state: CouplingView["status"] = coupling.pending ? "pending" : (issue?.kind ?? "coupled");
-        if (status && state !== status) continue;
-        value.push({
+        if (status && state !== status) return undefined;
+        if (crmId && coupling.crmId.toLowerCase() !== crmId.toLowerCase()) return undefined;
+        return {
           mapping: name,
           erpId: coupling.erpId,
           crmId: coupling.crmId,
           status: state,
           reason: issue?.reason ?? null,
           lastSynchronized: coupling.synced ?? null,
-        });
-        if (value.length === top) {
-          return { value, continuationToken: Buffer.from(JSON.stringify([index, coupling.erpId])).toString("base64url") };
+        };
+      };
+      // Where the filter names the records (an ERP id, a CRM id, a kind of issue), only those are read; otherwise
+      // the mapping's couplings are read a page at a time in ERP id order.
+      let named: Coupling[] | undefined;
+      if (erpId !== undefined) named = [...(await this.couplingsOf(company, name, { erpIds: [erpId] })).byErp.values()];
+      else if (crmId !== undefined) named = [...(await this.couplingsOf(company, name, { crmIds: [crmId] })).byCrm.values()];
+      else if (status && issueKinds.includes(status))
+        named = [
+          ...(
+            await this.init.couplings.byErpIds(
+              company,
+              name,
+              issues.filter((issue) => issue.kind === status && issue.erpId).map((issue) => issue.erpId!),
+            )
+          ).values(),
+        ];
+      if (named) {
+        for (const coupling of named.sort((a, b) => (a.erpId < b.erpId ? -1 : a.erpId > b.erpId ? 1 : 0))) {
+          if (from !== undefined && coupling.erpId <= from) continue;
+          const view = viewOf(coupling);
+          if (view) value.push(view);
+          if (value.length === top) return { value, continuationToken: Buffer.from(JSON.stringify([index, coupling.erpId])).toString("base64url") };
         }
+        continue;
+      }
+      for (let last = from; ;) {
+        const page = await this.init.couplings.pageAfter(company, name, last, top);
+        for (const coupling of page) {
+          last = coupling.erpId;
+          const view = viewOf(coupling);
+          if (view) value.push(view);
+          if (value.length === top) return { value, continuationToken: Buffer.from(JSON.stringify([index, coupling.erpId])).toString("base64url") };
+        }
+        if (page.length < top) break;
       }
     }
     return { value };
+  }
+
+  /**
+   * Couplings of the named records: by key through the CRM id index once a run has indexed the mapping; a
+   * mapping not indexed yet (no run since the index came) is read whole, as before.
+   */
+  private async couplingsOf(
+    company: string,
+    mapping: string,
+    ids: { erpIds?: string[]; crmIds?: string[] },
+  ): Promise<{ byErp: Map<string, Coupling>; byCrm: Map<string, Coupling> }> {
+    const indexed = (await this.init.sync.mapping(company, mapping))?.value.crmIdIndexed === true;
+    if (!indexed) {
+      const all = await this.init.couplings.load(company, mapping);
+      const erpIds = new Set(ids.erpIds ?? []);
+      const crmIds = new Set((ids.crmIds ?? []).map((id) => id.toLowerCase()));
+      return {
+        byErp: new Map(all.filter((coupling) => erpIds.has(coupling.erpId)).map((coupling) => [coupling.erpId, coupling])),
+        byCrm: new Map(all.filter((coupling) => crmIds.has(coupling.crmId.toLowerCase())).map((coupling) => [coupling.crmId.toLowerCase(), coupling])),
+      };
+    }
+    const [byErp, byCrm] = await Promise.all([
+      ids.erpIds?.length ? this.init.couplings.byErpIds(company, mapping, ids.erpIds) : new Map<string, Coupling>(),
+      ids.crmIds?.length ? this.init.couplings.byCrmIds(company, mapping, ids.crmIds) : new Map<string, Coupling>(),
+    ]);
+    return { byErp, byCrm };
   }
 
   /** Couples an ERP record to a CRM row by hand: both must exist and neither be coupled elsewhere. */
@@ -168,11 +226,14 @@ export class SyncAdmin {
     const crmId = input.data.crmId.toLowerCase();
     const record = await this.init.erpRecords.get(company, definition.erpTable, erpId);
     if (!record || record.deleted) throw notFound(syncAdminMessages.erpRecordMissing(definition.erpTable, erpId));
-    const couplings = await this.init.couplings.load(company, mapping);
-    const mine = couplings.find((coupling) => coupling.erpId === erpId);
-    if (mine && mine.crmId.toLowerCase() !== crmId) throw conflict(syncAdminMessages.erpAlreadyCoupled(erpId, mine.crmId));
-    const theirs = couplings.find((coupling) => coupling.crmId.toLowerCase() === crmId && coupling.erpId !== erpId);
-    if (theirs) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, theirs.erpId));
+    const taken = async () => {
+      const { byErp, byCrm } = await this.couplingsOf(company, mapping, { erpIds: [erpId], crmIds: [crmId] });
+      const mine = byErp.get(erpId);
+      if (mine && mine.crmId.toLowerCase() !== crmId) throw conflict(syncAdminMessages.erpAlreadyCoupled(erpId, mine.crmId));
+      const theirs = byCrm.get(crmId);
+      if (theirs && theirs.erpId !== erpId) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, theirs.erpId));
+    };
+    await taken();
     if (!setup.isEnabled) throw conflict(syncAdminMessages.notEnabled);
     const client = await this.init.connector.client(setup);
     let row: Record<string, unknown>;
@@ -189,10 +250,7 @@ export class SyncAdmin {
     // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
     await this.holding(company, mapping, async () => {
       // Checked again under the hold: a run may have coupled either side since.
-      const now = await this.init.couplings.load(company, mapping);
-      const taken = now.find((coupling) => (coupling.erpId === erpId) !== (coupling.crmId.toLowerCase() === crmId));
-      if (taken?.erpId === erpId) throw conflict(syncAdminMessages.erpAlreadyCoupled(erpId, taken.crmId));
-      if (taken) throw conflict(syncAdminMessages.crmAlreadyCoupled(crmId, taken.erpId));
+      await taken();
       await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
       await this.init.issues.remove(company, mapping, [
         { side: "erp", sourceId: erpId },
@@ -205,7 +263,7 @@ export class SyncAdmin {
   async uncouple(company: string, mapping: string, erpId: string): Promise<void> {
     await this.requireMapping(company, mapping);
     await this.holding(company, mapping, async () => {
-      const coupling = (await this.init.couplings.load(company, mapping)).find((candidate) => candidate.erpId === erpId);
+      const coupling = (await this.couplingsOf(company, mapping, { erpIds: [erpId] })).byErp.get(erpId);
       if (!coupling) throw notFound(syncAdminMessages.notCoupled(erpId));
       await this.init.couplings.remove(company, mapping, [erpId]);
       await this.init.issues.remove(company, mapping, [

@@ -81,7 +81,7 @@ export class SyncRunner {
         ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)),
         targeted: true,
       };
-      await loadCouplings(this.deps, context);
+      await loadCouplings(this.deps, context, lease);
       const started = this.deps.clock();
       const pairs = await pairsOfSelection(this.deps, context, selection);
       await completePairs(this.deps, context, pairs, true);
@@ -136,7 +136,7 @@ export class SyncRunner {
       return { mapping: name, runId, logs, stoppedEarly: false };
     }
 
-    await loadCouplings(deps, context);
+    await loadCouplings(deps, context, lease);
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
     const heldBack = heldBackIssues(feeds.issues);

@@ -13,7 +13,7 @@ import { rowsOfOtherCompanies } from "./company-claims";
 export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes: Outcome[]): Promise<void> {
   const { company, name, definition } = context;
   // With what the run knows of each coupling's row, so the write is a create or an update rather than an upsert.
-  const couplingUpdates = new Map<string, { coupling: Coupling; row: CouplingRow }>();
+  const couplingUpdates = new Map<string, { coupling: Coupling; row: CouplingRow; before?: Coupling }>();
   const couplingRemovals: string[] = [];
   const issueUpdates: SyncIssue[] = [];
   const issueRemovals: { side: SyncIssue["side"]; sourceId: string }[] = [];
@@ -176,7 +176,7 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
       before.erpModifiedAt !== erpModifiedAt ||
       JSON.stringify(before.synced) !== JSON.stringify(synced);
     // Saved, not kept: a run pairs its records before its first wave, so nothing reads the couplings of a done wave.
-    if (changed) couplingUpdates.set(erpId, { coupling, row: rowOf(before) });
+    if (changed) couplingUpdates.set(erpId, { coupling, row: rowOf(before), ...(before && { before }) });
     coupled.add(erpId);
     if (write.erpOk) resolved(pair);
     const toCrmColumns = Object.keys(plan.toCrm ?? {}).filter((column) => column !== definition.crmKey);
@@ -194,6 +194,11 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
     name,
     [...couplingUpdates.values()].map((update) => update.coupling),
     (coupling) => couplingUpdates.get(coupling.erpId)!.row,
+    // A coupling read from its row keeps its index row while its CRM id stays (the run indexed the mapping first).
+    (coupling) => {
+      const { before, row } = couplingUpdates.get(coupling.erpId)!;
+      return row === "present" && before?.crmId.toLowerCase() === coupling.crmId.toLowerCase();
+    },
   );
   if (manifest)
     await deps.init.couplings.settlePending(

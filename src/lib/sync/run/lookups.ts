@@ -4,9 +4,10 @@ import type { MappingDefinition, MappingName } from "../default-mappings";
 import type { Lookups, PairPlan } from "../reconcile";
 import { MappingBusyError, type Outcome, type RunContext, type RunDeps } from "./run-context";
 import { planPair } from "./plan-pair";
+import type { Lease } from "./mapping-lease";
 
 /** The mapping's couplings, by ERP id and by CRM id, and its lookups: read once a run has something to do. */
-export async function loadCouplings(deps: RunDeps, context: RunContext): Promise<void> {
+export async function loadCouplings(deps: RunDeps, context: RunContext, lease: Pick<Lease, "state" | "save">): Promise<void> {
   // The run holds the mapping's lease: a manifest found now was left by a run that crashed.
   await deps.init.couplings.recoverPending(context.company, context.name);
   const [couplings, lookups] = await Promise.all([
@@ -16,6 +17,11 @@ export async function loadCouplings(deps: RunDeps, context: RunContext): Promise
   context.byErp = new Map(couplings.map((coupling) => [coupling.erpId, coupling]));
   context.byCrm = new Map(couplings.map((coupling) => [coupling.crmId.toLowerCase(), coupling]));
   context.lookups = lookups;
+  // Couplings made before the CRM id index existed get their index rows, once per mapping.
+  if (!lease.state.crmIdIndexed) {
+    await deps.init.couplings.indexAll(context.company, context.name, couplings);
+    await lease.save({ crmIdIndexed: true });
+  }
 }
 
 export async function loadLookups(deps: RunDeps, company: string, definition: MappingDefinition): Promise<Lookups> {

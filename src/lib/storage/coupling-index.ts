@@ -1,0 +1,47 @@
+// The couplings' CRM id index: which ERP record a CRM row is coupled to, found without reading the mapping whole.
+import type { Coupling } from "../model/coupling";
+import { mapLimit, pointReadParallelism } from "../map-limit";
+import { baseOf } from "./coupling-rows";
+import { bucketedPartition, submitTransactions } from "./partition-buckets";
+import { type TableStorage, getRow } from "./table-storage";
+
+/**
+ * A row per coupled CRM id naming its ERP id, in partitions `<company>~<mapping>!crm~<bucket>` of the couplings
+ * table (outside the couplings' range, inside the company's, so removing a company removes it). A coupling and
+ * its index row sit in different partitions, so no transaction holds both: the index is written before its
+ * couplings, and a reader checks the coupling an index row names (CouplingRepository.byCrmIds). An index row
+ * left stale by a later write (uncoupled, coupled elsewhere) then finds nothing; it is never deleted.
+ */
+export class CouplingIndex {
+  constructor(
+    private readonly tables: TableStorage,
+    private readonly tableName: string,
+  ) {}
+
+  /** The ERP ids the index names for these CRM ids (lower case), to be checked against their couplings. */
+  async erpIdsOf(company: string, mapping: string, crmIds: string[]): Promise<Map<string, string>> {
+    const table = await this.tables.table(this.tableName);
+    const named = new Map<string, string>();
+    await mapLimit(crmIds, pointReadParallelism, async (crmId) => {
+      const row = await getRow<Record<string, unknown>>(table, partitionOf(company, mapping, crmId), crmId.toLowerCase());
+      if (row) named.set(crmId.toLowerCase(), String(row.erpId));
+    });
+    return named;
+  }
+
+  /** Index rows for these couplings, grouped by partition into entity-group transactions. */
+  async write(company: string, mapping: string, couplings: Pick<Coupling, "erpId" | "crmId">[]): Promise<void> {
+    if (couplings.length === 0) return;
+    await submitTransactions(
+      await this.tables.table(this.tableName),
+      couplings.map((coupling) => {
+        const crmId = coupling.crmId.toLowerCase();
+        return ["upsert", { partitionKey: partitionOf(company, mapping, crmId), rowKey: crmId, erpId: coupling.erpId }, "Replace"] as const;
+      }),
+    );
+  }
+}
+
+function partitionOf(company: string, mapping: string, crmId: string): string {
+  return bucketedPartition(`${baseOf(company, mapping)}!crm`, crmId.toLowerCase());
+}
