@@ -94,5 +94,19 @@ describe("the CRM id index of couplings", () => {
     storage.reset();
     expect((await harness.demo.app.call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/K0011`)).status).toBe(204);
     expect(storage.to("couplings").filter((request) => request.method === "GET").length).toBeLessThanOrEqual(6);
+    // Synchronize one record now: its coupling by key (and the manifests), not the mapping's 16 partitions.
+    await harness.put(company, "customers", [{ id: "K0012", name: `${company} Customer 12 renamed` }]);
+    storage.reset();
+    const synchronized = await harness.demo.app.call("POST", `/api/companies/${company}/sync/couplings/CUSTOMER/K0012/synchronize`, { body: {} });
+    expect(synchronized.status, synchronized.text).toBe(200);
+    // The mapping's own couplings by key; its lookups' mappings (currency, owner, primary contact) are still read whole.
+    const customerReads = storage
+      .to("couplings")
+      .map((request) => decodeURIComponent(request.url))
+      .filter((url) => url.includes("~CUSTOMER"));
+    expect(customerReads.some((url) => url.includes("PartitionKey ge"))).toBe(false);
+    expect(customerReads.length).toBeLessThanOrEqual(6);
+    const k12 = (await harness.couplingOf(company, "CUSTOMER", "K0012"))!;
+    expect(harness.crmRow("accounts", k12.crmId)!.name).toBe(`${company} Customer 12 renamed`);
   });
 });

@@ -4,7 +4,7 @@ import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
 import { type ChangeFeeds, advancedWatermarks, crmStampsOf, erpSafePoint, readChanges } from "./run/change-feeds";
-import { loadCouplings } from "./run/lookups";
+import { loadCouplings, loadCouplingsOf } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
 import { crmDeletions, heldBackIssues, pairsBesideErpFeed, pairsOfSelection } from "./run/record-pairs";
 import { wavesOfChanges } from "./run/feed-waves";
@@ -81,7 +81,7 @@ export class SyncRunner {
         ...(await this.context(company, name, runId, lease.state, { ...options, full: true }, selection.resolution, options.depth ?? 0)),
         targeted: true,
       };
-      await loadCouplings(this.deps, context, lease);
+      await loadCouplingsOf(this.deps, context, lease, selection);
       const started = this.deps.clock();
       const pairs = await pairsOfSelection(this.deps, context, selection);
       await completePairs(this.deps, context, pairs, true);

@@ -3,7 +3,7 @@ import type { Coupling } from "../../model/coupling";
 import { type SyncIssue, issueKey } from "../../model/sync-issue";
 import type { PairPlan } from "../reconcile";
 import { type CouplingRow, rowOf } from "../../storage/coupling-rows";
-import { type Outcome, type Pair, type RunContext, type RunDeps, idsOf } from "./run-context";
+import { type Outcome, type Pair, type RunContext, type RunDeps, coupledCrm, idsOf } from "./run-context";
 import { writeCrm } from "./to-crm";
 import { writeErp } from "./to-erp";
 import { crmIdFor } from "../../model/crm-ids";
@@ -103,7 +103,9 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
   const creates: Pick<Coupling, "erpId" | "crmId">[] = [];
   for (const write of writes) {
     if (!write.plan.createCrm) continue;
-    const crmId = String(write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? derivedCrmId(context, idsOf(write.pair).erpId!)).toLowerCase();
+    const crmId = String(
+      write.plan.toCrm![definition.crmKey] ?? write.pair.coupling?.crmId ?? (await derivedCrmId(deps, context, idsOf(write.pair).erpId!)),
+    ).toLowerCase();
     write.plan.toCrm![definition.crmKey] = crmId;
     // A row this company creates is its own: other companies on the organization never see it.
     const companyId = scopeOf(context.setup, definition.crmEntitySet);
@@ -222,10 +224,10 @@ function dedupe<T extends { side: string; sourceId: string }>(keys: T[]): T[] {
 }
 
 /** The derived id of a new CRM row, past any that an admin coupled to another record. */
-function derivedCrmId(context: RunContext, erpId: string): string {
+async function derivedCrmId(deps: RunDeps, context: RunContext, erpId: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     const crmId = crmIdFor(context.company, context.name, erpId, attempt);
-    const holder = context.byCrm.get(crmId);
+    const holder = await coupledCrm(deps, context, crmId);
     if (!holder || holder.erpId === erpId) return crmId;
   }
 }

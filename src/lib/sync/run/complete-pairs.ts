@@ -2,7 +2,7 @@
 import { mapLimit } from "../../map-limit";
 import type { VersionedErpRecord } from "../../storage/erp-record-repository";
 import { type CrmRow, crmColumns, erpIdFor } from "../reconcile";
-import type { Pair, RunContext, RunDeps } from "./run-context";
+import { type Pair, type RunContext, type RunDeps, coupledErp } from "./run-context";
 import { pointReadParallelism } from "../../map-limit";
 import { scopeColumns, withScope } from "../../model/company-scope";
 
@@ -67,7 +67,7 @@ export async function completePairs(
   if (uncoupledCrm.length === 0 || definition.direction === "toCrm") return;
   // Taken: coupled before the run, matched just now, or coupled by this run's waves (coupledByRun).
   const matched = new Set<string>();
-  const taken = async (erpId: string) => context.byErp.has(erpId) || matched.has(erpId) || (await coupledByRun?.(erpId)) === true;
+  const taken = async (erpId: string) => matched.has(erpId) || (await coupledErp(deps, context, erpId)) !== undefined || (await coupledByRun?.(erpId)) === true;
   let byMatch: Map<string, VersionedErpRecord> | undefined;
   if (definition.matchOn && definition.matchOn.erp !== "id") {
     byMatch = new Map();

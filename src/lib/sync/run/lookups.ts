@@ -2,9 +2,29 @@
 import { DataverseRequestError } from "../../dataverse/dataverse-errors";
 import type { MappingDefinition, MappingName } from "../default-mappings";
 import type { Lookups, PairPlan } from "../reconcile";
-import { MappingBusyError, type Outcome, type RunContext, type RunDeps } from "./run-context";
+import { MappingBusyError, type Outcome, type RecordSelection, type RunContext, type RunDeps } from "./run-context";
 import { planPair } from "./plan-pair";
 import type { Lease } from "./mapping-lease";
+
+/**
+ * A targeted synchronization's couplings: on a mapping the CRM id index covers, those of the named records only
+ * (by key), the rest looked up when asked (run-context.ts coupledErp, coupledCrm); else the mapping's whole.
+ */
+export async function loadCouplingsOf(deps: RunDeps, context: RunContext, lease: Pick<Lease, "state" | "save">, selection: RecordSelection): Promise<void> {
+  if (!lease.state.crmIdIndexed) return loadCouplings(deps, context, lease);
+  await deps.init.couplings.recoverPending(context.company, context.name);
+  const [byErp, byCrm, lookups] = await Promise.all([
+    deps.init.couplings.byErpIds(context.company, context.name, selection.erpIds ?? []),
+    deps.init.couplings.byCrmIds(context.company, context.name, selection.crmIds ?? []),
+    loadLookups(deps, context.company, context.definition),
+  ]);
+  for (const coupling of [...byErp.values(), ...byCrm.values()]) {
+    context.byErp.set(coupling.erpId, coupling);
+    context.byCrm.set(coupling.crmId.toLowerCase(), coupling);
+  }
+  context.partialCouplings = true;
+  context.lookups = lookups;
+}
 
 /** The mapping's couplings, by ERP id and by CRM id, and its lookups: read once a run has something to do. */
 export async function loadCouplings(deps: RunDeps, context: RunContext, lease: Pick<Lease, "state" | "save">): Promise<void> {

@@ -136,6 +136,11 @@ export interface RunContext {
   setup: ConnectionSetup;
   byErp: Map<string, Coupling>;
   byCrm: Map<string, Coupling>;
+  /**
+   * The maps hold only the couplings of the named records (a targeted synchronization of an indexed mapping):
+   * any other is looked up by key when asked (coupledErp, coupledCrm).
+   */
+  partialCouplings?: boolean;
   lookups: Lookups;
   counts: { toCrm: SyncCounts; fromCrm: SyncCounts };
   errors: { toCrm: SyncErrorEntry[]; fromCrm: SyncErrorEntry[] };
@@ -175,4 +180,23 @@ export function issueOf(pair: Pair, issues: Map<string, SyncIssue>): SyncIssue |
   if (issues.size === 0) return undefined;
   const { erpId, crmId } = idsOf(pair);
   return (erpId !== undefined ? issues.get(`erp:${erpId}`) : undefined) ?? (crmId !== undefined ? issues.get(`crm:${crmId.toLowerCase()}`) : undefined);
+}
+
+/** The coupling of an ERP record: from the run's map, or by key where the map holds only the named records. */
+export async function coupledErp(deps: RunDeps, context: RunContext, erpId: string): Promise<Coupling | undefined> {
+  const known = context.byErp.get(erpId);
+  if (known || !context.partialCouplings) return known;
+  const found = (await deps.init.couplings.byErpIds(context.company, context.name, [erpId])).get(erpId);
+  if (found) context.byErp.set(erpId, found);
+  return found;
+}
+
+/** The coupling of a CRM row: from the run's map, or through the CRM id index where the map holds only the named records. */
+export async function coupledCrm(deps: RunDeps, context: RunContext, crmId: string): Promise<Coupling | undefined> {
+  const id = crmId.toLowerCase();
+  const known = context.byCrm.get(id);
+  if (known || !context.partialCouplings) return known;
+  const found = (await deps.init.couplings.byCrmIds(context.company, context.name, [id])).get(id);
+  if (found) context.byCrm.set(id, found);
+  return found;
 }
