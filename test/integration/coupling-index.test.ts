@@ -109,4 +109,33 @@ describe("the CRM id index of couplings", () => {
     const k12 = (await harness.couplingOf(company, "CUSTOMER", "K0012"))!;
     expect(harness.crmRow("accounts", k12.crmId)!.name).toBe(`${company} Customer 12 renamed`);
   });
+
+  it("a scheduled run with a few changes reads the couplings of those records, never the whole mapping", async () => {
+    const company = await harness.enabledCompany();
+    await customers(company, 400);
+    await harness.run(company, "CUSTOMER");
+    // The second run starts change tracking from the full list; from then on runs read by key.
+    await harness.run(company, "CUSTOMER");
+    const k3 = (await harness.couplingOf(company, "CUSTOMER", "K0003"))!;
+    await harness.put(company, "customers", [
+      { id: "K0001", name: `${company} Customer 1 renamed` },
+      { id: "K0400", name: `${company} Customer 400` },
+    ]);
+    expect((await harness.jane("PATCH", `accounts(${k3.crmId})`, { body: { telephone1: "+47 555 0103" } })).status).toBe(204);
+    const storage = harness.demo.app.storage;
+    storage.reset();
+    const result = await harness.run(company, "CUSTOMER");
+    const reads = storage
+      .to("couplings")
+      .map((request) => decodeURIComponent(request.url))
+      .filter((url) => url.includes("~CUSTOMER"));
+    expect(
+      reads.some((url) => url.includes(`PartitionKey ge '${company}~CUSTOMER~'`)),
+      reads.join("\n"),
+    ).toBe(false);
+    expect(result.logs.find((log) => log.direction === "toCrm")).toMatchObject({ inserted: 1, modified: 1, failed: 0 });
+    expect((await harness.erp(company, "customers", "K0003"))!.phoneNo).toBe("+47 555 0103");
+    expect(harness.crmRow("accounts", (await harness.couplingOf(company, "CUSTOMER", "K0001"))!.crmId)!.name).toBe(`${company} Customer 1 renamed`);
+    expect((await harness.couplingOf(company, "CUSTOMER", "K0400"))!.pending).toBe(false);
+  });
 });

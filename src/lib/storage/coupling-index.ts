@@ -1,9 +1,8 @@
 // The couplings' CRM id index: which ERP record a CRM row is coupled to, found without reading the mapping whole.
 import type { Coupling } from "../model/coupling";
-import { mapLimit, pointReadParallelism } from "../map-limit";
 import { baseOf } from "./coupling-rows";
-import { bucketedPartition, submitTransactions } from "./partition-buckets";
-import { type TableStorage, getRow } from "./table-storage";
+import { bucketedPartition, rowsByKeys, submitTransactions } from "./partition-buckets";
+import type { TableStorage } from "./table-storage";
 
 /**
  * A row per coupled CRM id naming its ERP id, in partitions `<company>~<mapping>!crm~<bucket>` of the couplings
@@ -20,13 +19,11 @@ export class CouplingIndex {
 
   /** The ERP ids the index names for these CRM ids (lower case), to be checked against their couplings. */
   async erpIdsOf(company: string, mapping: string, crmIds: string[]): Promise<Map<string, string>> {
-    const table = await this.tables.table(this.tableName);
-    const named = new Map<string, string>();
-    await mapLimit(crmIds, pointReadParallelism, async (crmId) => {
-      const row = await getRow<Record<string, unknown>>(table, partitionOf(company, mapping, crmId), crmId.toLowerCase());
-      if (row) named.set(crmId.toLowerCase(), String(row.erpId));
-    });
-    return named;
+    const rows = await rowsByKeys(
+      await this.tables.table(this.tableName),
+      crmIds.map((crmId) => ({ partitionKey: partitionOf(company, mapping, crmId), rowKey: crmId.toLowerCase() })),
+    );
+    return new Map(rows.map((row) => [String(row.rowKey), String(row.erpId)]));
   }
 
   /** Index rows for these couplings, grouped by partition into entity-group transactions. */

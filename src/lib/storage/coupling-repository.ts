@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { mapLimit, pointReadParallelism } from "../map-limit";
 import type { Coupling } from "../model/coupling";
-import { bucketCount, bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, submitTransactions } from "./partition-buckets";
+import { bucketCount, bucketRangeFilter, bucketedPartition, deleteRows, deleteWhere, rowsByKeys, submitTransactions } from "./partition-buckets";
 import type { BatchAction } from "./entity-batch";
 import { type TableStorage, getRow, storageStatus, unlessStatus } from "./table-storage";
 import { type CouplingRow, baseOf, couplingOf, withoutUndefined } from "./coupling-rows";
@@ -65,24 +65,30 @@ export class CouplingRepository {
     const found = new Map<string, Coupling>();
     const ids = [...new Set(crmIds.map((id) => id.toLowerCase()))];
     const named = await this.index.erpIdsOf(company, mapping, ids);
-    await mapLimit([...named], pointReadParallelism, async ([crmId, erpId]) => {
-      const coupling = await this.get(company, mapping, erpId);
+    const couplings = await this.byErpIds(company, mapping, [...named.values()]);
+    for (const [crmId, erpId] of named) {
+      const coupling = couplings.get(erpId);
       if (coupling && coupling.crmId.toLowerCase() === crmId) found.set(crmId, coupling);
-    });
+    }
     for (const [erpId, entry] of pendingEntries(await this.manifests(company, mapping))) {
       if (ids.includes(entry.crmId) && !found.has(entry.crmId)) found.set(entry.crmId, { erpId, crmId: entry.crmId, pending: true });
     }
     return found;
   }
 
-  /** The couplings of these ERP records (point reads), and the pending ones a wave's manifest names. */
+  /** The couplings of these ERP records (queries of a few row keys each), and the pending ones a wave's manifest names. */
   async byErpIds(company: string, mapping: string, erpIds: string[]): Promise<Map<string, Coupling>> {
     const found = new Map<string, Coupling>();
     const ids = [...new Set(erpIds)];
-    await mapLimit(ids, pointReadParallelism, async (erpId) => {
-      const coupling = await this.get(company, mapping, erpId);
-      if (coupling) found.set(erpId, coupling);
-    });
+    const base = baseOf(company, mapping);
+    const rows = await rowsByKeys(
+      await this.tables.table(tableName),
+      ids.map((erpId) => ({ partitionKey: bucketedPartition(base, erpId), rowKey: encodeURIComponent(erpId) })),
+    );
+    for (const row of rows) {
+      const coupling = couplingOf(row);
+      found.set(coupling.erpId, coupling);
+    }
     const wanted = new Set(ids);
     for (const [erpId, entry] of pendingEntries(await this.manifests(company, mapping))) {
       const known = found.get(erpId);

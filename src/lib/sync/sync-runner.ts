@@ -4,7 +4,7 @@ import { emptyCounts } from "../model/sync-plan";
 import { type MappingDefinition, type UpdateConflictResolution, defaultMappings } from "./default-mappings";
 import { completePairs } from "./run/complete-pairs";
 import { type ChangeFeeds, advancedWatermarks, crmStampsOf, erpSafePoint, readChanges } from "./run/change-feeds";
-import { loadCouplings, loadCouplingsOf } from "./run/lookups";
+import { loadCouplingsBesideFeed, loadCouplingsOf } from "./run/lookups";
 import { type Lease, acquireLease } from "./run/mapping-lease";
 import { crmDeletions, heldBackIssues, pairsBesideErpFeed, pairsOfSelection } from "./run/record-pairs";
 import { wavesOfChanges } from "./run/feed-waves";
@@ -136,7 +136,7 @@ export class SyncRunner {
       return { mapping: name, runId, logs, stoppedEarly: false };
     }
 
-    await loadCouplings(deps, context, lease);
+    await loadCouplingsBesideFeed(deps, context, lease, feeds);
     // The first run with couplings lists every row once, to start change tracking (and find rows already gone).
     const tracked = feeds.delta ?? (context.byCrm.size > 0 ? await client.trackChanges(definition.crmEntitySet, definition.crmKey) : undefined);
     const heldBack = heldBackIssues(feeds.issues);

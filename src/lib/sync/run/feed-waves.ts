@@ -39,6 +39,21 @@ export function wavesOfChanges(
         await deps.init.erpRecords.forgetChanges(context.company, context.definition.erpTable, superseded.splice(0));
         // The retry-list row an earlier wave of this run wrote, or the one the run began with.
         for (const pair of pairs) pair.issue ??= issueOf(pair, context.issuesWritten) ?? issueOf(pair, heldBack);
+        // A run that holds only the couplings it needs reads the wave's by key, in a few queries.
+        if (context.partialCouplings) {
+          const missing = pairs.filter((pair) => !pair.coupling && pair.key.startsWith("e:") && !context.byErp.has(pair.key.slice(2)));
+          if (missing.length > 0) {
+            const found = await deps.init.couplings.byErpIds(
+              context.company,
+              context.name,
+              missing.map((pair) => pair.key.slice(2)),
+            );
+            for (const pair of missing) {
+              const coupling = found.get(pair.key.slice(2));
+              if (coupling) pair.coupling = coupling;
+            }
+          }
+        }
         await completePairs(deps, context, pairs);
         yieldedStamp = feedStamp;
         return { pairs, ...(feedStamp !== undefined && { feedStamp }) };

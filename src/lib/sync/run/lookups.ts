@@ -5,6 +5,7 @@ import type { Lookups, PairPlan } from "../reconcile";
 import { MappingBusyError, type Outcome, type RecordSelection, type RunContext, type RunDeps } from "./run-context";
 import { planPair } from "./plan-pair";
 import type { Lease } from "./mapping-lease";
+import type { ChangeFeeds } from "./change-feeds";
 
 /**
  * A targeted synchronization's couplings: on a mapping the CRM id index covers, those of the named records only
@@ -24,6 +25,29 @@ export async function loadCouplingsOf(deps: RunDeps, context: RunContext, lease:
   }
   context.partialCouplings = true;
   context.lookups = lookups;
+}
+
+/**
+ * A scheduled run's couplings on a mapping the CRM id index covers, once change tracking has started: those of
+ * the records beside the ERP feed (the retry list, CRM changes and deletions), by key; the ERP feed's records
+ * get theirs wave by wave (feed-waves.ts). What a run holds follows its changes, not the mapping. The first
+ * run of a mapping reads it whole (change tracking starts from the full list of coupled rows).
+ */
+export async function loadCouplingsBesideFeed(
+  deps: RunDeps,
+  context: RunContext,
+  lease: Pick<Lease, "state" | "save">,
+  feeds: Pick<ChangeFeeds, "delta" | "issues" | "crmRows">,
+): Promise<void> {
+  if (!lease.state.crmIdIndexed || !feeds.delta) return loadCouplings(deps, context, lease);
+  const { definition } = context;
+  const erpIds = feeds.issues.filter((issue) => issue.side === "erp").map((issue) => issue.sourceId);
+  const crmIds = [
+    ...feeds.issues.filter((issue) => issue.side === "crm").map((issue) => issue.sourceId),
+    ...feeds.delta.deleted,
+    ...feeds.crmRows.map((row) => String(row[definition.crmKey])),
+  ];
+  await loadCouplingsOf(deps, context, lease, { erpIds, crmIds });
 }
 
 /** The mapping's couplings, by ERP id and by CRM id, and its lookups: read once a run has something to do. */
