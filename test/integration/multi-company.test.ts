@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { companyValue } from "../../src/lib/model/company-scope";
+import { connectionMessages } from "../../src/lib/connection/messages";
+import { setUpDemoCompany } from "../support/demo-app";
 import { useSyncHarness } from "../support/sync-harness";
 
 // Several ERP companies enabled against one Dynamics 365 Sales organization: each synchronizes only its own
@@ -113,5 +115,13 @@ describe("two ERP companies on one organization", () => {
     const bCompany = (await harness.demo.app.services.setups.get(b))!.value.crmCompanyId;
     expect(crmRow("accounts", walkIn.json.accountid)![companyValue]).toBe(bCompany);
     expect(crmRow("accounts", aAccount)![companyValue]).not.toBe(bCompany);
+  });
+
+  it("a connection user whose roles do not cover the company table enables with a notice saying rows are not told apart", async () => {
+    const company = await setUpDemoCompany(harness.demo, { userName: "jane@demo.example" });
+    const enabled = await harness.demo.app.call("POST", `/api/companies/${company}/connection/enable`, { body: { useDefaultSyncSetup: true } });
+    expect(enabled.status, enabled.text).toBe(200);
+    expect(enabled.json.notices).toContainEqual({ code: "company-table-forbidden", message: connectionMessages.companyTableForbidden });
+    expect((await harness.demo.app.services.setups.get(company))!.value.crmCompanyId).toBeUndefined();
   });
 });

@@ -87,9 +87,11 @@ export class ConnectionLifecycle {
     if (isSupportedCrmVersion(session.crmVersion) === false)
       notices.push({ code: "unsupported-crm-version", message: connectionMessages.unsupportedVersion(session.crmVersion) });
     // Several ERP companies on one organization: each synchronizes its own rows (sync/company-scope.ts).
-    const companyRow = await companyRowOf(session.client, company);
+    const found = await companyRowOf(session.client, company);
+    const companyRow = typeof found === "object" ? found : undefined;
     if (companyRow && companyRow.others.length > 0)
       notices.push({ code: "shared-organization", message: connectionMessages.sharedOrganization(companyRow.others) });
+    if (found === "forbidden") notices.push({ code: "company-table-forbidden", message: connectionMessages.companyTableForbidden });
     if (!companyRow) {
       const others = (await this.init.setups.list()).filter(
         (other) => other.company !== company && other.isEnabled && sameOrganization(other.serverAddress, stored.value.serverAddress),

@@ -65,6 +65,10 @@ export const connectionMessages = {
     `Other ERP companies synchronize with this Dynamics 365 Sales organization (${others.join(", ")}). Each company synchronizes only the accounts, ` +
     `contacts, products and sales orders that carry its company (bcbi_companyid) and those that carry none, which it takes when it couples them; ` +
     `salespeople, currencies and units of measure are shared.`,
+  companyTableForbidden:
+    "The connection user may not read or create rows of the organization's company table (bcbi_company), so CRM rows are not told apart by " +
+    "ERP company: with several companies on this organization, a row one company's users create would be imported by each. Give the user " +
+    "Create, Read, Write and AppendTo on that table (the integration role has them), then disable and enable the connection.",
   sharedOrganizationUnscoped: (others: string[]) =>
     `This organization is also connected to company ${others.join(", ")}, and it has no company table (Business Central's integration solution, ` +
     `bcbi_company), so CRM rows cannot be told apart by company: a row a user creates there would be imported by every company. Import the ` +
