@@ -124,4 +124,79 @@ describe("two ERP companies on one organization", () => {
     expect(enabled.json.notices).toContainEqual({ code: "company-table-forbidden", message: connectionMessages.companyTableForbidden });
     expect((await harness.demo.app.services.setups.get(company))!.value.crmCompanyId).toBeUndefined();
   });
+
+  it("three companies coupling one unclaimed account by hand at the same moment: one succeeds, the others get 409", async () => {
+    const companies = [await harness.enabledCompany(), await harness.enabledCompany(), await harness.enabledCompany()];
+    for (const company of companies) await put(company, "customers", [{ id: "R1", name: `${company} Race` }]);
+    const created = await jane("POST", "accounts", {
+      body: { name: `${companies[0]} Contested by hand`, customertypecode: 3 },
+      headers: { prefer: "return=representation" },
+    });
+    const accountId = created.json.accountid as string;
+    const answers = await Promise.all(
+      companies.map((company) => harness.demo.app.call("PUT", `/api/companies/${company}/sync/couplings/CUSTOMER/R1`, { body: { crmId: accountId } })),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409, 409]);
+    const winner = companies[answers.findIndex((answer) => answer.status === 200)]!;
+    expect(crmRow("accounts", accountId)![companyValue]).toBe((await harness.demo.app.services.setups.get(winner))!.value.crmCompanyId);
+    for (const company of companies) expect((await couplingOf(company, "CUSTOMER", "R1"))?.crmId === accountId).toBe(company === winner);
+  });
+
+  it("a CRM product matched to an item by its number is taken by the first company; the other leaves it alone", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    const number = `W-${a.slice(-6)}`;
+    expect((await harness.admin("POST", "products", { body: { name: "Shared widget", productnumber: number, producttypecode: 1 } })).status).toBe(204);
+    for (const company of [a, b]) await put(company, "items", [{ id: number, description: `${company} widget`, unitPrice: 5 }]);
+    await run(a, "ITEM-PRODUCT");
+    await run(b, "ITEM-PRODUCT");
+    const product = harness.demo.simulator.store.rows("products").find((row) => row.productnumber === number)!;
+    expect(product[companyValue]).toBe((await harness.demo.app.services.setups.get(a))!.value.crmCompanyId);
+    expect((await couplingOf(a, "ITEM-PRODUCT", number))?.crmId).toBe(product.productid);
+    expect((await couplingOf(b, "ITEM-PRODUCT", number))?.crmId).not.toBe(product.productid);
+  });
+
+  it("match never takes a row another company took while it waited", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await run(b, "CUSTOMER");
+    await put(a, "customers", [{ id: "M1", name: `${a} Matched late` }]);
+    const created = await jane("POST", "accounts", { body: { name: `${a} Matched late`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
+    const accountId = created.json.accountid as string;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding!: () => void;
+    const taken = new Promise<void>((resolve) => (holding = resolve));
+    const hold = harness.demo.app.services.runner.whileHolding(a, "CUSTOMER", 0, async () => {
+      holding();
+      await held;
+    });
+    await taken;
+    const matching = harness.demo.app.call("POST", `/api/companies/${a}/sync/mappings/CUSTOMER/match`, { body: { fields: ["name"] } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Meanwhile company B's run takes the new account.
+    await run(b, "CUSTOMER");
+    release();
+    await hold;
+    const answer = await matching;
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.json.coupled).toBe(0);
+    expect(crmRow("accounts", accountId)![companyValue]).toBe((await harness.demo.app.services.setups.get(b))!.value.crmCompanyId);
+    expect(await couplingOf(a, "CUSTOMER", "M1")).toBeUndefined();
+  });
+
+  it("a user clearing the company of a coupled account does not hand it to another company", async () => {
+    const a = await harness.enabledCompany();
+    const b = await harness.enabledCompany();
+    await put(a, "customers", [{ id: "C1", name: `${a} Cleared` }]);
+    await run(a, "CUSTOMER");
+    await run(b, "CUSTOMER");
+    const accountId = (await couplingOf(a, "CUSTOMER", "C1"))!.crmId;
+    expect((await jane("PATCH", `accounts(${accountId})`, { body: { "bcbi_CompanyId@odata.bind": null } })).status).toBe(204);
+    expect(crmRow("accounts", accountId)![companyValue] ?? null).toBeNull();
+    await run(b, "CUSTOMER");
+    expect((await harness.demo.app.services.couplings.load(b, "CUSTOMER")).some((coupling) => coupling.crmId === accountId)).toBe(false);
+    await run(a, "CUSTOMER");
+    expect(crmRow("accounts", accountId)![companyValue]).toBe((await harness.demo.app.services.setups.get(a))!.value.crmCompanyId);
+  });
 });

@@ -2,7 +2,7 @@ import * as z from "zod";
 import type { Config } from "../config";
 import type { DataverseClient } from "../dataverse/dataverse-client";
 import type { CallerPrincipal } from "../caller";
-import { type FieldError, Refusal, fieldErrorsFromZod, hiddenCharacters, inputMessages, invalid, unprocessable } from "../errors";
+import { type FieldError, Refusal, conflict, fieldErrorsFromZod, hiddenCharacters, inputMessages, invalid, unprocessable } from "../errors";
 import type { ConnectionSetup } from "../model/connection-setup";
 import { isSupportedCrmVersion } from "../model/connection-setup";
 import type { ConnectionView } from "../setup/connection-view";
@@ -115,7 +115,7 @@ export class ConnectionLifecycle {
       ...(erpWebUrl && { erpWebUrl }),
       updatedAt: new Date().toISOString(),
     };
-    await this.init.setup.saveRow(enabled, stored.etag);
+    await this.saveChange(enabled, stored.etag);
 
     const prompts = [...result.prompts];
     if (await this.init.syncSetup.hasSetup(company)) {
@@ -152,7 +152,7 @@ export class ConnectionLifecycle {
     const stored = await this.stored(company);
     if (stored.value.isEnabled) {
       const { crmVersion: _version, crmBaseCurrencyCode: _currency, connectionUserId: _user, crmCompanyId: _company, ...rest } = stored.value;
-      await this.init.setup.saveRow(
+      await this.saveChange(
         {
           ...rest,
           isEnabled: false,
@@ -167,6 +167,19 @@ export class ConnectionLifecycle {
     await this.init.syncSetup.setJobsOnHold(company);
     this.init.connector.forget(company);
     return this.init.setup.read(company);
+  }
+
+  /**
+   * Enable and disable are not conditional requests: a concurrent change of the setup (another enable or disable)
+   * is a 409, not the 412 of a stale If-Match the caller never sent.
+   */
+  private async saveChange(setup: ConnectionSetup, etag: string): Promise<void> {
+    try {
+      await this.init.setup.saveRow(setup, etag);
+    } catch (error) {
+      if (error instanceof Refusal && error.kind === "stale") throw conflict(connectionMessages.changedMeanwhile);
+      throw error;
+    }
   }
 
   private async stored(company: string) {

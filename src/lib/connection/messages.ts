@@ -59,6 +59,7 @@ export const connectionMessages = {
       "The account's identity provider requires an extra challenge (federated sign-in) that a scheduled service cannot answer. Use a cloud-only " +
       "integration account or an application user (AuthType=ClientSecret or Certificate).",
   } as Record<string, string>,
+  changedMeanwhile: "The connection setup was changed by another request at the same time (another enable or disable). Read it and try again.",
   crmFilterRefused:
     "The connection test passed, but Dynamics 365 Sales refuses a mapping's Dynamics 365 filter, so its runs would fail. Correct or remove the filter (PATCH .../sync/mappings/{mapping}), then enable again.",
   sharedOrganization: (others: string[]) =>

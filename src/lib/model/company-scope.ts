@@ -33,9 +33,9 @@ export function withScope(setup: Scope, entitySet: string, filter: string | unde
   return filter ? `(${filter}) and ${scope}` : scope;
 }
 
-/** Columns to read beside a table's own: the company column where rows are told apart. */
+/** Columns to read beside a table's own where rows are told apart: the company column, and who created the row. */
 export function scopeColumns(setup: Scope, entitySet: string): string[] {
-  return scopeOf(setup, entitySet) ? [companyValue] : [];
+  return scopeOf(setup, entitySet) ? [companyValue, "_createdby_value"] : [];
 }
 
 /** The column a row this company creates or takes is written with. */

@@ -19,6 +19,9 @@ export const syncMessages = {
   conflict: (crm: string, erp: string) => `Cannot update the ${crm} record because it has a later modified date than the ${erp} record.`,
   coupledToDeletedCrm: (crm: string) => `The record is coupled to a ${crm} record that was deleted in Dynamics 365 Sales.`,
   coupledToDeletedErp: (erp: string) => `The record is coupled to an ERP ${erp} record that was deleted.`,
+  rowOfOtherCompany: (crm: string) =>
+    `The record is coupled to a ${crm} record that now belongs to another ERP company (its company column, bcbi_companyid, was changed). ` +
+    `Give the row this company's id again, or uncouple the record here.`,
   notCoupledTarget: (table: string, id: string) => `The ${table} record ${id} is not coupled.`,
   noOptionMapping: (table: string, value: string) =>
     `The ${table} value ${value} has no option mapping: give the ERP ${table} record its crmOptionValue (the Dynamics 365 option it stands for).`,

@@ -15,6 +15,7 @@ import { type MappingDefinition, defaultMappings } from "./default-mappings";
 import { applyMappingPatch, mappingPatch } from "./mapping-settings";
 import type { SyncIssue } from "../model/sync-issue";
 import type { Coupling } from "../model/coupling";
+import { mapLimit, pointReadParallelism } from "../map-limit";
 import { companyBind, ownerOf, scopeColumns, scopeOf, withScope } from "../model/company-scope";
 import { parseIssueKey } from "../model/sync-issue";
 import type { SyncRunner } from "./sync-runner";
@@ -92,6 +93,8 @@ export const syncAdminMessages = {
   notEnabled: companyMessages.notEnabled,
   notAConflict: "The record is not in conflict (any more); nothing to resolve.",
   notSkipped: "The record is not skipped; it is retried on the next run anyway.",
+  crmRowChanged: (set: string, crmId: string) =>
+    `The ${set} row ${crmId} changed while it was being coupled (another ERP company may have taken it). Read it again and retry.`,
   otherCompanysRow: (set: string, crmId: string) =>
     `The ${set} row ${crmId} belongs to another ERP company synchronized with this organization (its company column names that company).`,
   mappingBusy: (mapping: string) =>
@@ -243,14 +246,22 @@ export class SyncAdmin {
       if (error instanceof DataverseRequestError && error.status === 404) throw notFound(syncAdminMessages.crmRowMissing(definition.crmEntitySet, crmId));
       throw error;
     }
-    // Another ERP company's row is not this company's to couple; an unclaimed one becomes this company's.
-    const owner = ownerOf(setup, definition.crmEntitySet, row);
-    if (owner === "other") throw conflict(syncAdminMessages.otherCompanysRow(definition.crmEntitySet, crmId));
-    if (owner === "unclaimed") await client.update(definition.crmEntitySet, crmId, companyBind(scopeOf(setup, definition.crmEntitySet)!));
+    // Another ERP company's row is not this company's to couple.
+    if (ownerOf(setup, definition.crmEntitySet, row) === "other") throw conflict(syncAdminMessages.otherCompanysRow(definition.crmEntitySet, crmId));
     // A new coupling has no common past: the next synchronization settles differences by the mapping's direction.
     await this.holding(company, mapping, async () => {
       // Checked again under the hold: a run may have coupled either side since.
       await taken();
+      // An unclaimed row becomes this company's, on the ETag it was read with: another company coupling it at the
+      // same moment, or taking it since, makes this a 409 with nothing written.
+      if (ownerOf(setup, definition.crmEntitySet, row) === "unclaimed") {
+        try {
+          await client.update(definition.crmEntitySet, crmId, companyBind(scopeOf(setup, definition.crmEntitySet)!), String(row["@odata.etag"] ?? "*"));
+        } catch (error) {
+          if (error instanceof DataverseRequestError && error.status === 412) throw conflict(syncAdminMessages.crmRowChanged(definition.crmEntitySet, crmId));
+          throw error;
+        }
+      }
       await this.init.couplings.save(company, mapping, [{ erpId, crmId, pending: false }]);
       await this.init.issues.remove(company, mapping, [
         { side: "erp", sourceId: erpId },
@@ -330,8 +341,11 @@ export class SyncAdmin {
       select: [definition.crmKey, ...fields.map((field) => field.crm), ...scopeColumns(setup, definition.crmEntitySet)],
       ...(scoped && { filter: scoped }),
     });
-    const unclaimed = new Set(
-      rows.filter((row) => ownerOf(setup, definition.crmEntitySet, row) === "unclaimed").map((row) => String(row[definition.crmKey]).toLowerCase()),
+    // Unclaimed rows, with the ETag each was read with.
+    const unclaimed = new Map(
+      rows
+        .filter((row) => ownerOf(setup, definition.crmEntitySet, row) === "unclaimed")
+        .map((row) => [String(row[definition.crmKey]).toLowerCase(), String(row["@odata.etag"] ?? "*")]),
     );
     const candidates = new Map<string, string[]>();
     for (const row of rows) {
@@ -367,15 +381,26 @@ export class SyncAdmin {
       const erpTaken = new Set(now.map((coupling) => coupling.erpId));
       const crmTaken = new Set(now.map((coupling) => coupling.crmId.toLowerCase()));
       const still = newCouplings.filter((coupling) => !erpTaken.has(coupling.erpId) && !crmTaken.has(coupling.crmId));
-      result.coupled = still.length;
+      // An unclaimed row is taken on the ETag it was read with: one another company took since is not coupled.
       const companyId = scopeOf(setup, definition.crmEntitySet);
-      const claimed = still.filter((coupling) => unclaimed.has(coupling.crmId));
-      if (companyId && claimed.length > 0)
-        await client.updateMultiple(
-          definition.crmEntitySet,
-          claimed.map((coupling) => ({ [definition.crmKey]: coupling.crmId, ...companyBind(companyId) })),
+      const lost = new Set<string>();
+      if (companyId)
+        await mapLimit(
+          still.filter((coupling) => unclaimed.has(coupling.crmId)),
+          pointReadParallelism,
+          async (coupling) => {
+            try {
+              await client.update(definition.crmEntitySet, coupling.crmId, companyBind(companyId), unclaimed.get(coupling.crmId)!);
+            } catch (error) {
+              if (!(error instanceof DataverseRequestError) || (error.status !== 412 && error.status !== 404)) throw error;
+              lost.add(coupling.crmId);
+            }
+          },
         );
-      await this.init.couplings.save(company, mapping, still);
+      const coupled = still.filter((coupling) => !lost.has(coupling.crmId));
+      for (const coupling of still) if (lost.has(coupling.crmId)) result.unmatched.push(coupling.erpId);
+      result.coupled = coupled.length;
+      await this.init.couplings.save(company, mapping, coupled);
     });
     if (toCreate.length > 0) {
       const run = await busyAsConflict(mapping, this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: adminWaitMs }));
@@ -462,14 +487,16 @@ export class SyncAdmin {
     const input = mappingPatch.safeParse(body);
     if (!input.success) throw invalid(fieldErrorsFromZod(input.error));
     await requireSetup(this.init.setups, company);
-    const conditional = ifMatch !== undefined && ifMatch !== "*";
+    // If-Match: "*", or a list of ETags any of which may match (RFC 9110 13.1.1).
+    const tags = ifMatch?.split(",").map((tag) => tag.trim()) ?? [];
+    const conditional = ifMatch !== undefined && !tags.includes("*");
     let filterTried = false;
     // Without a version to check, the change applies to what is stored now: a run saving its watermark
     // meanwhile is merged with, not reported as a conflict. With If-Match, any change since is a 412.
     for (let attempt = 0; ; attempt++) {
       const stored = await this.init.sync.mapping(company, name);
       if (!stored) throw notFound(`Company "${company}" has no mapping "${name}".`);
-      if (conditional && ifMatch !== stored.etag) throw stale("The mapping was changed since you read it. Read it again and retry.");
+      if (conditional && !tags.includes(stored.etag)) throw stale("The mapping was changed since you read it. Read it again and retry.");
       // If-None-Match asks for a change only where the mapping is not (as "*" says) or not in this version: it is.
       if (ifNoneMatch !== undefined && (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((tag) => tag.trim() === stored.etag)))
         throw stale(`The mapping ${name} exists (If-None-Match: ${ifNoneMatch.trim() === "*" ? "*" : "its ETag"}); a mapping is only changed, never created.`);

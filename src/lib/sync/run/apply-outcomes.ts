@@ -1,6 +1,7 @@
 // Applies one wave's plans: the writes (to-crm.ts, to-erp.ts), then the couplings, the retry list and the counts.
 import type { Coupling } from "../../model/coupling";
 import { type SyncIssue, issueKey } from "../../model/sync-issue";
+import { syncMessages } from "../../model/sync-plan";
 import type { PairPlan } from "../reconcile";
 import { type CouplingRow, rowOf } from "../../storage/coupling-rows";
 import { type Outcome, type Pair, type RunContext, type RunDeps, coupledCrm, idsOf } from "./run-context";
@@ -92,10 +93,15 @@ export async function applyOutcomes(deps: RunDeps, context: RunContext, outcomes
         break;
     }
   }
-  // Rows that another ERP company took are not this company's to import (they leave its retry list too).
-  for (const write of await rowsOfOtherCompanies(context, writes)) {
+  // Rows another ERP company took are not this company's to write (company-claims.ts).
+  const { drop, taken } = await rowsOfOtherCompanies(context, writes);
+  for (const write of drop) {
     writes.splice(writes.indexOf(write), 1);
     resolved(write.pair);
+  }
+  for (const write of taken) {
+    writes.splice(writes.indexOf(write), 1);
+    report(write.pair, "failed", syncMessages.rowOfOtherCompany(definition.crmEntitySet), {}, "toCrm");
   }
 
   // CRM creates get their id before the write, recorded in the wave's manifest: a rerun after a crash upserts the same row.

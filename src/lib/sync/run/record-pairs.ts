@@ -6,6 +6,7 @@ import { type Pair, type RecordSelection, type RunContext, type RunDeps, issueOf
 import type { ChangeFeeds } from "./change-feeds";
 import { crmRowsByIds } from "./complete-pairs";
 import { ownerOf } from "../../model/company-scope";
+import { reclaimCoupledRows } from "./company-claims";
 
 /** Pairs for named records: ERP records by id, CRM rows by id (within the mapping's CRM filter). */
 export async function pairsOfSelection(deps: RunDeps, context: RunContext, selection: RecordSelection): Promise<Pair[]> {
@@ -80,6 +81,7 @@ export async function pairsBesideErpFeed(
     pair.issue = issue;
   }
   for (const crmId of deletedCrm) pairFor(context.byCrm.get(crmId), undefined, crmId, "crm").crm = "deleted";
+  await reclaimCoupledRows(context, feeds.crmRows);
   const integrationUserId = (context.setup.connectionUserId ?? (await context.client.whoAmI()).UserId).toLowerCase();
   for (const row of feeds.crmRows) {
     const crmId = String(row[definition.crmKey]).toLowerCase();
@@ -89,7 +91,11 @@ export async function pairsBesideErpFeed(
     // organization (or to a run that crashed before its coupling, which a pending coupling covers): not ours.
     if (!coupling && String(row._modifiedby_value ?? "").toLowerCase() === integrationUserId) continue;
     // An uncoupled row another company took is its own (the feed's filter keeps them out; a row taken since, too).
-    if (!coupling && ownerOf(context.setup, definition.crmEntitySet, row) === "other") continue;
+    const owner = ownerOf(context.setup, definition.crmEntitySet, row);
+    if (!coupling && owner === "other") continue;
+    // A row the integration created carries its company from the start: one without it had it cleared by a user,
+    // and belongs to the company that made it (whose run gives it back its company), not to the first to import it.
+    if (!coupling && owner === "unclaimed" && String(row._createdby_value ?? "").toLowerCase() === integrationUserId) continue;
     // A coupled row with nothing new (the last run's own write, read back) needs no ERP read, unless the pair is here anyway.
     if (
       coupling &&
