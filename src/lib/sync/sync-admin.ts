@@ -101,8 +101,12 @@ export const syncAdminMessages = {
     `A synchronization of ${mapping} is running; its records are coupled, uncoupled and synchronized by hand between runs. Try again when it ends (GET .../sync/jobs shows its progress).`,
 } as const;
 
-/** How long an admin's request waits for a run of the mapping to end before answering 409. */
+/**
+ * How long an admin's request waits for a run of the mapping to end before answering 409: a coupling change
+ * only a few seconds; a synchronization by hand (synchronize, resolve, retry, match's creates) as it always did.
+ */
 const adminWaitMs = 5_000;
+const syncWaitMs = 30_000;
 
 /** Conflicts, skipped records and mapping settings: what an admin does beside the scheduled runs. */
 export class SyncAdmin {
@@ -310,7 +314,7 @@ export class SyncAdmin {
         company,
         mapping,
         { erpIds: [erpId], ...(input.data.direction && { direction: input.data.direction }) },
-        { waitForLeaseMs: adminWaitMs },
+        { waitForLeaseMs: syncWaitMs },
       ),
     );
   }
@@ -403,7 +407,7 @@ export class SyncAdmin {
       await this.init.couplings.save(company, mapping, coupled);
     });
     if (toCreate.length > 0) {
-      const run = await busyAsConflict(mapping, this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: adminWaitMs }));
+      const run = await busyAsConflict(mapping, this.init.runner.syncRecords(company, mapping, { erpIds: toCreate }, { waitForLeaseMs: syncWaitMs }));
       result.created = run.logs.reduce((sum, log) => sum + (log.direction === "toCrm" ? log.inserted : 0), 0);
     }
     return result;
@@ -455,7 +459,7 @@ export class SyncAdmin {
         company,
         issue.mapping,
         { ...selectionOf(issue), resolution: input.data.keep === "erp" ? "sendUpdateToIntegration" : "getUpdateFromIntegration" },
-        { waitForLeaseMs: adminWaitMs },
+        { waitForLeaseMs: syncWaitMs },
       ),
     );
     return { issue: viewOf(issue), result };
@@ -468,7 +472,7 @@ export class SyncAdmin {
     await this.init.issues.save(company, issue.mapping, [{ ...issue, kind: "failed", attempts: 0 }]);
     const result = await busyAsConflict(
       issue.mapping,
-      this.init.runner.syncRecords(company, issue.mapping, selectionOf(issue), { waitForLeaseMs: adminWaitMs }),
+      this.init.runner.syncRecords(company, issue.mapping, selectionOf(issue), { waitForLeaseMs: syncWaitMs }),
     );
     return { issue: viewOf(issue), result };
   }
