@@ -3,6 +3,7 @@ import type { Coupling } from "../model/coupling";
 import { baseOf } from "./coupling-rows";
 import { bucketedPartition, rowsByKeys, submitTransactions } from "./partition-buckets";
 import type { TableStorage } from "./table-storage";
+import type { BatchAction } from "./entity-batch";
 
 /**
  * A row per coupled CRM id naming its ERP id, in partitions `<company>~<mapping>!crm~<bucket>` of the couplings
@@ -26,15 +27,27 @@ export class CouplingIndex {
     return new Map(rows.map((row) => [String(row.rowKey), String(row.erpId)]));
   }
 
-  /** Index rows for these couplings, grouped by partition into entity-group transactions. */
-  async write(company: string, mapping: string, couplings: Pick<Coupling, "erpId" | "crmId">[]): Promise<void> {
+  /**
+   * Index rows for these couplings, grouped by partition into entity-group transactions. A coupling of a CRM row
+   * made just now (`isNew`) has its index row created, which storage answers with one lookup where an upsert
+   * takes two (Azurite scans the partition for each); a transaction that meets an old row of the same CRM id is
+   * written again as upserts.
+   */
+  async write(
+    company: string,
+    mapping: string,
+    couplings: Pick<Coupling, "erpId" | "crmId">[],
+    isNew: (coupling: Pick<Coupling, "erpId" | "crmId">) => boolean = () => false,
+  ): Promise<void> {
     if (couplings.length === 0) return;
     await submitTransactions(
       await this.tables.table(this.tableName),
-      couplings.map((coupling) => {
+      couplings.map((coupling): BatchAction => {
         const crmId = coupling.crmId.toLowerCase();
-        return ["upsert", { partitionKey: partitionOf(company, mapping, crmId), rowKey: crmId, erpId: coupling.erpId }, "Replace"] as const;
+        const entity = { partitionKey: partitionOf(company, mapping, crmId), rowKey: crmId, erpId: coupling.erpId };
+        return isNew(coupling) ? ["create", entity] : ["upsert", entity, "Replace"];
       }),
+      (transaction, status) => (status === 409 ? transaction.map(([, entity]) => ["upsert", entity, "Replace"] as const) : undefined),
     );
   }
 }

@@ -215,10 +215,12 @@ export class CouplingRepository {
     const table = await this.tables.table(tableName);
     // The index first: an index row whose coupling is not written yet finds nothing when checked; a coupling
     // without its index row would be missed by a lookup by CRM id.
-    await this.indexAll(
+    await this.index.write(
       company,
       mapping,
       couplings.filter((coupling) => !indexed(coupling)),
+      // A coupling whose row the writer found absent is of a record coupled just now: its CRM id is new here too.
+      (coupling) => row(coupling as Coupling) === "absent",
     );
     const actions = couplings.map((coupling): BatchAction => {
       const entity = { partitionKey: bucketedPartition(base, coupling.erpId), rowKey: encodeURIComponent(coupling.erpId), ...withoutUndefined(coupling) };
