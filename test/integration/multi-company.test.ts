@@ -163,21 +163,12 @@ describe("two ERP companies on one organization", () => {
     await put(a, "customers", [{ id: "M1", name: `${a} Matched late` }]);
     const created = await jane("POST", "accounts", { body: { name: `${a} Matched late`, customertypecode: 3 }, headers: { prefer: "return=representation" } });
     const accountId = created.json.accountid as string;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let holding!: () => void;
-    const taken = new Promise<void>((resolve) => (holding = resolve));
-    const hold = harness.demo.app.services.runner.whileHolding(a, "CUSTOMER", 0, async () => {
-      holding();
-      await held;
-    });
-    await taken;
+    const release = await harness.holdMapping(a, "CUSTOMER");
     const matching = harness.demo.app.call("POST", `/api/companies/${a}/sync/mappings/CUSTOMER/match`, { body: { fields: ["name"] } });
     await new Promise((resolve) => setTimeout(resolve, 500));
     // Meanwhile company B's run takes the new account.
     await run(b, "CUSTOMER");
-    release();
-    await hold;
+    await release();
     const answer = await matching;
     expect(answer.status, answer.text).toBe(200);
     expect(answer.json.coupled).toBe(0);

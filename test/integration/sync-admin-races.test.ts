@@ -31,16 +31,8 @@ describe("couplings by hand while a run of the mapping goes on", () => {
     const chosenId = await adminsAccount(company);
     await harness.put(company, "customers", [{ id: "K00002", name: `${company} Customer 2` }]);
 
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let holding!: () => void;
-    const taken = new Promise<void>((resolve) => (holding = resolve));
     // A run on another instance, as far as the mapping row can tell.
-    const run = harness.demo.app.services.runner.whileHolding(company, "CUSTOMER", 0, async () => {
-      holding();
-      await held;
-    });
-    await taken;
+    const release = await harness.holdMapping(company, "CUSTOMER");
     try {
       const couple = await harness.demo.app.call("PUT", `/api/companies/${company}/sync/couplings/CUSTOMER/K00002`, { body: { crmId: chosenId } });
       expect(couple.status).toBe(409);
@@ -49,8 +41,7 @@ describe("couplings by hand while a run of the mapping goes on", () => {
       const uncouple = await harness.demo.app.call("DELETE", `/api/companies/${company}/sync/couplings/CUSTOMER/K00000`);
       expect(uncouple.status).toBe(409);
     } finally {
-      release();
-      await run;
+      await release();
     }
     expect(await harness.couplingOf(company, "CUSTOMER", "K00002")).toBeUndefined();
     expect(await harness.couplingOf(company, "CUSTOMER", "K00000")).toBeDefined();

@@ -38,5 +38,21 @@ export function useSyncHarness(options: Parameters<typeof startDemoApp>[0] = {})
     couplingOf: async (company: string, mapping: string, erpId: string) =>
       (await state.demo.app.services.couplings.load(company, mapping)).find((coupling) => coupling.erpId === erpId),
     crmRow: (set: string, id: string) => state.demo.simulator.store.get(set, id),
+    /** Holds a mapping as a run on another instance would, until the returned function lets it go. */
+    async holdMapping(company: string, mapping: string): Promise<() => Promise<void>> {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let holding!: () => void;
+      const taken = new Promise<void>((resolve) => (holding = resolve));
+      const hold = state.demo.app.services.runner.whileHolding(company, mapping, 0, async () => {
+        holding();
+        await held;
+      });
+      await taken;
+      return async () => {
+        release();
+        await hold;
+      };
+    },
   };
 }
